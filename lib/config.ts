@@ -1,0 +1,122 @@
+// Configuration is read once from the environment, validated as a whole and
+// frozen. A bad setting stops the start with a message that names it.
+
+export interface Config {
+  readonly ari: {
+    readonly url: string;
+    readonly username: string;
+    readonly password: string;
+    readonly app: string;
+  };
+  readonly http: { readonly host: string; readonly port: number };
+  readonly dataDir: string;
+  /** Applied to the dialled extension when the dialplan gives no dial= argument. */
+  readonly dialTemplate: string;
+  /** Seconds the called party may ring before the call fails as "no answer". */
+  readonly ringTimeout: number;
+  readonly logLevel: LogLevel;
+}
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+class Reader {
+  readonly problems: string[] = [];
+  constructor(private readonly env: Env) {}
+
+  private raw(name: string): string | undefined {
+    const v = this.env[name];
+    return v === undefined || v.trim() === '' ? undefined : v.trim();
+  }
+
+  string(name: string, fallback: string, check?: (v: string) => string | undefined): string {
+    const v = this.raw(name) ?? fallback;
+    const problem = check?.(v);
+    if (problem) this.problems.push(`${name}: ${problem} (got ${JSON.stringify(v)})`);
+    return v;
+  }
+
+  required(name: string, why: string): string {
+    const v = this.raw(name);
+    if (v === undefined) {
+      this.problems.push(`${name}: is required (${why})`);
+      return '';
+    }
+    return v;
+  }
+
+  /** Never echoes the value: it is a secret. */
+  secret(name: string, why: string): string {
+    const v = this.env[name];
+    if (v === undefined || v === '') {
+      this.problems.push(`${name}: is required (${why})`);
+      return '';
+    }
+    return v;
+  }
+
+  integer(name: string, fallback: number, min: number, max: number): number {
+    const v = this.raw(name);
+    if (v === undefined) return fallback;
+    if (!/^-?\d+$/.test(v) || Number(v) < min || Number(v) > max) {
+      this.problems.push(`${name}: must be a whole number from ${min} to ${max} (got ${JSON.stringify(v)})`);
+      return fallback;
+    }
+    return Number(v);
+  }
+}
+
+function ariUrlProblem(v: string): string | undefined {
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    return 'must be a URL such as http://127.0.0.1:8088';
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return 'must start with http:// or https://';
+  if (u.username || u.password) return 'must not carry credentials: use ARI_USERNAME and ARI_PASSWORD';
+  if (u.pathname !== '/' && u.pathname !== '') return 'must be the server address only, without a path such as /ari';
+  return undefined;
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const r = new Reader(env);
+  const url = r.string('ARI_URL', 'http://127.0.0.1:8088', ariUrlProblem).replace(/\/+$/, '');
+  const config: Config = {
+    ari: {
+      url,
+      username: r.required('ARI_USERNAME', 'the ARI user of ari.conf'),
+      password: r.secret('ARI_PASSWORD', 'the password of that ARI user'),
+      app: r.string('ARI_APP', 'konami', (v) =>
+        /^[A-Za-z0-9_.-]{1,64}$/.test(v) ? undefined : 'must be 1 to 64 letters, digits, "_", "." or "-"'),
+    },
+    http: {
+      host: r.string('HTTP_HOST', '127.0.0.1'),
+      port: r.integer('HTTP_PORT', 8000, 0, 65535),
+    },
+    dataDir: r.string('DATA_DIR', 'data'),
+    dialTemplate: r.string('DIAL_TEMPLATE', 'PJSIP/{exten}', (v) =>
+      v.includes('{exten}') && /^[A-Za-z0-9_]+\//.test(v)
+        ? undefined
+        : 'must be a dial string such as PJSIP/{exten} containing {exten}'),
+    ringTimeout: r.integer('RING_TIMEOUT', 30, 1, 600),
+    logLevel: r.string('LOG_LEVEL', 'info', (v) =>
+      (LOG_LEVELS as readonly string[]).includes(v) ? undefined : `must be one of ${LOG_LEVELS.join(', ')}`) as LogLevel,
+  };
+  if (r.problems.length > 0) throw new ConfigError(r.problems);
+  return deepFreeze(config);
+}
+
+function deepFreeze<T extends object>(o: T): T {
+  for (const v of Object.values(o)) if (v && typeof v === 'object') deepFreeze(v as object);
+  return Object.freeze(o);
+}

@@ -1,0 +1,113 @@
+// The composition root: builds configuration, logger, ARI connection, Stasis
+// app and HTTP server, and owns shutdown in reverse order.
+import { mkdirSync, accessSync, constants } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import { createLogger, type Logger } from './log.js';
+import { startHttp, type HttpServer } from './routes/server.js';
+import { StasisApp } from './stasis/app.js';
+import { AriAuthError, AriConnection } from './stasis/connection.js';
+
+export interface Konami {
+  readonly app: StasisApp;
+  readonly ari: AriConnection;
+  readonly http: HttpServer;
+  /** Stops taking calls, lets calls end for up to graceMs, then hangs up the rest and disconnects. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+function ensureDataDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+    accessSync(dir, constants.W_OK);
+  } catch (err) {
+    throw new ConfigError([`DATA_DIR: cannot create or write ${JSON.stringify(dir)} (${(err as NodeJS.ErrnoException).code ?? err})`]);
+  }
+}
+
+export async function startKonami(config: Config, log: Logger): Promise<Konami> {
+  ensureDataDir(config.dataDir);
+  const ari = new AriConnection(config.ari, log.child({ component: 'ari' }));
+  const app = new StasisApp(
+    ari,
+    { app: config.ari.app, dialTemplate: config.dialTemplate, ringTimeout: config.ringTimeout },
+    log,
+  );
+  ari.on('event', (e) => app.handle(e));
+  ari.on('disconnected', () => log.warn('ARI disconnected: not ready'));
+  const http = await startHttp(config.http, {
+    readiness: { checks: () => ({ ari: ari.connected }) },
+    log: log.child({ component: 'http' }),
+  });
+  try {
+    await ari.start();
+  } catch (err) {
+    await http.close();
+    throw err;
+  }
+  let stopped: Promise<void> | undefined;
+  return {
+    app,
+    ari,
+    http,
+    stop(graceMs = 5000) {
+      stopped ??= (async () => {
+        app.stopAccepting();
+        await http.close();
+        if (!(await app.drained(graceMs))) {
+          log.warn({ calls: app.activeCalls.size }, 'calls still up at shutdown: hanging them up');
+          await Promise.all([...app.activeCalls.values()].map((c) => ari.hangup(c.id).catch(() => undefined)));
+          await app.drained(2000);
+        }
+        await ari.stop();
+        log.info('stopped');
+      })();
+      return stopped;
+    },
+  };
+}
+
+export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  let config: Config;
+  try {
+    config = loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`konami: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  const log = createLogger(config.logLevel);
+  let konami: Konami | undefined;
+  let resolveExit: (code: number) => void = () => undefined;
+  const exited = new Promise<number>((resolve) => (resolveExit = resolve));
+  const shutdown = (signal: string) => {
+    log.info({ signal }, 'shutting down');
+    if (!konami) resolveExit(0); // still waiting for ARI: no call to look after
+    else void konami.stop().then(() => resolveExit(0));
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+  try {
+    konami = await Promise.race([startKonami(config, log), exited.then(() => undefined)]);
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof AriAuthError) {
+      log.fatal(err.message);
+      process.stderr.write(`konami: ${err.message}\n`);
+      return err instanceof ConfigError ? 2 : 3;
+    }
+    throw err;
+  }
+  return exited;
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`konami: ${err instanceof Error ? err.stack : String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# The sandbox Asterisk 22: a Debian unstable root with Asterisk in it, kept in a
+# cache outside the repository and run under chroot with the project's own
+# configuration (sandbox/etc). Debian 12 has no Asterisk and sid's needs a newer
+# libc than the host's, hence the separate root.
+#
+#   asterisk.sh provision   build the cached root (no-op when complete)
+#   asterisk.sh start       provision if needed, start, wait until fully booted
+#   asterisk.sh stop        stop cleanly, unmount, leave no process behind
+#   asterisk.sh status      exit 0 when running and ARI answers
+#   asterisk.sh env         print ARI_URL/ARI_USERNAME/ARI_PASSWORD for the sandbox
+#   asterisk.sh cli CMD     run an Asterisk CLI command (asterisk -rx)
+#
+# Settings (environment):
+#   KONAMI_SANDBOX_CACHE  where the root is kept (default ~/.cache/konami/asterisk-22)
+#   KONAMI_SANDBOX_PORT   ARI/HTTP port on 127.0.0.1 (default 8088)
+#   KONAMI_SANDBOX_SIP_PORT  PJSIP UDP port on 127.0.0.1 (default 5060)
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cache=${KONAMI_SANDBOX_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/konami/asterisk-22}
+root=$cache/root
+debs=$cache/debs.tgz
+port=${KONAMI_SANDBOX_PORT:-8088}
+sip_port=${KONAMI_SANDBOX_SIP_PORT:-5060}
+state=$cache/state            # per-run state outside the root: pid, password, log
+inroot=/konami                # the run folder as seen from inside the root
+run=$root$inroot
+# Bump when the package list or the root's preparation changes: a cache built
+# by an older recipe is then rebuilt instead of half-used.
+recipe=3
+packages=asterisk,asterisk-modules,asterisk-config,asterisk-core-sounds-en,asterisk-moh-opsound-wav,sip-tester,sox
+
+say() { printf 'sandbox: %s\n' "$*" >&2; }
+die() { printf 'sandbox: error: %s\n' "$*" >&2; exit 1; }
+
+need_root() {
+  [ "$(id -u)" = 0 ] || die "needs root (debootstrap, mount and chroot); run it as root or with sudo"
+}
+
+# The host's own Debian mirror, read from its apt configuration, so nothing
+# here names a host. Empty when none is found: debootstrap then uses its default.
+host_mirror() {
+  local f uri=''
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -r "$f" ] || continue
+    uri=$(awk '
+      /^[[:space:]]*$/ { if (u != "" && s ~ /(^| )[a-z]+( |$)/ && s !~ /security/) { print u; exit } u=""; s=""; next }
+      /^URIs:/ { u=$2 } /^Suites:/ { $1=""; s=$0 }
+      END { if (u != "" && s !~ /security/) print u }' "$f" | grep -v security | head -n1)
+    [ -n "$uri" ] && { echo "$uri"; return; }
+  done
+  if [ -r /etc/apt/sources.list ]; then
+    awk '$1=="deb" && $2 !~ /security/ { print $2; exit }' /etc/apt/sources.list
+  fi
+}
+
+complete() { [ -f "$root/.konami-recipe" ] && [ "$(cat "$root/.konami-recipe")" = "$recipe" ]; }
+
+provision() {
+  need_root
+  complete && return 0
+  mkdir -p "$cache"
+  exec 9>"$cache/.lock"
+  flock 9
+  complete && return 0
+  if ! command -v debootstrap >/dev/null; then
+    say "installing debootstrap"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap; } >&2 \
+      || die "step 'install debootstrap' failed (apt-get)"
+  fi
+  local mirror; mirror=$(host_mirror)
+  local t0=$SECONDS
+  if [ ! -s "$debs" ] || [ "$(cat "$cache/debs.recipe" 2>/dev/null)" != "$recipe" ]; then
+    say "downloading Debian unstable packages for Asterisk 22 (once; kept in $debs)"
+    rm -rf "$cache/tarball-work" && mkdir -p "$cache/tarball-work"
+    debootstrap --variant=minbase --include="$packages" --make-tarball="$debs.partial" \
+      sid "$cache/tarball-work" $mirror >"$cache/debootstrap-download.log" 2>&1 \
+      || { tail -n 20 "$cache/debootstrap-download.log" >&2
+           die "step 'download packages' failed: Debian unstable may be briefly uninstallable; log: $cache/debootstrap-download.log"; }
+    mv "$debs.partial" "$debs"
+    echo "$recipe" >"$cache/debs.recipe"
+    rm -rf "$cache/tarball-work"
+  fi
+  say "unpacking the root from $debs"
+  unmount_all
+  rm -rf "$root"
+  mkdir -p "$root"
+  debootstrap --variant=minbase --include="$packages" --unpack-tarball="$debs" \
+    sid "$root" $mirror >"$cache/debootstrap-install.log" 2>&1 \
+    || { tail -n 20 "$cache/debootstrap-install.log" >&2
+         die "step 'install root' failed; log: $cache/debootstrap-install.log"; }
+  [ -x "$root/usr/sbin/asterisk" ] || die "step 'install root' left no /usr/sbin/asterisk"
+  rm -rf "$root/var/cache/apt/archives/"*.deb
+  echo "$recipe" >"$root/.konami-recipe"
+  say "root ready in $((SECONDS - t0)) s: $(du -sh "$root" | cut -f1)"
+}
+
+mounted() { mountpoint -q "$1"; }
+mount_all() {
+  mounted "$root/proc" || mount --bind /proc "$root/proc"
+  mounted "$root/dev" || mount --bind /dev "$root/dev"
+}
+unmount_all() {
+  local m
+  for m in "$root/dev" "$root/proc"; do
+    if mounted "$m"; then umount "$m" 2>/dev/null || umount -l "$m"; fi
+  done
+}
+
+pid() { cat "$state/asterisk.pid" 2>/dev/null || true; }
+alive() { local p; p=$(pid); [ -n "$p" ] && kill -0 "$p" 2>/dev/null; }
+password() { cat "$state/ari-password"; }
+
+ari_ok() {
+  curl -fsS -m 2 -u "konami:$(password)" "http://127.0.0.1:$port/ari/asterisk/info" >/dev/null 2>&1
+}
+
+cli() { chroot "$root" /usr/sbin/asterisk -C "$inroot/etc/asterisk.conf" -rx "$*"; }
+
+# Lay out the run folder: configuration from sandbox/etc with the port and
+# password filled in, fresh scratch folders, and the test voices.
+prepare_run() {
+  rm -rf "$run"
+  mkdir -p "$run/etc" "$run/db" "$run/spool" "$run/run" "$run/log" "$run/sounds"
+  local f
+  for f in "$here"/etc/*; do
+    sed -e "s|@PORT@|$port|g" -e "s|@SIP_PORT@|$sip_port|g" -e "s|@ARI_PASSWORD@|$(password)|g" \
+        -e "s|@RUN@|$inroot|g" "$f" >"$run/etc/$(basename "$f")"
+  done
+  # A "voice" per test phone: pure sines that a Goertzel filter can tell apart.
+  local hz
+  for hz in 400 600 800 1000 1200 1400 1600 1800; do
+    chroot "$root" sox -n -r 8000 -b 16 -c 1 "$inroot/sounds/voice-$hz.wav" synth 30 sine "$hz" vol 0.5
+  done
+  # A ring-back cadence (2 s on at 425 Hz, 4 s off) for parties who must hear ringing.
+  chroot "$root" sox -n -r 8000 -b 16 -c 1 "$inroot/sounds/ringback.wav" synth 2 sine 425 vol 0.4 pad 0 4
+}
+
+start() {
+  need_root
+  command -v curl >/dev/null || die "curl is needed to probe ARI"
+  provision
+  mkdir -p "$state"
+  if alive; then
+    ari_ok && { say "already running (pid $(pid))"; return 0; }
+    say "running but ARI does not answer: restarting"
+    stop
+  fi
+  if curl -s -m 1 -o /dev/null "http://127.0.0.1:$port/"; then
+    die "port $port on 127.0.0.1 is taken by another program; set KONAMI_SANDBOX_PORT"
+  fi
+  [ -s "$state/ari-password" ] || { head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$state/ari-password"; chmod 600 "$state/ari-password"; }
+  prepare_run
+  mount_all
+  setsid chroot "$root" /usr/sbin/asterisk -C "$inroot/etc/asterisk.conf" -f -n -g \
+    </dev/null >"$state/console.log" 2>&1 &
+  echo $! >"$state/asterisk.pid"
+  local i
+  for i in $(seq 1 60); do
+    alive || { tail -n 30 "$state/console.log" >&2; unmount_all; die "Asterisk exited during boot; console: $state/console.log"; }
+    if cli "core waitfullybooted" >/dev/null 2>&1 && ari_ok; then
+      say "Asterisk $(cli 'core show version' | awk '{print $2; exit}') ready, ARI on http://127.0.0.1:$port (pid $(pid))"
+      return 0
+    fi
+    sleep 0.5
+  done
+  stop
+  die "Asterisk did not become ready within 30 s; console: $state/console.log"
+}
+
+stop() {
+  need_root
+  if alive; then
+    local p; p=$(pid)
+    cli "core stop now" >/dev/null 2>&1 || kill -TERM "$p" 2>/dev/null || true
+    local i
+    for i in $(seq 1 40); do kill -0 "$p" 2>/dev/null || break; sleep 0.25; done
+    if kill -0 "$p" 2>/dev/null; then say "Asterisk did not stop in 10 s: killing it"; kill -KILL "$p" 2>/dev/null || true; sleep 0.2; fi
+  fi
+  # Anything else still running inside the root (a sipp left by a test, say).
+  local q
+  for q in $(ls -1 /proc | grep -E '^[0-9]+$'); do
+    [ "$(readlink "/proc/$q/root" 2>/dev/null)" = "$root" ] && kill -KILL "$q" 2>/dev/null || true
+  done
+  rm -f "$state/asterisk.pid"
+  [ -d "$root" ] && unmount_all
+  return 0
+}
+
+case "${1:-}" in
+  provision) provision ;;
+  start) start ;;
+  stop) stop ;;
+  restart) stop; start ;;
+  status) alive && ari_ok ;;
+  env)
+    [ -s "$state/ari-password" ] || die "the sandbox has never been started"
+    printf 'ARI_URL=http://127.0.0.1:%s\nARI_USERNAME=konami\nARI_PASSWORD=%s\n' "$port" "$(password)" ;;
+  cli) shift; need_root; cli "$@" ;;
+  root) echo "$root" ;;
+  *) echo "usage: $0 provision|start|stop|restart|status|env|cli CMD|root" >&2; exit 2 ;;
+esac

@@ -1,0 +1,35 @@
+// The sandbox Asterisk as the tests see it: started by the integration suite's
+// global setup (sandbox/asterisk.sh), reached with the credentials it made.
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export interface SandboxEnv {
+  url: string;
+  username: string;
+  password: string;
+}
+
+const script = fileURLToPath(new URL('../../sandbox/asterisk.sh', import.meta.url));
+
+export function sandbox(...args: string[]): string {
+  return execFileSync('bash', [script, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+}
+
+export function sandboxRunning(): boolean {
+  try {
+    sandbox('status');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function sandboxEnv(): SandboxEnv {
+  const vars = Object.fromEntries(
+    sandbox('env')
+      .trim()
+      .split('\n')
+      .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+  ) as Record<string, string>;
+  return { url: vars.ARI_URL!, username: vars.ARI_USERNAME!, password: vars.ARI_PASSWORD! };
+}
