@@ -55,6 +55,17 @@ host_mirror() {
   fi
 }
 
+# What the host itself needs: debootstrap to build the root, curl to probe ARI.
+host_tools() {
+  local missing=()
+  command -v debootstrap >/dev/null || missing+=(debootstrap)
+  command -v curl >/dev/null || missing+=(curl)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  say "installing ${missing[*]}"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } >&2 \
+    || die "step 'install ${missing[*]}' failed (apt-get)"
+}
+
 complete() { [ -f "$root/.konami-recipe" ] && [ "$(cat "$root/.konami-recipe")" = "$recipe" ]; }
 
 provision() {
@@ -64,11 +75,7 @@ provision() {
   exec 9>"$cache/.lock"
   flock 9
   complete && return 0
-  if ! command -v debootstrap >/dev/null; then
-    say "installing debootstrap"
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap; } >&2 \
-      || die "step 'install debootstrap' failed (apt-get)"
-  fi
+  host_tools
   local mirror; mirror=$(host_mirror)
   local t0=$SECONDS
   if [ ! -s "$debs" ] || [ "$(cat "$cache/debs.recipe" 2>/dev/null)" != "$recipe" ]; then
@@ -139,7 +146,7 @@ prepare_run() {
 
 start() {
   need_root
-  command -v curl >/dev/null || die "curl is needed to probe ARI"
+  host_tools
   provision
   mkdir -p "$state"
   if alive; then

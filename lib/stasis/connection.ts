@@ -83,6 +83,7 @@ function messageOf(err: unknown): string {
  * ari-client's swagger library prints a deprecation notice with console.log
  * while it loads ARI's API description; on stdout it would break the JSON log.
  */
+/* eslint-disable no-console -- this function exists to filter console.log */
 async function withoutSwaggerNotice<T>(load: () => Promise<T>): Promise<T> {
   const original = console.log;
   console.log = (...args: unknown[]) => {
@@ -94,6 +95,7 @@ async function withoutSwaggerNotice<T>(load: () => Promise<T>): Promise<T> {
     console.log = original;
   }
 }
+/* eslint-enable no-console */
 
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {

@@ -1,0 +1,94 @@
+import { spawn } from 'node:child_process';
+import { expect } from 'chai';
+import { sandboxEnv } from '../harness/sandbox.js';
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Starts konami as its own process (as `npm start` does), optionally sending SIGTERM after termAfterMs. */
+function runKonami(env: Record<string, string>, termAfterMs?: number): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'lib/main.ts'], {
+      env: { PATH: process.env.PATH ?? '', HTTP_PORT: '0', DATA_DIR: 'test-output/startup-data', ...env },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const hardStop = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    if (termAfterMs !== undefined) setTimeout(() => child.kill('SIGTERM'), termAfterMs);
+    child.on('exit', (code) => {
+      clearTimeout(hardStop);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+const logLines = (out: string) =>
+  out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg: string; level: number; reason?: string });
+
+describe('Starting konami', function () {
+  this.timeout(20_000);
+
+  it('with a wrong ARI password: a clear error naming the settings, exit code 3, no stack trace', async function () {
+    const env = sandboxEnv();
+    const run = await runKonami({ ARI_URL: env.url, ARI_USERNAME: env.username, ARI_PASSWORD: 'not-the-password' });
+    expect(run.code).to.equal(3);
+    expect(run.stderr).to.contain('refused ARI_USERNAME/ARI_PASSWORD');
+    expect(run.stderr + run.stdout).not.to.match(/\n\s+at /);
+    expect(run.stdout + run.stderr).not.to.contain('not-the-password');
+  });
+
+  it('with ARI unreachable: it keeps retrying with a log line per attempt, and SIGTERM ends it cleanly', async function () {
+    const run = await runKonami({ ARI_URL: 'http://127.0.0.1:9', ARI_USERNAME: 'konami', ARI_PASSWORD: 'x' }, 2500);
+    const retries = logLines(run.stdout).filter((l) => l.msg.startsWith('ARI not available'));
+    expect(retries.length, 'retry log lines').to.be.at.least(2);
+    expect(retries[0]!.reason).to.contain('not reachable');
+    expect(run.code).to.equal(0);
+    expect(run.stderr).not.to.match(/\n\s+at /);
+  });
+
+  it('with bad settings: exit code 2 and every bad setting named', async function () {
+    const run = await runKonami({ ARI_URL: 'ftp://x', ARI_USERNAME: 'konami', ARI_PASSWORD: 'x', RING_TIMEOUT: 'soon' });
+    expect(run.code).to.equal(2);
+    expect(run.stderr).to.contain('ARI_URL').and.to.contain('RING_TIMEOUT');
+  });
+
+  it('with the right settings: it registers with ARI and answers /readyz', async function () {
+    const env = sandboxEnv();
+    const child = spawn(process.execPath, ['--import', 'tsx', 'lib/main.ts'], {
+      env: {
+        PATH: process.env.PATH ?? '', ARI_URL: env.url, ARI_USERNAME: env.username, ARI_PASSWORD: env.password,
+        ARI_APP: 'konami-startup-check', HTTP_PORT: '0', DATA_DIR: 'test-output/startup-data',
+      },
+    });
+    try {
+      const lines: Array<{ msg: string; port?: number }> = [];
+      let buffered = '';
+      child.stdout.on('data', (d: Buffer) => {
+        buffered += d.toString();
+        const parts = buffered.split('\n');
+        buffered = parts.pop() ?? '';
+        for (const p of parts) if (p.startsWith('{')) lines.push(JSON.parse(p) as { msg: string; port?: number });
+      });
+      const deadline = Date.now() + 10_000;
+      while (!lines.some((l) => l.msg === 'connected to ARI') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      const port = lines.find((l) => l.msg === 'HTTP API listening')?.port;
+      expect(port, 'HTTP port logged').to.be.a('number');
+      const res = await fetch(`http://127.0.0.1:${port}/readyz`);
+      expect(res.status).to.equal(200);
+      expect(await res.json()).to.deep.include({ status: 'ready' });
+      const apps = (await (await fetch(`${env.url}/ari/applications`, {
+        headers: { authorization: `Basic ${Buffer.from(`${env.username}:${env.password}`).toString('base64')}` },
+      })).json()) as Array<{ name: string }>;
+      expect(apps.map((a) => a.name)).to.include('konami-startup-check');
+    } finally {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    }
+  });
+});
