@@ -77,7 +77,7 @@ const STATUS_BY_MESSAGE: Array<[RegExp, number]> = [
   [/not found|does not exist|cannot be found/i, 404],
   [/not in (a )?stasis application|not in stasis|cannot be dialed|already exists|in use/i, 409],
   [/invalid state|not up|ringing/i, 412],
-  [/not in bridge|not in a bridge|is not a member|unprocessable/i, 422],
+  [/not in (this |a )?bridge|is not a member|unprocessable/i, 422],
   [/invalid|required|must/i, 400],
 ];
 

@@ -1,0 +1,63 @@
+import { expect } from 'chai';
+import { ConfigError, loadConfig } from '../../lib/config.js';
+
+const minimal = { ARI_USERNAME: 'konami', ARI_PASSWORD: 's3cret' };
+
+function problemsOf(env: Record<string, string>): readonly string[] {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    expect(err).to.be.instanceOf(ConfigError);
+    return (err as ConfigError).problems;
+  }
+  expect.fail('loadConfig accepted a bad configuration');
+}
+
+describe('configuration from the environment', function () {
+  it('applies the documented defaults', function () {
+    const c = loadConfig(minimal);
+    expect(c.ari).to.deep.equal({ url: 'http://127.0.0.1:8088', username: 'konami', password: 's3cret', app: 'konami' });
+    expect(c.http).to.deep.equal({ host: '127.0.0.1', port: 8000 });
+    expect(c.dialTemplate).to.equal('PJSIP/{exten}');
+    expect(c.ringTimeout).to.equal(30);
+    expect(c.logLevel).to.equal('info');
+    expect(Object.isFrozen(c.ari)).to.equal(true);
+  });
+
+  it('reads every setting and trims a trailing slash from ARI_URL', function () {
+    const c = loadConfig({
+      ...minimal, ARI_URL: 'https://pbx.example:8089/', ARI_APP: 'konami-2', HTTP_HOST: '0.0.0.0', HTTP_PORT: '9000',
+      DATA_DIR: '/var/lib/konami', DIAL_TEMPLATE: 'Local/{exten}@phones/n', RING_TIMEOUT: '45', LOG_LEVEL: 'debug',
+    });
+    expect(c.ari.url).to.equal('https://pbx.example:8089');
+    expect(c.ari.app).to.equal('konami-2');
+    expect(c.http).to.deep.equal({ host: '0.0.0.0', port: 9000 });
+    expect(c.dataDir).to.equal('/var/lib/konami');
+    expect(c.dialTemplate).to.equal('Local/{exten}@phones/n');
+    expect(c.ringTimeout).to.equal(45);
+    expect(c.logLevel).to.equal('debug');
+  });
+
+  it('names every bad setting at once', function () {
+    const problems = problemsOf({
+      ARI_URL: 'ftp://x', HTTP_PORT: '70000', RING_TIMEOUT: '0', LOG_LEVEL: 'loud', ARI_APP: 'a b', DIAL_TEMPLATE: 'PJSIP/bob',
+    });
+    const named = problems.map((p) => p.split(':')[0]);
+    expect(named).to.have.members([
+      'ARI_URL', 'ARI_USERNAME', 'ARI_PASSWORD', 'ARI_APP', 'HTTP_PORT', 'DIAL_TEMPLATE', 'RING_TIMEOUT', 'LOG_LEVEL',
+    ]);
+  });
+
+  it('rejects an ARI_URL with credentials or a path, and never echoes the password', function () {
+    expect(problemsOf({ ...minimal, ARI_URL: 'http://u:p@host:8088' })[0]).to.match(/^ARI_URL: must not carry credentials/);
+    expect(problemsOf({ ...minimal, ARI_URL: 'http://host:8088/ari' })[0]).to.match(/^ARI_URL: .*without a path/);
+    expect(problemsOf({ ...minimal, ARI_URL: 'not a url' })[0]).to.match(/^ARI_URL: must be a URL/);
+    const all = problemsOf({ ARI_USERNAME: 'konami', ARI_PASSWORD: '', HTTP_PORT: 'x' }).join('\n');
+    expect(all).to.match(/ARI_PASSWORD: is required/);
+  });
+
+  it('rejects a non-numeric or fractional port', function () {
+    expect(problemsOf({ ...minimal, HTTP_PORT: '80.5' })[0]).to.match(/^HTTP_PORT: must be a whole number from 0 to 65535/);
+    expect(problemsOf({ ...minimal, HTTP_PORT: 'eighty' })[0]).to.match(/^HTTP_PORT/);
+  });
+});
