@@ -80,18 +80,20 @@ provision() {
   local t0=$SECONDS
   if [ ! -s "$debs" ] || [ "$(cat "$cache/debs.recipe" 2>/dev/null)" != "$recipe" ]; then
     say "downloading Debian unstable packages for Asterisk 22 (once; kept in $debs)"
-    rm -rf "$cache/tarball-work" && mkdir -p "$cache/tarball-work"
+    unmount_all
+    rm -rf --one-file-system "$cache/tarball-work" && mkdir -p "$cache/tarball-work"
     debootstrap --variant=minbase --include="$packages" --make-tarball="$debs.partial" \
       sid "$cache/tarball-work" $mirror >"$cache/debootstrap-download.log" 2>&1 \
       || { tail -n 20 "$cache/debootstrap-download.log" >&2
            die "step 'download packages' failed: Debian unstable may be briefly uninstallable; log: $cache/debootstrap-download.log"; }
     mv "$debs.partial" "$debs"
     echo "$recipe" >"$cache/debs.recipe"
-    rm -rf "$cache/tarball-work"
+    unmount_all
+    rm -rf --one-file-system "$cache/tarball-work"
   fi
   say "unpacking the root from $debs"
   unmount_all
-  rm -rf "$root"
+  rm -rf --one-file-system "$root"
   mkdir -p "$root"
   debootstrap --variant=minbase --include="$packages" --unpack-tarball="$debs" \
     sid "$root" $mirror >"$cache/debootstrap-install.log" 2>&1 \
@@ -104,14 +106,18 @@ provision() {
 }
 
 mounted() { mountpoint -q "$1"; }
+# Only a private proc instance is mounted: debootstrap made the device nodes
+# Asterisk needs, so the host's /dev is never exposed (nor at risk from an
+# rm -rf of the cache while something is mounted).
 mount_all() {
-  mounted "$root/proc" || mount --bind /proc "$root/proc"
-  mounted "$root/dev" || mount --bind /dev "$root/dev"
+  mounted "$root/proc" || mount -t proc proc "$root/proc"
 }
+# Everything mounted anywhere under the cache (debootstrap's own proc mount
+# after an interrupted build included), deepest first.
 unmount_all() {
   local m
-  for m in "$root/dev" "$root/proc"; do
-    if mounted "$m"; then umount "$m" 2>/dev/null || umount -l "$m"; fi
+  for m in $(awk -v c="$cache/" 'index($2, c) == 1 { print $2 }' /proc/mounts | sort -r); do
+    umount "$m" 2>/dev/null || umount -l "$m"
   done
 }
 
