@@ -4,14 +4,23 @@ import { mkdirSync, accessSync, constants } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createLogger, type Logger } from './log.js';
+import { MetaflowBook } from './metaflow/book.js';
+import { ModuleRegistry } from './metaflow/modules.js';
 import { startHttp, type HttpServer } from './routes/server.js';
 import { StasisApp } from './stasis/app.js';
+import type { Call } from './stasis/call.js';
 import { AriAuthError, AriConnection } from './stasis/connection.js';
+import type { CallModule } from './stasis/features.js';
+import { builtInModules } from './stasis/modules/index.js';
+import type { AccountStore } from './store/accounts.js';
+import { FileAccountStore } from './store/file-store.js';
 
 export interface Konami {
   readonly app: StasisApp;
   readonly ari: AriConnection;
   readonly http: HttpServer;
+  readonly store: AccountStore;
+  readonly modules: ModuleRegistry<Call>;
   /** Stops taking calls, lets calls end for up to graceMs, then hangs up the rest and disconnects. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -25,12 +34,26 @@ function ensureDataDir(dir: string): void {
   }
 }
 
-export async function startKonami(config: Config, log: Logger): Promise<Konami> {
+export interface StartOptions {
+  /** Feature modules beyond the built-in ones (tests use one to prove dispatch). */
+  modules?: CallModule[];
+}
+
+export async function startKonami(config: Config, log: Logger, options: StartOptions = {}): Promise<Konami> {
   ensureDataDir(config.dataDir);
+  const store = await FileAccountStore.open(config.dataDir, { pollMs: 1000, log: log.child({ component: 'store' }) });
+  const modules = builtInModules();
+  for (const m of options.modules ?? []) modules.register(m);
+  const book = new MetaflowBook((id) => store.cached(id)?.metaflows, log.child({ component: 'metaflow' }));
   const ari = new AriConnection(config.ari, log.child({ component: 'ari' }));
   const app = new StasisApp(
     ari,
-    { app: config.ari.app, dialTemplate: config.dialTemplate, ringTimeout: config.ringTimeout },
+    {
+      app: config.ari.app,
+      dialTemplate: config.dialTemplate,
+      ringTimeout: config.ringTimeout,
+      features: { matcher: (account) => book.matcherFor(account), module: (name) => modules.get(name) },
+    },
     log,
   );
   ari.on('event', (e) => app.handle(e));
@@ -43,6 +66,7 @@ export async function startKonami(config: Config, log: Logger): Promise<Konami> 
     await ari.start();
   } catch (err) {
     await http.close();
+    await store.close();
     throw err;
   }
   let stopped: Promise<void> | undefined;
@@ -50,6 +74,8 @@ export async function startKonami(config: Config, log: Logger): Promise<Konami> 
     app,
     ari,
     http,
+    store,
+    modules,
     stop(graceMs = 5000) {
       stopped ??= (async () => {
         app.stopAccepting();
@@ -60,6 +86,7 @@ export async function startKonami(config: Config, log: Logger): Promise<Konami> 
           await app.drained(2000);
         }
         await ari.stop();
+        await store.close();
         log.info('stopped');
       })();
       return stopped;

@@ -88,7 +88,8 @@ export class StasisApp implements CallOwner {
     }
     if (!args.account) log.warn('no account= argument: the call is connected without feature codes');
     const endpoint = args.dial ?? applyDialTemplate(this.settings.dialTemplate, channel.dialplan.exten);
-    log.info({ caller: channel.caller, exten: channel.dialplan.exten, endpoint }, 'call entered');
+    const codes = this.settings.features?.matcher(args.account) !== undefined;
+    log.info({ caller: channel.caller, exten: channel.dialplan.exten, endpoint, feature_codes: codes }, 'call entered');
     const call = new Call(this.ari, this, this.settings, log, { channel, account: args.account, endpoint });
     this.calls.set(call.id, call);
     this.owners.set(channel.id, call);

@@ -3,9 +3,12 @@
 // Every event and command of the call runs through its serial queue.
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../log.js';
+import { DigitCollector } from '../metaflow/collector.js';
+import type { Invocation } from '../metaflow/modules.js';
 import { AriError, tolerateGone, type Ari } from './ari.js';
 import type { AriEvent, CallerId, ChannelSnapshot } from './ari-types.js';
 import { Cause, causeName } from './causes.js';
+import { NO_FEATURES, type CallFeatures } from './features.js';
 import { SerialQueue } from './queue.js';
 
 export type LegRole = 'a' | 'b';
@@ -35,7 +38,11 @@ export interface CallSettings {
   ringTimeout: number;
   /** Milliseconds to wait for ChannelDestroyed after a StasisEnd before treating the leg as gone. */
   leftStasisGraceMs?: number;
+  features?: CallFeatures;
 }
+
+/** How a digit passed on is played to the other party (ms). */
+export const DTMF_OUT = { duration: 120, between: 80 } as const;
 
 /** What the call needs from the app that owns it. */
 export interface CallOwner {
@@ -72,6 +79,11 @@ export class Call {
   private bridgeCreated = false;
   private readonly queue: SerialQueue;
   private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly digits: DigitCollector;
+  private readonly fired: Invocation[] = [];
+  /** Digits on their way to each leg, played one request after another. */
+  private readonly dtmfOut = new Map<LegRole, SerialQueue>();
+  private readonly features: CallFeatures;
 
   constructor(
     private readonly ari: Ari,
@@ -86,6 +98,22 @@ export class Call {
     this.bridgeId = `konami-${randomUUID()}`;
     this.a = newLeg(entry.channel.id, 'a', entry.channel.caller, true);
     this.queue = new SerialQueue((err) => this.log.error({ err }, 'call step failed'));
+    this.features = settings.features ?? NO_FEATURES;
+    this.digits = new DigitCollector(
+      () => this.features.matcher(this.account),
+      {
+        pass: (from, digits) => this.passDigits(from, digits),
+        fire: (invocation) => this.fired.push(invocation),
+        unmatched: (from, collected, why) => this.log.info({ leg: from, collected, why }, 'no feature code: digits passed on'),
+      },
+      {
+        set: (fn, ms) => this.later(ms, () => void this.queue.push(() => {
+          fn();
+          return this.runFired();
+        })),
+        clear: (handle) => this.cancel(handle as NodeJS.Timeout),
+      },
+    );
   }
 
   /** Dials leg b. */
@@ -194,6 +222,13 @@ export class Call {
         if (leg && !leg.gone) await this.onGone(leg, e.cause);
         return;
       }
+      case 'ChannelDtmfReceived': {
+        const leg = this.legOf(e.channel.id);
+        if (!leg || leg.gone || this.phase !== 'bridged') return;
+        this.digits.press(leg.role, e.digit);
+        await this.runFired();
+        return;
+      }
       default:
         return;
     }
@@ -207,7 +242,9 @@ export class Call {
     await this.step('answer caller', this.ari.answer(this.a.id));
     await this.ari.createBridge({ bridgeId: this.bridgeId, type: BRIDGE_TYPE, name: `konami/${this.id}` });
     this.bridgeCreated = true;
-    await this.step('bridge legs', this.ari.addChannel(this.bridgeId, [this.a.id, b.id]));
+    // Digits are absorbed by the bridge and passed on by konami, so a feature
+    // code never reaches the other party (absorbDTMF must be given on every add).
+    await this.step('bridge legs', this.ari.addChannel(this.bridgeId, [this.a.id, b.id], { absorbDTMF: true }));
     if (this.phase === 'dialling') this.phase = 'bridged';
   }
 
@@ -232,6 +269,7 @@ export class Call {
   /** Hangs up whoever is left, destroys the bridge, and finishes once everyone is gone. */
   private async end(cause: number): Promise<void> {
     if (this.phase !== 'ending') this.phase = 'ending';
+    this.digits.dispose();
     for (const leg of [this.a, this.b]) {
       if (leg && !leg.gone && !leg.hangupRequested) {
         leg.hangupRequested = true;
@@ -245,9 +283,41 @@ export class Call {
     if (this.a.gone && (!this.b || this.b.gone)) this.finish();
   }
 
+  /** Plays digits `from` pressed to the other party, in order. */
+  private passDigits(from: LegRole, digits: string): void {
+    const to = from === 'a' ? this.b : this.a;
+    if (!to || to.gone || digits === '') return;
+    let out = this.dtmfOut.get(to.role);
+    if (!out) {
+      out = new SerialQueue((err) => this.log.warn({ err: err instanceof AriError ? err.message : err }, 'passing digits failed'));
+      this.dtmfOut.set(to.role, out);
+    }
+    void out.push(() => this.step(`pass digits to ${to.role}`, this.ari.sendDtmf(to.id, digits, DTMF_OUT)));
+  }
+
+  /** Runs the modules of the codes that just matched, one after another, inside the call's queue. */
+  private async runFired(): Promise<void> {
+    while (this.fired.length > 0) {
+      const invocation = this.fired.shift()!;
+      const module = this.features.module(invocation.module);
+      const log = this.log.child({ module: invocation.module, leg: invocation.leg });
+      if (!module) {
+        log.warn({ collected: invocation.collected }, 'feature code names a module that is not available');
+        continue;
+      }
+      log.info({ collected: invocation.collected, captures: invocation.captures }, 'feature code matched');
+      try {
+        await module.run(this, invocation);
+      } catch (err) {
+        log.error({ err }, 'feature module failed; the call goes on');
+      }
+    }
+  }
+
   private finish(): void {
     if (this.phase === 'ended') return;
     this.phase = 'ended';
+    this.digits.dispose();
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     const seconds = this.answeredAt ? Math.round((Date.now() - this.answeredAt.getTime()) / 1000) : 0;
@@ -255,12 +325,18 @@ export class Call {
     this.owner.ended(this);
   }
 
-  private later(ms: number, fn: () => void): void {
+  private later(ms: number, fn: () => void): NodeJS.Timeout {
     const t = setTimeout(() => {
       this.timers.delete(t);
       fn();
     }, ms);
     this.timers.add(t);
+    return t;
+  }
+
+  private cancel(t: NodeJS.Timeout): void {
+    clearTimeout(t);
+    this.timers.delete(t);
   }
 
   /** One ARI step whose target may be gone already: that is logged, not thrown. */

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../lib/config.js';
 import { createLogger } from '../../lib/log.js';
-import { startKonami, type Konami } from '../../lib/main.js';
+import { startKonami, type Konami, type StartOptions } from '../../lib/main.js';
 import type { SandboxEnv } from './sandbox.js';
 
 export const OUTPUT_DIR = join(process.cwd(), 'test-output');
@@ -14,7 +14,11 @@ const logStream = createWriteStream(join(OUTPUT_DIR, 'konami-integration.log'), 
 /** The sandbox's "phones" context: every number there is a phone the harness plays. */
 export const PHONES_TEMPLATE = 'Local/{exten}@phones/n';
 
-export async function startTestKonami(env: SandboxEnv, settings: Record<string, string> = {}): Promise<Konami> {
+export async function startTestKonami(
+  env: SandboxEnv,
+  settings: Record<string, string> = {},
+  options: StartOptions = {},
+): Promise<Konami> {
   const config = loadConfig({
     ARI_URL: env.url,
     ARI_USERNAME: env.username,
@@ -25,5 +29,5 @@ export async function startTestKonami(env: SandboxEnv, settings: Record<string, 
     LOG_LEVEL: 'debug',
     ...settings,
   });
-  return startKonami(config, createLogger(config.logLevel, logStream));
+  return startKonami(config, createLogger(config.logLevel, logStream), options);
 }

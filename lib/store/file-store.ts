@@ -1,0 +1,204 @@
+// Accounts as one JSON file each under DATA_DIR/accounts. Writes are atomic
+// (temporary file, fsync, rename, fsync of the folder), so a crash leaves
+// either the old or the new file, never half of one. Read-modify-write runs
+// under a lock file, so the command line and a running konami can both write.
+// Changes made by another process are picked up by polling file times.
+import { EventEmitter } from 'node:events';
+import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from '../log.js';
+import type { MetaflowConfig } from '../metaflow/types.js';
+import {
+  ACCOUNT_ID, UnknownAccountError, hashApiKey, keyMatches, newAccountId, newApiKey,
+  type Account, type AccountStore,
+} from './accounts.js';
+
+const LOCK_STALE_MS = 30_000;
+const LOCK_WAIT_MS = 10_000;
+
+/** Every write renames a new file into place: a new inode is a new version. */
+function versionOf(s: { ino: number; mtimeMs: number; size: number }): string {
+  return `${s.ino}:${s.mtimeMs}:${s.size}`;
+}
+
+export interface FileStoreOptions {
+  /** How often to look for changes made by other processes (0: never). */
+  pollMs?: number;
+  log?: Logger;
+}
+
+export class FileAccountStore implements AccountStore {
+  private readonly dir: string;
+  private readonly accounts = new Map<string, { account: Account; version: string }>();
+  private readonly events = new EventEmitter();
+  private poller: NodeJS.Timeout | undefined;
+  private scanning: Promise<void> | undefined;
+
+  private constructor(dataDir: string, private readonly options: FileStoreOptions) {
+    this.dir = join(dataDir, 'accounts');
+  }
+
+  static async open(dataDir: string, options: FileStoreOptions = {}): Promise<FileAccountStore> {
+    const store = new FileAccountStore(dataDir, options);
+    await fs.mkdir(store.dir, { recursive: true });
+    await store.scan();
+    if (options.pollMs) {
+      store.poller = setInterval(() => void store.scan().catch((err) => options.log?.warn({ err }, 'account scan failed')), options.pollMs);
+      store.poller.unref();
+    }
+    return store;
+  }
+
+  async create(name: string): Promise<{ account: Account; apiKey: string }> {
+    const now = new Date().toISOString();
+    const { key, record } = newApiKey();
+    const account: Account = { id: newAccountId(), name, created: now, updated: now, api_keys: [record], metaflows: null };
+    await this.write(account);
+    return { account, apiKey: key };
+  }
+
+  async get(id: string): Promise<Account | undefined> {
+    if (!ACCOUNT_ID.test(id)) return undefined;
+    return (await this.read(id))?.account;
+  }
+
+  async list(): Promise<Account[]> {
+    await this.scan();
+    return [...this.accounts.values()].map((e) => e.account).sort((a, b) => a.created.localeCompare(b.created));
+  }
+
+  async findByApiKey(apiKey: string): Promise<Account | undefined> {
+    const hash = hashApiKey(apiKey);
+    await this.scan();
+    let found: Account | undefined;
+    // Every record is compared, so the time taken says nothing about which key is close.
+    for (const { account } of this.accounts.values()) {
+      for (const record of account.api_keys) if (keyMatches(record, hash)) found = account;
+    }
+    return found;
+  }
+
+  async setMetaflows(id: string, metaflows: MetaflowConfig | null): Promise<Account> {
+    return this.update(id, (a) => ({ ...a, metaflows }));
+  }
+
+  onChange(listener: (account: Account) => void): void {
+    this.events.on('change', listener);
+  }
+
+  cached(id: string): Account | undefined {
+    return this.accounts.get(id)?.account;
+  }
+
+  async close(): Promise<void> {
+    if (this.poller) clearInterval(this.poller);
+    this.poller = undefined;
+    await this.scanning;
+  }
+
+  private file(id: string): string {
+    return join(this.dir, `${id}.json`);
+  }
+
+  private async update(id: string, change: (a: Account) => Account): Promise<Account> {
+    if (!ACCOUNT_ID.test(id)) throw new UnknownAccountError(id);
+    return this.locked(id, async () => {
+      const current = (await this.read(id))?.account;
+      if (!current) throw new UnknownAccountError(id);
+      const next = { ...change(current), updated: new Date().toISOString() };
+      await this.write(next);
+      return next;
+    });
+  }
+
+  private async write(account: Account): Promise<void> {
+    const target = this.file(account.id);
+    const tmp = `${target}.${process.pid}.${Date.now()}.tmp`;
+    const fh = await fs.open(tmp, 'w', 0o600);
+    try {
+      await fh.writeFile(`${JSON.stringify(account, null, 2)}\n`);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fs.rename(tmp, target);
+    const dir = await fs.open(this.dir, 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
+    this.remember(account, versionOf(await fs.stat(target)));
+  }
+
+  /** Reads one account file if it changed since last seen. */
+  private async read(id: string): Promise<{ account: Account; version: string } | undefined> {
+    let version: string;
+    try {
+      version = versionOf(await fs.stat(this.file(id)));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        this.accounts.delete(id);
+        return undefined;
+      }
+      throw err;
+    }
+    const known = this.accounts.get(id);
+    if (known && known.version === version) return known;
+    try {
+      const account = JSON.parse(await fs.readFile(this.file(id), 'utf8')) as Account;
+      if (account.id !== id) throw new Error(`holds account ${JSON.stringify(account.id)}`);
+      this.remember(account, version);
+      return this.accounts.get(id);
+    } catch (err) {
+      // A file edited by hand into nonsense: keep what was last good, say so.
+      this.options.log?.error({ file: this.file(id), err: (err as Error).message }, 'unreadable account file ignored');
+      return known;
+    }
+  }
+
+  private remember(account: Account, version: string): void {
+    const known = this.accounts.get(account.id);
+    this.accounts.set(account.id, { account, version });
+    if (!known || known.version !== version) this.events.emit('change', account);
+  }
+
+  private scan(): Promise<void> {
+    this.scanning ??= (async () => {
+      try {
+        const names = await fs.readdir(this.dir);
+        const ids = names.filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5)).filter((id) => ACCOUNT_ID.test(id));
+        for (const id of ids) await this.read(id);
+        for (const id of this.accounts.keys()) if (!ids.includes(id)) this.accounts.delete(id);
+      } finally {
+        this.scanning = undefined;
+      }
+    })();
+    return this.scanning;
+  }
+
+  /** Runs fn holding the account's lock file (shared with other processes). */
+  private async locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const lock = `${this.file(id)}.lock`;
+    const deadline = Date.now() + LOCK_WAIT_MS;
+    for (;;) {
+      try {
+        const fh = await fs.open(lock, 'wx');
+        await fh.writeFile(String(process.pid));
+        await fh.close();
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        const age = await fs.stat(lock).then((s) => Date.now() - s.mtimeMs, () => 0);
+        if (age > LOCK_STALE_MS) await fs.rm(lock, { force: true });
+        else if (Date.now() > deadline) throw new Error(`account ${id} is locked by another writer (${lock})`, { cause: err });
+        else await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+    try {
+      return await fn();
+    } finally {
+      await fs.rm(lock, { force: true });
+    }
+  }
+}

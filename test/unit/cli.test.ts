@@ -1,0 +1,72 @@
+import { expect } from 'chai';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCli } from '../../lib/cli.js';
+import { FileAccountStore } from '../../lib/store/file-store.js';
+
+describe('the konami command line', function () {
+  let dir: string;
+
+  beforeEach(function () {
+    dir = mkdtempSync(join(tmpdir(), 'konami-cli-'));
+  });
+
+  async function konami(args: string[], stdin = ''): Promise<{ code: number; out: string; err: string }> {
+    let out = '';
+    let err = '';
+    const code = await runCli(args, {
+      env: { DATA_DIR: dir },
+      out: (t) => void (out += t),
+      err: (t) => void (err += t),
+      readStdin: async () => stdin,
+    });
+    return { code, out, err };
+  }
+
+  it('creates an account, printing its id and an API key once, and lists it', async function () {
+    const created = await konami(['account', 'create', 'Acme', 'Corp']);
+    expect(created.code).to.equal(0);
+    const id = /account id: ([0-9a-f]{32})/.exec(created.out)![1]!;
+    const key = /api key:\s+(kmi_\S+)/.exec(created.out)![1]!;
+    const store = await FileAccountStore.open(dir);
+    expect((await store.findByApiKey(key))?.name).to.equal('Acme Corp');
+    await store.close();
+    const listed = await konami(['account', 'list']);
+    expect(listed.out).to.contain(id).and.to.contain('Acme Corp').and.not.to.contain(key);
+  });
+
+  it('replaces metaflows from a file or stdin, and shows them', async function () {
+    const id = /account id: (\S+)/.exec((await konami(['account', 'create', 'Acme'])).out)![1]!;
+    expect((await konami(['metaflows', 'show', id])).out.trim()).to.equal('null');
+    writeFileSync(join(dir, 'm.json'), JSON.stringify({ digit_timeout: 1500 }));
+    expect((await konami(['metaflows', 'set', id, join(dir, 'm.json')])).code).to.equal(0);
+    expect(JSON.parse((await konami(['metaflows', 'show', id])).out)).to.include({ digit_timeout: 1500, binding_digit: '*' });
+    expect((await konami(['metaflows', 'set', id, '-'], '{"listen_on":"a"}')).code).to.equal(0);
+    expect(JSON.parse((await konami(['metaflows', 'show', id])).out)).to.include({ listen_on: 'a', digit_timeout: 2000 });
+    expect((await konami(['metaflows', 'clear', id])).code).to.equal(0);
+    expect((await konami(['metaflows', 'show', id])).out.trim()).to.equal('null');
+  });
+
+  it('refuses bad metaflows naming every field, and keeps the old ones', async function () {
+    const id = /account id: (\S+)/.exec((await konami(['account', 'create', 'Acme'])).out)![1]!;
+    await konami(['metaflows', 'set', id, '-'], '{"digit_timeout":1500}');
+    const r = await konami(['metaflows', 'set', id, '-'], '{"digit_timeout":5,"numbers":{"22":{"module":"teleport"}}}');
+    expect(r.code).to.equal(1);
+    expect(r.err).to.contain('digit_timeout: must be greater than or equal to 300');
+    expect(r.err).to.contain('numbers.22.module: unknown module "teleport"');
+    expect(JSON.parse((await konami(['metaflows', 'show', id])).out).digit_timeout).to.equal(1500);
+    const notJson = await konami(['metaflows', 'set', id, '-'], '{oops');
+    expect(notJson.err).to.match(/not valid JSON/);
+  });
+
+  it('answers an unknown account, an unknown command and a missing argument clearly', async function () {
+    expect((await konami(['metaflows', 'show', '0123456789abcdef0123456789abcdef'])).err).to.match(/no account "0123/);
+    const unknown = await konami(['account', 'delete']);
+    expect(unknown.code).to.equal(1);
+    expect(unknown.err).to.match(/unknown command "account delete"/).and.to.contain('usage: konami');
+    expect((await konami(['metaflows', 'set'])).err).to.match(/missing <account-id>/);
+    expect((await konami([])).code).to.equal(1);
+    expect((await konami(['help'])).code).to.equal(0);
+  });
+});

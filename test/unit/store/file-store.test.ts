@@ -1,0 +1,88 @@
+import { expect } from 'chai';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { validateMetaflows } from '../../../lib/metaflow/config.js';
+import { hashApiKey } from '../../../lib/store/accounts.js';
+import { FileAccountStore } from '../../../lib/store/file-store.js';
+import { testRegistry } from '../metaflow/helpers.js';
+
+const flows = (raw: unknown) => validateMetaflows(raw, testRegistry());
+
+describe('the file account store', function () {
+  let dir: string;
+  let store: FileAccountStore;
+
+  beforeEach(async function () {
+    dir = mkdtempSync(join(tmpdir(), 'konami-store-'));
+    store = await FileAccountStore.open(dir);
+  });
+
+  afterEach(async function () {
+    await store.close();
+  });
+
+  it('creates an account with no metaflows and an API key stored only as its hash', async function () {
+    const { account, apiKey } = await store.create('Acme');
+    expect(account.id).to.match(/^[0-9a-f]{32}$/);
+    expect(account.metaflows).to.equal(null);
+    expect(apiKey).to.match(/^kmi_[A-Za-z0-9_-]{43}$/);
+    const text = readFileSync(join(dir, 'accounts', `${account.id}.json`), 'utf8');
+    expect(text).not.to.contain(apiKey);
+    expect(text).to.contain(hashApiKey(apiKey));
+  });
+
+  it('finds the account of an API key, and no account for a wrong key', async function () {
+    const { account, apiKey } = await store.create('Acme');
+    await store.create('Other');
+    expect((await store.findByApiKey(apiKey))?.id).to.equal(account.id);
+    expect(await store.findByApiKey(`${apiKey}x`)).to.equal(undefined);
+  });
+
+  it('keeps metaflows across a restart of the store', async function () {
+    const { account } = await store.create('Acme');
+    await store.setMetaflows(account.id, flows({ numbers: { 22: { module: 'resume' } } }));
+    await store.close();
+    const reopened = await FileAccountStore.open(dir);
+    expect((await reopened.get(account.id))?.metaflows?.numbers).to.deep.equal({ 22: { module: 'resume', data: {} } });
+    expect(reopened.cached(account.id)?.name).to.equal('Acme');
+    await reopened.close();
+  });
+
+  it('leaves no temporary or lock file behind after writes', async function () {
+    const { account } = await store.create('Acme');
+    await Promise.all([1, 2, 3, 4, 5].map((n) => store.setMetaflows(account.id, flows({ digit_timeout: 1000 + n }))));
+    expect(readdirSync(join(dir, 'accounts'))).to.deep.equal([`${account.id}.json`]);
+    expect([1001, 1002, 1003, 1004, 1005]).to.include((await store.get(account.id))!.metaflows!.digit_timeout);
+  });
+
+  it('sees a change another process wrote, and tells its listeners', async function () {
+    const { account } = await store.create('Acme');
+    const seen: string[] = [];
+    store.onChange((a) => seen.push(`${a.id}:${a.metaflows?.digit_timeout ?? 'none'}`));
+    const other = await FileAccountStore.open(dir);
+    await other.setMetaflows(account.id, flows({ digit_timeout: 1234 }));
+    await other.close();
+    expect(store.cached(account.id)?.metaflows).to.equal(null);
+    await store.list();
+    expect(store.cached(account.id)?.metaflows?.digit_timeout).to.equal(1234);
+    expect(seen).to.deep.equal([`${account.id}:1234`]);
+  });
+
+  it('keeps the last good state when a file is edited into nonsense', async function () {
+    const { account } = await store.create('Acme');
+    writeFileSync(join(dir, 'accounts', `${account.id}.json`), '{ not json');
+    expect((await store.get(account.id))?.name).to.equal('Acme');
+  });
+
+  it('refuses ids that are not account ids without touching the disk', async function () {
+    expect(await store.get('../../etc/passwd')).to.equal(undefined);
+    let thrown: unknown;
+    try {
+      await store.setMetaflows('nope', null);
+    } catch (err) {
+      thrown = err;
+    }
+    expect((thrown as Error).name).to.equal('UnknownAccountError');
+  });
+});
