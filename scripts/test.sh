@@ -10,6 +10,7 @@ failed=0
 
 step "lint (eslint)"; npx eslint . || failed=1
 step "types (tsc)"; npx tsc --noEmit -p . || failed=1
+step "build (lib -> dist, used by bin/konami.js)"; npm run --silent build || failed=1
 step "unit tests"; npx mocha --config test/unit/.mocharc.json || failed=1
 step "integration tests (real Asterisk)"; npx mocha --config test/integration/.mocharc.json || failed=1
 

@@ -70,3 +70,19 @@ describe('the konami command line', function () {
     expect((await konami(['help'])).code).to.equal(0);
   });
 });
+
+describe('the konami executable (bin/konami.js, built sources)', function () {
+  it('runs the command line: creates and lists an account in DATA_DIR', async function () {
+    const { spawnSync } = await import('node:child_process');
+    const dir = mkdtempSync(join(tmpdir(), 'konami-bin-'));
+    const run = (...args: string[]) =>
+      spawnSync(process.execPath, ['bin/konami.js', ...args], { env: { ...process.env, DATA_DIR: dir }, encoding: 'utf8' });
+    const created = run('account', 'create', 'Bin test');
+    expect(created.stderr).to.equal('');
+    expect(created.status).to.equal(0);
+    expect(created.stdout).to.match(/account id: [0-9a-f]{32}\napi key: +kmi_/);
+    expect(run('account', 'list').stdout).to.contain('Bin test');
+    const bad = run('metaflows', 'show', 'nope');
+    expect(bad.status).to.equal(1);
+  });
+});
