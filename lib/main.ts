@@ -42,7 +42,7 @@ export interface StartOptions {
 export async function startKonami(config: Config, log: Logger, options: StartOptions = {}): Promise<Konami> {
   ensureDataDir(config.dataDir);
   const store = await FileAccountStore.open(config.dataDir, { pollMs: 1000, log: log.child({ component: 'store' }) });
-  const modules = builtInModules();
+  const modules = builtInModules({ transferDialTemplate: config.dialTemplate.split('{exten}').join('{target}') });
   for (const m of options.modules ?? []) modules.register(m);
   const book = new MetaflowBook((id) => store.cached(id)?.metaflows, log.child({ component: 'metaflow' }));
   const ari = new AriConnection(config.ari, log.child({ component: 'ari' }));

@@ -89,9 +89,16 @@ export interface BridgeDestroyed extends Base {
   type: 'BridgeDestroyed';
   bridge: BridgeSnapshot;
 }
+export interface PlaybackSnapshot {
+  id: string;
+  media_uri: string;
+  /** "channel:<id>" or "bridge:<id>". */
+  target_uri: string;
+  state: 'queued' | 'playing' | 'continuing' | 'done' | 'failed' | string;
+}
 export interface PlaybackEvent extends Base {
   type: 'PlaybackStarted' | 'PlaybackFinished';
-  playback: { id: string; media_uri: string; target_uri: string; state: string };
+  playback: PlaybackSnapshot;
 }
 export interface OtherEvent extends Base {
   type: 'Other';
@@ -117,9 +124,10 @@ export function channelIdsOf(e: AriEvent): string[] {
   switch (e.type) {
     case 'Dial':
       return e.caller ? [e.peer.id, e.caller.id] : [e.peer.id];
-    case 'BridgeDestroyed':
     case 'PlaybackStarted':
     case 'PlaybackFinished':
+      return e.playback.target_uri.startsWith('channel:') ? [e.playback.target_uri.slice('channel:'.length)] : [];
+    case 'BridgeDestroyed':
       return [];
     default:
       return [e.channel.id];

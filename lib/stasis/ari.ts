@@ -1,6 +1,6 @@
 // The ARI port: the only operations konami's call logic performs on Asterisk.
 // The adapter over ari-client lives in connection.ts; tests use a fake.
-import type { AriEvent, BridgeSnapshot, ChannelSnapshot } from './ari-types.js';
+import type { AriEvent, BridgeSnapshot, ChannelSnapshot, PlaybackSnapshot } from './ari-types.js';
 
 export interface CreateChannel {
   endpoint: string;
@@ -38,6 +38,7 @@ export interface Ari {
   stopMoh(channelId: string): Promise<void>;
   play(channelId: string, media: string | string[], playbackId?: string): Promise<void>;
   stopPlayback(playbackId: string): Promise<void>;
+  getPlayback(playbackId: string): Promise<PlaybackSnapshot>;
   sendDtmf(channelId: string, dtmf: string, timing?: DtmfTiming): Promise<void>;
   getChannel(channelId: string): Promise<ChannelSnapshot>;
   listChannels(): Promise<ChannelSnapshot[]>;

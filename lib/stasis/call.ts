@@ -1,6 +1,7 @@
-// One call konami controls: the caller's channel (leg a), the called party's
-// channel that konami dials (leg b), and the mixing bridge that joins them.
-// Every event and command of the call runs through its serial queue.
+// One call konami controls: the caller's channel (party a), the called party
+// that konami dials (party b), the mixing bridge that joins them, and, while
+// one is in progress, a transfer with its own channels. Every event and
+// command of the call runs through its serial queue.
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../log.js';
 import { DigitCollector } from '../metaflow/collector.js';
@@ -9,26 +10,13 @@ import { AriError, tolerateGone, type Ari } from './ari.js';
 import type { AriEvent, CallerId, ChannelSnapshot } from './ari-types.js';
 import { Cause, causeName } from './causes.js';
 import { NO_FEATURES, type CallFeatures } from './features.js';
+import { newLeg, type Leg, type LegKind, type LegRole } from './leg.js';
 import { SerialQueue } from './queue.js';
+import {
+  FAILURE_MEDIA, Transfer, type TransferHost, type TransferResult, type TransferSettings, type TransferSnapshot,
+} from './transfer.js';
 
-export type LegRole = 'a' | 'b';
-
-export interface Leg {
-  readonly id: string;
-  readonly role: LegRole;
-  caller: CallerId;
-  /** Konami has seen StasisStart for it (ARI commands are accepted). */
-  inStasis: boolean;
-  /** Reached the Ringing state (the far end is alerting). */
-  rang: boolean;
-  answered: boolean;
-  gone: boolean;
-  /** The cause of the last hang-up request Asterisk reported for it. */
-  requestCause?: number;
-  /** Konami asked Asterisk to hang it up. */
-  hangupRequested: boolean;
-  cause?: number;
-}
+export type { Leg, LegRole } from './leg.js';
 
 export type CallPhase = 'dialling' | 'bridged' | 'ending' | 'ended';
 
@@ -39,10 +27,9 @@ export interface CallSettings {
   /** Milliseconds to wait for ChannelDestroyed after a StasisEnd before treating the leg as gone. */
   leftStasisGraceMs?: number;
   features?: CallFeatures;
+  /** How long a party left alone hears the failure tone before being hung up (ms). */
+  farewellMs?: number;
 }
-
-/** How a digit passed on is played to the other party (ms). */
-export const DTMF_OUT = { duration: 120, between: 80 } as const;
 
 /** What the call needs from the app that owns it. */
 export interface CallOwner {
@@ -58,7 +45,13 @@ export interface CallEntry {
 
 export const BRIDGE_TYPE = 'mixing,dtmf_events';
 
-/** Final dial statuses that end an unanswered call, and the cause the caller gets. */
+/** How a digit passed on is played to the other party (ms). */
+export const DTMF_OUT = { duration: 120, between: 80 } as const;
+
+/** Played to a party left alone before konami hangs it up. */
+export const FAREWELL_MEDIA = 'tone:congestion';
+
+/** Final dial statuses that end an unanswered channel, and the cause they stand for. */
 const DIAL_FAILURES: Record<string, number> = {
   BUSY: Cause.USER_BUSY,
   CONGESTION: Cause.CONGESTION,
@@ -66,24 +59,40 @@ const DIAL_FAILURES: Record<string, number> = {
   NOANSWER: Cause.NO_ANSWER,
 };
 
+export type TransferRefusal =
+  | 'not_bridged' | 'in_progress' | 'empty_target' | 'invalid_target' | 'own_number' | 'transferee_number';
+
+export type TransferStart = { ok: true; transfer: TransferSnapshot } | { ok: false; reason: TransferRefusal };
+
+/** What a transfer target may look like: no character that could change the dial string. */
+export const TARGET = /^[0-9A-Za-z+*#._-]{1,64}$/;
+
 export class Call {
   readonly id: string;
   readonly account: string | undefined;
   readonly endpoint: string;
-  readonly a: Leg;
+  a: Leg | undefined;
   b: Leg | undefined;
-  readonly bridgeId: string;
+  bridgeId: string;
   phase: CallPhase = 'dialling';
+  transfer: Transfer | undefined;
+  /** The last transfer that ended (its final snapshot). */
+  lastTransfer: TransferSnapshot | undefined;
   readonly startedAt = new Date();
   answeredAt: Date | undefined;
   private bridgeCreated = false;
+  /** Every channel of the call, by id, parties and transfer channels alike. */
+  private readonly legs = new Map<string, Leg>();
   private readonly queue: SerialQueue;
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly digits: DigitCollector;
   private readonly fired: Invocation[] = [];
-  /** Digits on their way to each leg, played one request after another. */
-  private readonly dtmfOut = new Map<LegRole, SerialQueue>();
+  /** Digits on their way to each channel, played one request after another. */
+  private readonly dtmfOut = new Map<string, SerialQueue>();
   private readonly features: CallFeatures;
+  private readonly host: TransferHost;
+  /** The number the caller dialled. */
+  private readonly calledNumber: string;
 
   constructor(
     private readonly ari: Ari,
@@ -96,24 +105,28 @@ export class Call {
     this.account = entry.account;
     this.endpoint = entry.endpoint;
     this.bridgeId = `konami-${randomUUID()}`;
-    this.a = newLeg(entry.channel.id, 'a', entry.channel.caller, true);
+    const caller = entry.channel.caller;
+    this.a = newLeg(entry.channel.id, 'a', { caller, number: caller.number, inStasis: true });
+    this.legs.set(this.a.id, this.a);
+    this.calledNumber = entry.channel.dialplan.exten;
     this.queue = new SerialQueue((err) => this.log.error({ err }, 'call step failed'));
     this.features = settings.features ?? NO_FEATURES;
     this.digits = new DigitCollector(
       () => this.features.matcher(this.account),
       {
-        pass: (from, digits) => this.passDigits(from, digits),
+        pass: (from, digits) => this.passDigits(this.party(from), digits),
         fire: (invocation) => this.fired.push(invocation),
         unmatched: (from, collected, why) => this.log.info({ leg: from, collected, why }, 'no feature code: digits passed on'),
       },
       {
-        set: (fn, ms) => this.later(ms, () => void this.queue.push(() => {
+        set: (fn, ms) => this.later(ms, async () => {
           fn();
-          return this.runFired();
-        })),
+          await this.runFired();
+        }),
         clear: (handle) => this.cancel(handle as NodeJS.Timeout),
       },
     );
+    this.host = this.transferHost();
   }
 
   /** Dials leg b. */
@@ -125,48 +138,116 @@ export class Call {
     return this.queue.push(() => this.on(e));
   }
 
+  /** Runs a command (an API request, say) in the call's queue. */
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      void this.queue.push(() => fn().then(resolve, reject));
+    });
+  }
+
   /** Resolves when every queued step has run (tests and shutdown). */
   settled(): Promise<void> {
     return this.queue.drained();
   }
 
   legOf(channelId: string): Leg | undefined {
-    if (this.a.id === channelId) return this.a;
-    if (this.b?.id === channelId) return this.b;
-    return undefined;
+    return this.legs.get(channelId);
   }
+
+  party(role: LegRole): Leg | undefined {
+    return role === 'a' ? this.a : this.b;
+  }
+
+  // ---- what feature modules ask of a call ----
+
+  /**
+   * Starts an attended transfer of the other party by the party `by` to
+   * `target`. Refused (with the reason) when the call is not bridged, a
+   * transfer is already in progress, or the target is empty, malformed, or
+   * one of the call's own parties.
+   */
+  async startTransfer(by: LegRole, target: string, settings: TransferSettings): Promise<TransferStart> {
+    const refuse = (reason: TransferRefusal): TransferStart => {
+      this.log.info({ by, target, reason }, 'transfer refused');
+      return { ok: false, reason };
+    };
+    const transferor = this.party(by);
+    const transferee = this.party(by === 'a' ? 'b' : 'a');
+    if (this.phase !== 'bridged' || !transferor || !transferee || transferor.gone || transferee.gone) return refuse('not_bridged');
+    if (this.transfer) return refuse('in_progress');
+    if (target === '') return refuse('empty_target');
+    if (!TARGET.test(target)) return refuse('invalid_target');
+    if (target === transferor.number) return refuse('own_number');
+    if (target === transferee.number) return refuse('transferee_number');
+    const endpoint = settings.dialTemplate.split('{target}').join(target);
+    const t = new Transfer(this.host, transferor, transferee, this.bridgeId, target, endpoint, settings);
+    this.transfer = t;
+    await t.start();
+    return { ok: true, transfer: t.snapshot() };
+  }
+
+  /** Cancels the transfer in progress; only its transferor (or the API, `by` undefined) may. */
+  async cancelTransfer(by?: LegRole): Promise<boolean> {
+    const t = this.transfer;
+    if (!t) return false;
+    if (by !== undefined && t.transferor.role !== by) {
+      this.log.info({ by }, 'cancel ignored: only the transferor cancels a transfer');
+      return false;
+    }
+    await t.on({ kind: 'cancel' });
+    return true;
+  }
+
+  /** A short tone telling a party that what they asked for was refused. */
+  async refuse(role: LegRole): Promise<void> {
+    const leg = this.party(role);
+    if (!leg || leg.gone) return;
+    if (this.transfer) await this.transfer.cue(leg, FAILURE_MEDIA);
+    else await this.step('refusal tone', this.ari.play(leg.id, FAILURE_MEDIA));
+  }
+
+  // ---- events ----
 
   private async dialB(): Promise<void> {
     const id = `konami-${randomUUID()}`;
-    const b = newLeg(id, 'b', { name: '', number: '' }, false);
+    const a = this.a!;
+    const b = newLeg(id, 'b', { caller: { name: '', number: '' }, number: this.calledNumber, endpoint: this.endpoint, inStasis: false });
     this.b = b;
+    this.legs.set(id, b);
     this.owner.claim(id, this);
-    const { name, number } = this.a.caller;
-    try {
-      await this.ari.createChannel({
-        endpoint: this.endpoint,
-        app: this.settings.app,
-        appArgs: `leg=b,call=${this.id}`,
-        channelId: id,
-        originator: this.a.id,
-        // As app_dial does: the called party is shown the caller as its connected line.
-        variables: {
-          'CALLERID(num)': number,
-          'CALLERID(name)': name,
-          'CONNECTEDLINE(num)': number,
-          'CONNECTEDLINE(name)': name,
-        },
-      });
-    } catch (err) {
-      // Asterisk could not even create the channel: no such endpoint or technology.
-      this.log.warn({ err: (err as Error).message, endpoint: this.endpoint }, 'could not create the called channel');
-      b.gone = true;
-      b.cause = Cause.UNALLOCATED;
+    const created = await this.createChannel(b, this.endpoint, a.caller, a.id);
+    if (!created) {
       await this.fail(Cause.UNALLOCATED);
       return;
     }
     this.log.info({ b: id, endpoint: this.endpoint }, 'dialling');
-    await this.step('ring caller', this.ari.ring(this.a.id));
+    await this.step('ring caller', this.ari.ring(a.id));
+  }
+
+  private async createChannel(leg: Leg, endpoint: string, shownAs: CallerId, originator: string): Promise<boolean> {
+    try {
+      await this.ari.createChannel({
+        endpoint,
+        app: this.settings.app,
+        appArgs: `leg=${leg.kind},call=${this.id}`,
+        channelId: leg.id,
+        originator,
+        // As app_dial does: the called party is shown the caller as its connected line.
+        variables: {
+          'CALLERID(num)': shownAs.number,
+          'CALLERID(name)': shownAs.name,
+          'CONNECTEDLINE(num)': shownAs.number,
+          'CONNECTEDLINE(name)': shownAs.name,
+        },
+      });
+      return true;
+    } catch (err) {
+      // Asterisk could not even create the channel: no such endpoint or technology.
+      this.log.warn({ err: (err as Error).message, endpoint, leg: leg.kind }, 'could not create a channel');
+      leg.gone = true;
+      leg.cause = Cause.UNALLOCATED;
+      return false;
+    }
   }
 
   private async on(e: AriEvent): Promise<void> {
@@ -175,31 +256,33 @@ export class Call {
     switch (e.type) {
       case 'StasisStart': {
         const leg = this.legOf(e.channel.id);
-        if (leg === this.b && leg) {
-          leg.inStasis = true;
-          if (this.a.gone || this.phase !== 'dialling') {
-            await this.step('hang up b', this.ari.hangup(leg.id, Cause.NORMAL_CLEARING));
-            return;
-          }
-          await this.step('dial b', this.ari.dial(leg.id, { caller: this.a.id, timeout: this.settings.ringTimeout }));
-        }
+        if (!leg || leg.kind === 'a') return;
+        leg.inStasis = true;
+        await this.onInStasis(leg);
         return;
       }
       case 'ChannelStateChange': {
         const leg = this.legOf(e.channel.id);
         if (!leg || leg.gone) return;
         if (e.channel.state === 'Ringing') leg.rang = true;
-        if (e.channel.state === 'Up' && leg === this.b && !leg.answered) await this.onAnswered(leg);
+        if (e.channel.state === 'Up' && !leg.answered && leg.kind !== 'a') {
+          leg.answered = true;
+          await this.onAnswered(leg);
+        }
         return;
       }
       case 'Dial': {
         // A target that only indicates busy or congestion (and stays up) ends the dial here.
         const leg = this.legOf(e.peer.id);
         const cause = DIAL_FAILURES[e.dialstatus];
-        if (leg === this.b && leg && !leg.answered && this.phase === 'dialling' && cause !== undefined) {
-          this.log.info({ dialstatus: e.dialstatus }, 'dial failed');
-          await this.fail(cause);
+        if (!leg || leg.gone || leg.answered || cause === undefined) return;
+        this.log.info({ leg: leg.kind, dialstatus: e.dialstatus }, 'dial failed');
+        if (leg.kind === 'b') {
+          if (this.phase === 'dialling') await this.fail(cause);
+          return;
         }
+        await this.hangUp(leg, Cause.NORMAL_CLEARING);
+        await this.onGone(leg, cause);
         return;
       }
       case 'StasisEnd': {
@@ -208,8 +291,9 @@ export class Call {
         const leg = this.legOf(e.channel.id);
         if (!leg || leg.gone) return;
         leg.inStasis = false;
-        this.later(this.settings.leftStasisGraceMs ?? 1000, () =>
-          this.queue.push(() => (leg.gone ? undefined : this.onGone(leg, leg.requestCause ?? Cause.NORMAL_CLEARING))));
+        this.later(this.settings.leftStasisGraceMs ?? 1000, async () => {
+          if (!leg.gone) await this.onGone(leg, leg.requestCause ?? Cause.NORMAL_CLEARING);
+        });
         return;
       }
       case 'ChannelHangupRequest': {
@@ -220,13 +304,18 @@ export class Call {
       case 'ChannelDestroyed': {
         const leg = this.legOf(e.channel.id);
         if (leg && !leg.gone) await this.onGone(leg, e.cause);
+        else if (leg) this.finishIfEmpty();
         return;
       }
       case 'ChannelDtmfReceived': {
         const leg = this.legOf(e.channel.id);
         if (!leg || leg.gone || this.phase !== 'bridged') return;
-        this.digits.press(leg.role, e.digit);
-        await this.runFired();
+        if (leg.role && (leg === this.a || leg === this.b)) {
+          this.digits.press(leg.role, e.digit);
+          await this.runFired();
+        } else {
+          this.passDigits(leg, e.digit);
+        }
         return;
       }
       default:
@@ -234,30 +323,90 @@ export class Call {
     }
   }
 
-  private async onAnswered(b: Leg): Promise<void> {
-    b.answered = true;
+  private async onInStasis(leg: Leg): Promise<void> {
+    if (leg.kind === 'b') {
+      if (!this.a || this.a.gone || this.phase !== 'dialling') {
+        await this.hangUp(leg, Cause.NORMAL_CLEARING);
+        return;
+      }
+      await this.step('dial b', this.ari.dial(leg.id, { caller: this.a.id, timeout: this.settings.ringTimeout }));
+      return;
+    }
+    if (this.transfer?.owns(leg) && this.phase === 'bridged') await this.transfer.dialLeg(leg);
+    else await this.hangUp(leg, Cause.NORMAL_CLEARING); // its transfer ended before it got here
+  }
+
+  private async onAnswered(leg: Leg): Promise<void> {
+    if (leg.kind === 'b') {
+      if (this.phase === 'dialling') await this.bridge(leg);
+      return;
+    }
+    const t = this.transfer;
+    if (t?.owns(leg)) await t.on({ kind: leg === t.target ? 'target_answered' : 'recall_answered' });
+    else await this.hangUp(leg, Cause.NORMAL_CLEARING);
+  }
+
+  private async bridge(b: Leg): Promise<void> {
+    const a = this.a;
     this.answeredAt = new Date();
-    if (this.phase !== 'dialling' || this.a.gone) return;
+    if (!a || a.gone) return;
     this.log.info({ b: b.id }, 'answered');
-    await this.step('answer caller', this.ari.answer(this.a.id));
+    await this.step('answer caller', this.ari.answer(a.id));
     await this.ari.createBridge({ bridgeId: this.bridgeId, type: BRIDGE_TYPE, name: `konami/${this.id}` });
     this.bridgeCreated = true;
     // Digits are absorbed by the bridge and passed on by konami, so a feature
     // code never reaches the other party (absorbDTMF must be given on every add).
-    await this.step('bridge legs', this.ari.addChannel(this.bridgeId, [this.a.id, b.id], { absorbDTMF: true }));
+    await this.step('bridge legs', this.ari.addChannel(this.bridgeId, [a.id, b.id], { absorbDTMF: true }));
     if (this.phase === 'dialling') this.phase = 'bridged';
   }
 
   private async onGone(leg: Leg, cause: number): Promise<void> {
     leg.gone = true;
     leg.cause = cause;
-    this.log.info({ leg: leg.role, channel: leg.id, cause, cause_txt: causeName(cause) }, 'party hung up');
-    if (this.phase === 'dialling' && leg === this.b) {
+    this.log.info({ leg: leg.kind, role: leg.role, channel: leg.id, cause, cause_txt: causeName(cause) }, 'party hung up');
+    const t = this.transfer;
+    if (t && this.phase === 'bridged') {
+      if (leg === t.transferor) await t.on({ kind: 'transferor_gone' });
+      else if (leg === t.transferee) await t.on({ kind: 'transferee_gone' });
+      else if (leg === t.target) await t.on({ kind: 'target_gone', cause: leg.answered ? cause : callerCause(leg, cause) });
+      else if (leg === t.recall) await t.on({ kind: 'recall_gone', cause: callerCause(leg, cause) });
+    } else if (leg === this.b && this.phase === 'dialling') {
       // The called party never answered: the caller hears why.
       await this.fail(callerCause(leg, cause));
+    } else if (leg === this.a || leg === this.b) {
+      await this.end(Cause.NORMAL_CLEARING);
+    }
+    this.finishIfEmpty();
+  }
+
+  /** The transfer handed the call back: take its parties and bridge, go on or end. */
+  private async transferEnded(t: Transfer, result: TransferResult): Promise<void> {
+    if (this.transfer !== t) return;
+    this.transfer = undefined;
+    this.lastTransfer = t.snapshot();
+    const { a, b } = result.parties;
+    if (a) a.role = 'a';
+    if (b) b.role = 'b';
+    for (const leg of [this.a, this.b]) if (leg && leg !== a && leg !== b) leg.role = undefined;
+    this.a = a;
+    this.b = b;
+    if (result.bridgeId !== this.bridgeId) {
+      await this.step('destroy the old bridge', this.ari.destroyBridge(this.bridgeId));
+      this.bridgeId = result.bridgeId;
+    }
+    if (result.farewell && !result.farewell.gone) {
+      await this.farewell(result.farewell, result.cause ?? Cause.NORMAL_CLEARING);
       return;
     }
-    await this.end(Cause.NORMAL_CLEARING);
+    if (!a || !b || a.gone || b.gone) await this.end(Cause.NORMAL_CLEARING);
+  }
+
+  /** A party left alone hears a failure tone, then the call ends. */
+  private async farewell(leg: Leg, cause: number): Promise<void> {
+    this.phase = 'ending';
+    this.digits.dispose();
+    await this.step('failure tone', this.ari.play(leg.id, FAREWELL_MEDIA));
+    this.later(this.settings.farewellMs ?? 2000, () => this.end(cause));
   }
 
   /** Ends the call before answer, giving the caller the cause. */
@@ -266,33 +415,55 @@ export class Call {
     await this.end(cause);
   }
 
-  /** Hangs up whoever is left, destroys the bridge, and finishes once everyone is gone. */
+  /** Hangs up whoever is left, destroys the bridges, and finishes once every channel is gone. */
   private async end(cause: number): Promise<void> {
-    if (this.phase !== 'ending') this.phase = 'ending';
+    if (this.phase === 'ended') return;
+    this.phase = 'ending';
     this.digits.dispose();
-    for (const leg of [this.a, this.b]) {
-      if (leg && !leg.gone && !leg.hangupRequested) {
-        leg.hangupRequested = true;
-        await this.step(`hang up ${leg.role}`, this.ari.hangup(leg.id, leg === this.a ? cause : Cause.NORMAL_CLEARING));
-      }
+    this.transfer?.dispose();
+    for (const leg of this.legs.values()) {
+      // The caller gets the cause; everyone else a normal clearing.
+      await this.hangUp(leg, leg === this.a && leg.kind === 'a' ? cause : Cause.NORMAL_CLEARING);
     }
+    for (const id of this.transfer?.bridges() ?? []) await this.step('destroy transfer bridge', this.ari.destroyBridge(id));
+    this.transfer = undefined;
     if (this.bridgeCreated) {
       this.bridgeCreated = false;
       await this.step('destroy bridge', this.ari.destroyBridge(this.bridgeId));
     }
-    if (this.a.gone && (!this.b || this.b.gone)) this.finish();
+    this.finishIfEmpty();
   }
 
-  /** Plays digits `from` pressed to the other party, in order. */
-  private passDigits(from: LegRole, digits: string): void {
-    const to = from === 'a' ? this.b : this.a;
-    if (!to || to.gone || digits === '') return;
-    let out = this.dtmfOut.get(to.role);
+  private finishIfEmpty(): void {
+    if (this.phase !== 'ending') return;
+    for (const leg of this.legs.values()) if (!leg.gone) return;
+    this.finish();
+  }
+
+  private finish(): void {
+    if (this.phase === 'ended') return;
+    this.phase = 'ended';
+    this.digits.dispose();
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    const seconds = this.answeredAt ? Math.round((Date.now() - this.answeredAt.getTime()) / 1000) : 0;
+    this.log.info({ talk_seconds: seconds }, 'call ended');
+    this.owner.ended(this);
+  }
+
+  // ---- digits and modules ----
+
+  /** Plays digits `from` pressed to whoever hears that party now, in order. */
+  private passDigits(from: Leg | undefined, digits: string): void {
+    if (!from || digits === '') return;
+    const to = this.transfer ? this.transfer.peerOf(from) : from === this.a ? this.b : from === this.b ? this.a : undefined;
+    if (!to || to.gone) return;
+    let out = this.dtmfOut.get(to.id);
     if (!out) {
       out = new SerialQueue((err) => this.log.warn({ err: err instanceof AriError ? err.message : err }, 'passing digits failed'));
-      this.dtmfOut.set(to.role, out);
+      this.dtmfOut.set(to.id, out);
     }
-    void out.push(() => this.step(`pass digits to ${to.role}`, this.ari.sendDtmf(to.id, digits, DTMF_OUT)));
+    void out.push(() => this.step(`pass digits to ${to.kind}`, this.ari.sendDtmf(to.id, digits, DTMF_OUT)));
   }
 
   /** Runs the modules of the codes that just matched, one after another, inside the call's queue. */
@@ -314,21 +485,40 @@ export class Call {
     }
   }
 
-  private finish(): void {
-    if (this.phase === 'ended') return;
-    this.phase = 'ended';
-    this.digits.dispose();
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
-    const seconds = this.answeredAt ? Math.round((Date.now() - this.answeredAt.getTime()) / 1000) : 0;
-    this.log.info({ talk_seconds: seconds, cause_a: this.a.cause, cause_b: this.b?.cause }, 'call ended');
-    this.owner.ended(this);
+  // ---- plumbing ----
+
+  private transferHost(): TransferHost {
+    return {
+      ari: this.ari,
+      app: this.settings.app,
+      callId: this.id,
+      log: this.log,
+      originate: async (kind: LegKind, endpoint: string, number: string, shownAs: CallerId, originator: string) => {
+        const leg = newLeg(`konami-${randomUUID()}`, kind, { caller: { name: '', number: '' }, number, endpoint, inStasis: false });
+        this.legs.set(leg.id, leg);
+        this.owner.claim(leg.id, this);
+        return (await this.createChannel(leg, endpoint, shownAs, originator)) ? leg : undefined;
+      },
+      step: (what, p) => this.step(what, p),
+      later: (ms, fn) => this.later(ms, fn),
+      cancel: (timer) => this.cancel(timer as NodeJS.Timeout),
+      ended: (t, result) => this.transferEnded(t, result),
+    };
   }
 
-  private later(ms: number, fn: () => void): NodeJS.Timeout {
+  private async hangUp(leg: Leg, cause: number): Promise<void> {
+    if (leg.gone || leg.hangupRequested) return;
+    leg.hangupRequested = true;
+    await this.step(`hang up ${leg.kind}`, this.ari.hangup(leg.id, cause));
+  }
+
+  /** A timer whose work runs in the call's queue; all are cleared when the call ends. */
+  private later(ms: number, fn: () => Promise<void> | void): NodeJS.Timeout {
     const t = setTimeout(() => {
       this.timers.delete(t);
-      fn();
+      void this.queue.push(async () => {
+        if (this.phase !== 'ended') await fn();
+      });
     }, ms);
     this.timers.add(t);
     return t;
@@ -347,10 +537,6 @@ export class Call {
       this.log.warn({ step: what, err: err instanceof AriError ? err.message : err }, 'ARI step failed');
     }
   }
-}
-
-function newLeg(id: string, role: LegRole, caller: CallerId, inStasis: boolean): Leg {
-  return { id, role, caller, inStasis, rang: false, answered: false, gone: false, hangupRequested: false };
 }
 
 /**

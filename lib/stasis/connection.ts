@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import ariClient from 'ari-client';
 import type { Logger } from '../log.js';
 import { AriError, statusFromMessage, type AddChannel, type Ari, type CreateChannel, type DtmfTiming } from './ari.js';
-import { asKnownEvent, type AriEvent, type BridgeSnapshot, type ChannelSnapshot } from './ari-types.js';
+import { asKnownEvent, type AriEvent, type BridgeSnapshot, type ChannelSnapshot, type PlaybackSnapshot } from './ari-types.js';
 
 export class AriAuthError extends Error {
   constructor(url: string, status: number) {
@@ -266,6 +266,9 @@ export class AriConnection extends EventEmitter implements Ari {
   }
   async stopPlayback(playbackId: string): Promise<void> {
     await this.op('playbacks', 'stop', { playbackId });
+  }
+  async getPlayback(playbackId: string): Promise<PlaybackSnapshot> {
+    return AriConnection.plain(await this.op('playbacks', 'get', { playbackId }));
   }
   async sendDtmf(channelId: string, dtmf: string, timing: DtmfTiming = {}): Promise<void> {
     await this.op('channels', 'sendDTMF', { channelId, dtmf, ...timing });

@@ -5,7 +5,7 @@
 import type { AddChannel, Ari, CreateChannel, DtmfTiming } from '../../lib/stasis/ari.js';
 import { AriError } from '../../lib/stasis/ari.js';
 import type {
-  AriEvent, BridgeSnapshot, CallerId, ChannelSnapshot, ChannelState,
+  AriEvent, BridgeSnapshot, CallerId, ChannelSnapshot, ChannelState, PlaybackSnapshot,
 } from '../../lib/stasis/ari-types.js';
 
 export interface Command {
@@ -44,6 +44,7 @@ export class FakeAri implements Ari {
   readonly commands: Command[] = [];
   readonly channels = new Map<string, FakeChannel>();
   readonly bridges = new Map<string, FakeBridge>();
+  readonly playbacks = new Map<string, PlaybackSnapshot>();
   /** Operations that fail: op name -> error factory (consumed once unless sticky). */
   private readonly failures = new Map<string, { err: () => Error; sticky: boolean }>();
   private readonly pending = new Map<string, Promise<void>>();
@@ -135,6 +136,7 @@ export class FakeAri implements Ari {
     await this.record('hangup', channelId, { cause });
     const c = this.channel('hangup', channelId);
     c.hungUp = cause ?? 16;
+    for (const [id, p] of this.playbacks) if (p.target_uri === `channel:${channelId}`) this.playbacks.delete(id);
     for (const b of this.bridges.values()) b.snapshot.channels = b.snapshot.channels.filter((id) => id !== channelId);
   }
 
@@ -151,10 +153,29 @@ export class FakeAri implements Ari {
   async play(channelId: string, media: string | string[], playbackId?: string): Promise<void> {
     await this.record('play', channelId, { media, playbackId });
     this.channel('play', channelId);
+    const id = playbackId ?? `pb-${this.commands.length}`;
+    const m = Array.isArray(media) ? media.join(',') : media;
+    // Tones play until stopped; sounds end by themselves (a test may deliver PlaybackFinished).
+    if (m.startsWith('tone:')) this.playbacks.set(id, { id, media_uri: m, target_uri: `channel:${channelId}`, state: 'playing' });
+  }
+
+  /** Playbacks still playing, by channel: what each party hears from konami. */
+  playing(channelId: string): string[] {
+    return [...this.playbacks.values()].filter((p) => p.target_uri === `channel:${channelId}`).map((p) => p.media_uri);
   }
 
   async stopPlayback(playbackId: string): Promise<void> {
     await this.record('stopPlayback', playbackId);
+    const p = this.playbacks.get(playbackId);
+    if (!p) throw new AriError('stopPlayback', 'Playback not found', 404);
+    this.playbacks.delete(playbackId);
+  }
+
+  async getPlayback(playbackId: string): Promise<PlaybackSnapshot> {
+    await this.record('getPlayback', playbackId);
+    const p = this.playbacks.get(playbackId);
+    if (!p) throw new AriError('getPlayback', 'Playback not found', 404);
+    return { ...p };
   }
 
   async sendDtmf(channelId: string, dtmf: string, timing?: DtmfTiming): Promise<void> {

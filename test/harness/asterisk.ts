@@ -1,6 +1,7 @@
 // Assertions on what Asterisk itself reports, never on konami's own beliefs.
 import type { Ari } from '../../lib/stasis/ari.js';
 import type { BridgeSnapshot, ChannelSnapshot } from '../../lib/stasis/ari-types.js';
+import { sandbox } from './sandbox.js';
 
 export async function eventually<T>(
   probe: () => Promise<T>,
@@ -24,14 +25,41 @@ export async function konamiBridges(ari: Ari): Promise<BridgeSnapshot[]> {
   return (await ari.listBridges()).filter((b) => b.name.startsWith('konami/'));
 }
 
-/** Asterisk holds no channel and no bridge at all (the harness's included). */
+export interface CliChannel {
+  name: string;
+  state: string;
+  application: string;
+  bridgeId: string;
+}
+
+/**
+ * Every channel as Asterisk's CLI lists it. The CLI also shows the channels
+ * ARI hides, such as the announcer that plays a bridge's music on hold.
+ */
+export function cliChannels(): CliChannel[] {
+  return sandbox('cli', 'core show channels concise')
+    .split('\n')
+    .filter((l) => l.includes('!'))
+    .map((l) => {
+      const f = l.split('!');
+      return { name: f[0]!, state: f[4]!, application: f[5]!, bridgeId: f[12] ?? '' };
+    });
+}
+
+/** Whether music on hold plays into a bridge (Asterisk puts an ARI_MOH announcer channel in it). */
+export function mohPlaysIn(bridgeId: string): boolean {
+  return cliChannels().some((c) => c.name.startsWith('Announcer/ARI_MOH') && c.bridgeId === bridgeId);
+}
+
+/** Asterisk holds no channel and no bridge at all (the harness's included, MOH announcers included). */
 export async function assertNothingLeft(ari: Ari, timeoutMs = 3000): Promise<void> {
   await eventually(
     async () => ({
       channels: (await ari.listChannels()).map((c: ChannelSnapshot) => `${c.name} ${c.state}`),
       bridges: (await ari.listBridges()).map((b) => `${b.creator}:${b.id}[${b.channels.join(',')}]`),
+      cli: cliChannels().map((c) => c.name),
     }),
-    (v) => v.channels.length === 0 && v.bridges.length === 0,
+    (v) => v.channels.length === 0 && v.bridges.length === 0 && v.cli.length === 0,
     'Asterisk to hold no channel and no bridge',
     timeoutMs,
   );

@@ -118,9 +118,13 @@ export class Phone extends EventEmitter {
     return this.ari.hangup(this.id, cause);
   }
 
-  /** Presses keys: the digits reach konami as ChannelDtmfReceived on its half. */
-  press(digits: string, between = 100, duration = 100): Promise<void> {
-    return this.ari.sendDtmf(this.id, digits, { between, duration });
+  /**
+   * Presses keys: the digits reach konami as ChannelDtmfReceived on its half.
+   * Resolves once the last key is released (ARI answers before it plays them).
+   */
+  async press(digits: string, between = 100, duration = 100): Promise<void> {
+    await this.ari.sendDtmf(this.id, digits, { between, duration });
+    await new Promise((r) => setTimeout(r, digits.length * (duration + between) + 50));
   }
 }
 

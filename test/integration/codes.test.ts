@@ -34,7 +34,10 @@ describe('Feature codes from live DTMF on the real Asterisk', function () {
     await konami.store.setMetaflows(account, validateMetaflows({
       digit_timeout: 1000,
       numbers: { 22: { module: 'probe', data: { name: 'resume-like' } } },
-      patterns: { '21(\\d+)': { module: 'probe', data: { name: 'transfer-like' } } },
+      patterns: {
+        '21(\\d+)': { module: 'probe', data: { name: 'transfer-like' } },
+        '9\\d\\d': { module: 'probe', data: { name: 'three digits' } },
+      },
     }, konami.modules));
   });
 
@@ -105,11 +108,19 @@ describe('Feature codes from live DTMF on the real Asterisk', function () {
   it('Alice presses *9 (no such code): Bob receives *9 after the digit timeout', async function () {
     const { alice, bob } = await connect('3004');
     await alice.press('*9');
-    await sleep(600);
+    await sleep(300);
     expect(bob.heard, 'nothing before the timeout').to.equal('');
     await bob.waitHeard('*9', 3000);
     await sleep(500);
     expect(bob.heard).to.equal('*9');
+    expect(runs).to.have.length(0);
+    await hangUp(alice, bob);
+  });
+
+  it('Alice presses *5, which no code starts with: Bob receives *5 at once, without waiting for the timeout', async function () {
+    const { alice, bob } = await connect('3006');
+    await alice.press('*5');
+    await bob.waitHeard('*5', 700);
     expect(runs).to.have.length(0);
     await hangUp(alice, bob);
   });

@@ -1,0 +1,528 @@
+// One attended transfer, as an explicit state table. Alice (the transferor)
+// asks to transfer Bob (the transferee) to Mary (the target):
+//
+//   calling          Mary rings. Bob holds alone in the call's bridge with
+//                    music on hold; Alice waits in a consultation bridge
+//                    hearing ringing.
+//   consulting       Mary answered: Alice and Mary talk; Bob still holds.
+//   partial          Alice hung up while Mary rang: Bob hears ringing and is
+//                    joined to Mary when she answers.
+//   recalling        Mary failed after Alice left: Alice is called back.
+//   recall_wait      between two recall attempts.
+//   transferee_gone  Bob hung up while Mary rang: Alice waits for her alone.
+//   ended            the call is handed back with its new pair of parties.
+//
+// Each row of TABLE says what a stimulus does in a state. All stimuli of a
+// transfer arrive through its call's serial queue, one at a time; every ARI
+// step tolerates a party that is already gone. The state is plain data
+// (snapshot()) so it can be persisted and rebuilt.
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '../log.js';
+import type { Ari } from './ari.js';
+import type { CallerId } from './ari-types.js';
+import { Cause } from './causes.js';
+import type { Leg, LegKind } from './leg.js';
+
+export type TransferState =
+  | 'calling' | 'consulting' | 'partial' | 'recalling' | 'recall_wait' | 'transferee_gone' | 'ended';
+
+export type TransferOutcome =
+  /** Bob and Mary are connected. */
+  | 'completed'
+  /** Mary failed after Alice left; Alice answered the recall and is back with Bob. */
+  | 'recalled'
+  /** Mary was busy, did not answer, rejected or could not be reached: Alice is back with Bob. */
+  | 'failed'
+  /** Alice (or the API) cancelled: Mary was hung up, Alice is back with Bob. */
+  | 'cancelled'
+  /** Mary hung up during the consultation: Alice is back with Bob. */
+  | 'target_hung_up'
+  /** Bob hung up: Alice and Mary go on as a normal call (or Alice is told Mary failed). */
+  | 'transferee_gone'
+  /** Mary and every recall failed: Bob heard a failure tone and was hung up. */
+  | 'recall_failed'
+  /** Everybody who could be connected is gone. */
+  | 'abandoned';
+
+export interface TransferSettings {
+  /** Dial string with {target}. */
+  dialTemplate: string;
+  /** Seconds the target (and each recall) may ring. */
+  ringTimeout: number;
+  mohClass: string;
+  /** Times the transferor is called back when the target fails after a partial transfer. */
+  recallAttempts: number;
+  /** Seconds between two recall attempts. */
+  recallDelay: number;
+}
+
+export type Stimulus =
+  | { kind: 'target_answered' }
+  | { kind: 'target_gone'; cause: number }
+  | { kind: 'transferor_gone' }
+  | { kind: 'transferee_gone' }
+  | { kind: 'cancel' }
+  | { kind: 'recall_answered' }
+  | { kind: 'recall_gone'; cause: number }
+  | { kind: 'recall_timer' };
+
+/** How the call goes on after the transfer: its two parties (either may be missing) and its bridge. */
+export interface TransferResult {
+  outcome: TransferOutcome;
+  cause?: number;
+  parties: { a: Leg | undefined; b: Leg | undefined };
+  bridgeId: string;
+  /** A party left alone who must hear a failure tone before being hung up. */
+  farewell?: Leg;
+}
+
+/** What a transfer needs from its call. */
+export interface TransferHost {
+  readonly ari: Ari;
+  readonly app: string;
+  readonly callId: string;
+  readonly log: Logger;
+  /** Creates a channel for this call (the target or a recall); undefined if Asterisk refused to create it. */
+  originate(kind: LegKind, endpoint: string, number: string, shownAs: CallerId, originator: string): Promise<Leg | undefined>;
+  /** An ARI step whose target may be gone already (logged, never thrown). */
+  step(what: string, p: Promise<unknown>): Promise<void>;
+  /** A timer whose callback runs through the call's queue. */
+  later(ms: number, fn: () => Promise<void>): unknown;
+  cancel(timer: unknown): void;
+  ended(transfer: Transfer, result: TransferResult): Promise<void>;
+}
+
+export interface TransferSnapshot {
+  id: string;
+  call_id: string;
+  state: TransferState;
+  outcome?: TransferOutcome;
+  target: string;
+  transferor: { role: string; channel: string };
+  transferee: { role: string; channel: string };
+  target_channel?: string;
+  target_answered: boolean;
+  recall_channel?: string;
+  recall_attempts: number;
+  main_bridge: string;
+  consult_bridge: string;
+  settings: TransferSettings;
+  started_at: string;
+  updated_at: string;
+}
+
+type Row = (t: Transfer, s: Stimulus) => Promise<void>;
+
+const TABLE: Record<TransferState, Partial<Record<Stimulus['kind'], Row>>> = {
+  calling: {
+    target_answered: (t) => t.consult(),
+    target_gone: (t, s) => t.returnToTransferee('failed', causeOf(s), true),
+    cancel: async (t) => {
+      await t.hangUpTarget();
+      await t.returnToTransferee('cancelled');
+    },
+    transferor_gone: (t) => t.goPartial(),
+    transferee_gone: (t) => t.loseTransferee(),
+  },
+  consulting: {
+    transferor_gone: (t) => t.complete(t.target!),
+    target_gone: (t, s) => t.returnToTransferee('target_hung_up', causeOf(s)),
+    cancel: async (t) => {
+      await t.hangUpTarget();
+      await t.returnToTransferee('cancelled');
+    },
+    transferee_gone: (t) => t.keepTransferorWithTarget(),
+  },
+  partial: {
+    target_answered: (t) => t.complete(t.target!),
+    target_gone: (t, s) => t.startRecall(causeOf(s)),
+    // Alice is gone, so a cancel (from the API) can only mean "give Bob back to Alice".
+    cancel: async (t) => {
+      await t.hangUpTarget();
+      await t.startRecall(Cause.NORMAL_CLEARING);
+    },
+    transferee_gone: async (t) => {
+      await t.hangUpTarget();
+      await t.finish({ outcome: 'abandoned' });
+    },
+  },
+  recalling: {
+    recall_answered: (t) => t.complete(t.recall!, 'recalled'),
+    recall_gone: (t, s) => t.recallFailed(causeOf(s)),
+    transferee_gone: async (t) => {
+      await t.hangUpRecall();
+      await t.finish({ outcome: 'abandoned' });
+    },
+  },
+  recall_wait: {
+    recall_timer: (t) => t.dialRecall(),
+    transferee_gone: (t) => t.finish({ outcome: 'abandoned' }),
+  },
+  transferee_gone: {
+    target_answered: (t) => t.keepTransferorWithTarget(),
+    target_gone: (t, s) => t.finish({ outcome: 'transferee_gone', cause: causeOf(s), farewell: t.transferor }),
+    cancel: async (t) => {
+      await t.hangUpTarget();
+      await t.finish({ outcome: 'cancelled', farewell: t.transferor });
+    },
+    transferor_gone: async (t) => {
+      await t.hangUpTarget();
+      await t.finish({ outcome: 'abandoned' });
+    },
+  },
+  ended: {},
+};
+
+function causeOf(s: Stimulus): number {
+  return 'cause' in s ? s.cause : Cause.NORMAL_CLEARING;
+}
+
+export const RING_MEDIA = 'tone:ring';
+/** A short failure tone (Asterisk's core sounds). */
+export const FAILURE_MEDIA = 'sound:beeperr';
+
+export class Transfer {
+  readonly id = randomUUID();
+  state: TransferState = 'calling';
+  outcome: TransferOutcome | undefined;
+  target: Leg | undefined;
+  recall: Leg | undefined;
+  recallAttempts = 0;
+  readonly consultBridge: string;
+  private readonly startedAt = new Date();
+  private updatedAt = new Date();
+  private readonly log: Logger;
+  private readonly timers = new Set<unknown>();
+  /** Ringing playbacks konami started, by channel id. */
+  private readonly ringing = new Map<string, string>();
+  private mohOn = false;
+  private consultCreated = false;
+
+  constructor(
+    private readonly host: TransferHost,
+    readonly transferor: Leg,
+    readonly transferee: Leg,
+    readonly mainBridge: string,
+    readonly targetNumber: string,
+    readonly endpoint: string,
+    readonly settings: TransferSettings,
+  ) {
+    this.consultBridge = `konami-${randomUUID()}`;
+    this.log = host.log.child({ transfer_id: this.id, target: targetNumber });
+  }
+
+  /** Entry of the first state: Bob holds, Alice waits ringing, Mary is called. */
+  async start(): Promise<void> {
+    const { ari } = this.host;
+    const { transferor: alice, transferee: bob } = this;
+    this.log.info({ transferor: alice.role, endpoint: this.endpoint }, 'transfer started');
+    await this.host.step('create consultation bridge',
+      ari.createBridge({ bridgeId: this.consultBridge, type: 'mixing,dtmf_events', name: `konami/${this.host.callId}/consult` }));
+    this.consultCreated = true;
+    await this.host.step('move transferor to consultation', ari.addChannel(this.consultBridge, [alice.id], { absorbDTMF: true }));
+    if (!bob.gone) {
+      await this.host.step('hold transferee', ari.startBridgeMoh(this.mainBridge, this.settings.mohClass));
+      this.mohOn = true;
+    }
+    await this.ring(alice);
+    const mary = await this.host.originate('target', this.endpoint, this.targetNumber, alice.caller, alice.id);
+    if (!mary) {
+      await this.on({ kind: 'target_gone', cause: Cause.UNALLOCATED });
+      return;
+    }
+    this.target = mary;
+  }
+
+  /** Feeds one stimulus through the table. */
+  async on(s: Stimulus): Promise<void> {
+    const row = TABLE[this.state][s.kind];
+    if (!row) {
+      this.log.debug({ state: this.state, stimulus: s.kind }, 'stimulus ignored in this state');
+      return;
+    }
+    this.log.debug({ state: this.state, stimulus: s.kind }, 'transfer stimulus');
+    await row(this, s);
+  }
+
+  /** A transfer channel (target or recall) reached Stasis: dial it. */
+  async dialLeg(leg: Leg): Promise<void> {
+    // The recall is made on Bob's behalf: Alice's channel is gone by then.
+    const caller = leg.kind === 'recall' ? this.transferee : this.transferor;
+    await this.host.step(`dial ${leg.kind}`, this.host.ari.dial(leg.id, {
+      caller: caller.gone ? undefined : caller.id,
+      timeout: this.settings.ringTimeout,
+    }));
+  }
+
+  owns(leg: Leg): boolean {
+    return leg === this.target || leg === this.recall;
+  }
+
+  /** Who hears a party's digits during the transfer. */
+  peerOf(leg: Leg): Leg | undefined {
+    const talking = this.state === 'consulting';
+    if (leg === this.transferor) return talking ? this.target : undefined;
+    if (leg === this.target) return talking ? this.transferor : undefined;
+    return undefined;
+  }
+
+  snapshot(): TransferSnapshot {
+    return {
+      id: this.id,
+      call_id: this.host.callId,
+      state: this.state,
+      outcome: this.outcome,
+      target: this.targetNumber,
+      transferor: { role: this.transferor.role ?? '', channel: this.transferor.id },
+      transferee: { role: this.transferee.role ?? '', channel: this.transferee.id },
+      target_channel: this.target?.id,
+      target_answered: this.target?.answered ?? false,
+      recall_channel: this.recall?.id,
+      recall_attempts: this.recallAttempts,
+      main_bridge: this.mainBridge,
+      consult_bridge: this.consultBridge,
+      settings: { ...this.settings },
+      started_at: this.startedAt.toISOString(),
+      updated_at: this.updatedAt.toISOString(),
+    };
+  }
+
+  /** The call ended under the transfer (shutdown, say): timers cleared, nothing more is done. */
+  dispose(): void {
+    for (const t of this.timers) this.host.cancel(t);
+    this.timers.clear();
+    if (this.state !== 'ended') {
+      this.outcome = 'abandoned';
+      this.enter('ended');
+    }
+  }
+
+  /**
+   * Plays a short tone to a party. A party hearing ringing would only hear it
+   * after the ringing (playbacks queue), so the ringing is restarted behind it.
+   */
+  async cue(leg: Leg, media: string): Promise<void> {
+    const ringing = this.ringing.get(leg.id);
+    if (!ringing) {
+      await this.host.step('tone', this.host.ari.play(leg.id, media));
+      return;
+    }
+    await this.host.step('stop ringing tone', this.host.ari.stopPlayback(ringing));
+    const playbackId = `konami-ring-${randomUUID()}`;
+    this.ringing.set(leg.id, playbackId);
+    await this.host.step('tone, then ringing again', this.host.ari.play(leg.id, [media, RING_MEDIA], playbackId));
+  }
+
+  /** Bridges the transfer created that still exist. */
+  bridges(): string[] {
+    return this.consultCreated ? [this.consultBridge] : [];
+  }
+
+  // ---- actions used by the table ----
+
+  async consult(): Promise<void> {
+    await this.stopRinging(this.transferor);
+    await this.host.step('join target to consultation', this.host.ari.addChannel(this.consultBridge, [this.target!.id], { absorbDTMF: true }));
+    this.enter('consulting');
+  }
+
+  /** Alice is back with Bob (Mary failed, hung up, or the transfer was cancelled). */
+  async returnToTransferee(outcome: TransferOutcome, cause?: number, tone = false): Promise<void> {
+    const { ari } = this.host;
+    await this.stopRinging(this.transferor);
+    await this.unhold();
+    await this.host.step('return transferor', ari.addChannel(this.mainBridge, [this.transferor.id], { absorbDTMF: true }));
+    await this.destroyConsultation();
+    if (tone) await this.host.step('failure tone', ari.play(this.transferor.id, FAILURE_MEDIA));
+    await this.finish({ outcome, cause });
+  }
+
+  /** Alice left while Mary rings: Bob hears ringing instead of music. */
+  async goPartial(): Promise<void> {
+    await this.stopRinging(this.transferor);
+    await this.destroyConsultation();
+    await this.unhold();
+    this.enter('partial');
+    await this.ring(this.transferee);
+  }
+
+  /** `joiner` (Mary, or Alice called back) takes Alice's place beside Bob. */
+  async complete(joiner: Leg, outcome: TransferOutcome = 'completed'): Promise<void> {
+    await this.stopRinging(this.transferee);
+    await this.unhold();
+    await this.host.step('join transferee', this.host.ari.addChannel(this.mainBridge, [joiner.id], { absorbDTMF: true }));
+    await this.destroyConsultation();
+    await this.finish({ outcome, joiner });
+  }
+
+  /** Bob left while Mary rang: Alice waits for Mary alone. */
+  async loseTransferee(): Promise<void> {
+    await this.unhold();
+    this.enter('transferee_gone');
+  }
+
+  /** Bob is gone and Mary is (or now is) answered: Alice and Mary go on as the call. */
+  async keepTransferorWithTarget(): Promise<void> {
+    const mary = this.target!;
+    await this.stopRinging(this.transferor);
+    if (this.state === 'transferee_gone') {
+      await this.host.step('join target to transferor', this.host.ari.addChannel(this.consultBridge, [mary.id], { absorbDTMF: true }));
+    }
+    await this.unhold();
+    this.consultCreated = false; // the consultation bridge becomes the call's bridge
+    await this.finish({ outcome: 'transferee_gone', keepConsultation: true });
+  }
+
+  async hangUpTarget(): Promise<void> {
+    await this.hangUp(this.target);
+  }
+
+  async hangUpRecall(): Promise<void> {
+    await this.hangUp(this.recall);
+  }
+
+  /** Mary failed after Alice left: call Alice back, or give up. */
+  async startRecall(cause: number): Promise<void> {
+    this.log.info({ cause }, 'target failed after the transferor left: recalling the transferor');
+    if (this.settings.recallAttempts < 1 || !this.recallEndpoint()) {
+      await this.recallFailed(cause);
+      return;
+    }
+    await this.dialRecall();
+  }
+
+  async dialRecall(): Promise<void> {
+    this.recallAttempts++;
+    this.enter('recalling');
+    const alice = this.transferor;
+    const endpoint = this.recallEndpoint()!;
+    this.log.info({ attempt: this.recallAttempts, endpoint }, 'recalling the transferor');
+    // Alice's phone shows Bob, the party she is being called back to.
+    const recall = await this.host.originate('recall', endpoint, alice.number, this.transferee.caller, this.transferee.id);
+    if (!recall) {
+      await this.recallFailed(Cause.UNALLOCATED);
+      return;
+    }
+    this.recall = recall;
+  }
+
+  async recallFailed(cause: number): Promise<void> {
+    this.recall = undefined;
+    if (this.recallAttempts < this.settings.recallAttempts && this.recallEndpoint()) {
+      this.enter('recall_wait');
+      this.timer(this.settings.recallDelay * 1000, { kind: 'recall_timer' });
+      return;
+    }
+    this.log.warn({ cause, attempts: this.recallAttempts }, 'transfer failed and the transferor cannot be reached');
+    await this.stopRinging(this.transferee);
+    await this.finish({ outcome: 'recall_failed', cause, farewell: this.transferee });
+  }
+
+  /** Hands the call back with its new parties, clearing every timer. */
+  async finish(end: {
+    outcome: TransferOutcome;
+    cause?: number;
+    joiner?: Leg;
+    farewell?: Leg;
+    keepConsultation?: boolean;
+  }): Promise<void> {
+    if (this.state === 'ended') return;
+    for (const t of this.timers) this.host.cancel(t);
+    this.timers.clear();
+    for (const leg of [this.transferor, this.transferee]) await this.stopRinging(leg);
+    await this.unhold();
+    if (!end.keepConsultation) await this.destroyConsultation();
+    this.outcome = end.outcome;
+    this.enter('ended');
+    const alice = this.transferor;
+    const bob = this.transferee;
+    let parties: [Leg | undefined, Leg | undefined]; // [alice's place, bob's place]
+    let bridgeId = this.mainBridge;
+    switch (end.outcome) {
+      case 'completed':
+      case 'recalled':
+        parties = [end.joiner, bob];
+        break;
+      case 'failed':
+      case 'cancelled':
+      case 'target_hung_up':
+        parties = end.farewell ? [alice, undefined] : [alice, bob];
+        break;
+      case 'transferee_gone':
+        parties = [alice, end.farewell ? undefined : this.target];
+        bridgeId = end.keepConsultation ? this.consultBridge : this.mainBridge;
+        break;
+      case 'recall_failed':
+        parties = [undefined, bob];
+        break;
+      case 'abandoned':
+        parties = [undefined, undefined];
+        break;
+    }
+    const roleA = alice.role === 'a';
+    const result: TransferResult = {
+      outcome: end.outcome,
+      cause: end.cause,
+      parties: roleA ? { a: parties[0], b: parties[1] } : { a: parties[1], b: parties[0] },
+      bridgeId,
+      farewell: end.farewell,
+    };
+    this.log.info({ outcome: end.outcome, cause: end.cause }, 'transfer ended');
+    await this.host.ended(this, result);
+  }
+
+  // ---- helpers ----
+
+  private enter(state: TransferState): void {
+    this.log.debug({ from: this.state, to: state }, 'transfer state');
+    this.state = state;
+    this.updatedAt = new Date();
+  }
+
+  private recallEndpoint(): string | undefined {
+    const alice = this.transferor;
+    if (alice.endpoint) return alice.endpoint;
+    if (!/^[0-9A-Za-z+*#._-]{1,64}$/.test(alice.number)) return undefined;
+    return this.settings.dialTemplate.split('{target}').join(alice.number);
+  }
+
+  private timer(ms: number, s: Stimulus): void {
+    const handle = this.host.later(ms, async () => {
+      this.timers.delete(handle);
+      await this.on(s);
+    });
+    this.timers.add(handle);
+  }
+
+  private async ring(leg: Leg): Promise<void> {
+    if (leg.gone || this.ringing.has(leg.id)) return;
+    const playbackId = `konami-ring-${randomUUID()}`;
+    this.ringing.set(leg.id, playbackId);
+    await this.host.step('ringing tone', this.host.ari.play(leg.id, RING_MEDIA, playbackId));
+  }
+
+  private async stopRinging(leg: Leg): Promise<void> {
+    const playbackId = this.ringing.get(leg.id);
+    if (!playbackId) return;
+    this.ringing.delete(leg.id);
+    if (!leg.gone) await this.host.step('stop ringing tone', this.host.ari.stopPlayback(playbackId));
+  }
+
+  private async unhold(): Promise<void> {
+    if (!this.mohOn) return;
+    this.mohOn = false;
+    await this.host.step('stop music on hold', this.host.ari.stopBridgeMoh(this.mainBridge));
+  }
+
+  private async destroyConsultation(): Promise<void> {
+    if (!this.consultCreated) return;
+    this.consultCreated = false;
+    await this.host.step('destroy consultation bridge', this.host.ari.destroyBridge(this.consultBridge));
+  }
+
+  private async hangUp(leg: Leg | undefined): Promise<void> {
+    if (!leg || leg.gone || leg.hangupRequested) return;
+    leg.hangupRequested = true;
+    await this.host.step(`hang up ${leg.kind}`, this.host.ari.hangup(leg.id, Cause.NORMAL_CLEARING));
+  }
+}
