@@ -79,12 +79,24 @@ export async function startKonami(config: Config, log: Logger, options: StartOpt
     stop(graceMs = 5000) {
       stopped ??= (async () => {
         app.stopAccepting();
-        await http.close();
-        if (!(await app.drained(graceMs))) {
-          log.warn({ calls: app.activeCalls.size }, 'calls still up at shutdown: hanging them up');
-          await Promise.all([...app.activeCalls.values()].map((c) => ari.hangup(c.id).catch(() => undefined)));
-          await app.drained(2000);
-        }
+        const handOver = (async () => {
+          await http.close();
+          if (!(await app.drained(graceMs))) {
+            log.warn({ calls: app.activeCalls.size }, 'calls still up at shutdown: hanging them up');
+            await Promise.all([...app.activeCalls.values()].map((c) => ari.hangup(c.id).catch(() => undefined)));
+            await app.drained(2000);
+          }
+        })();
+        // An Asterisk that no longer answers must not keep konami from stopping.
+        let deadline: NodeJS.Timeout | undefined;
+        const late = new Promise<void>((resolve) => {
+          deadline = setTimeout(() => {
+            log.error({ calls: app.activeCalls.size }, 'shutdown did not finish in time: stopping anyway');
+            resolve();
+          }, graceMs + 5000);
+        });
+        await Promise.race([handOver, late]);
+        clearTimeout(deadline);
         await ari.stop();
         await store.close();
         log.info('stopped');

@@ -100,6 +100,12 @@ export class DigitCollector {
     return this.armed.has(leg);
   }
 
+  /** Drops what `leg` was typing, without replaying it (that party left or was replaced). */
+  forget(leg: LegRole): void {
+    const state = this.armed.get(leg);
+    if (state) this.disarm(leg, state);
+  }
+
   /** Ends collection for good (the call is over): timers cleared, held digits dropped. */
   dispose(): void {
     for (const [leg, state] of this.armed) this.disarm(leg, state);

@@ -211,7 +211,8 @@ export class Call {
   private async dialB(): Promise<void> {
     const id = `konami-${randomUUID()}`;
     const a = this.a!;
-    const b = newLeg(id, 'b', { caller: { name: '', number: '' }, number: this.calledNumber, endpoint: this.endpoint, inStasis: false });
+    // Known to the others by the number dialled, as a phone shows it.
+    const b = newLeg(id, 'b', { caller: { name: '', number: this.calledNumber }, number: this.calledNumber, endpoint: this.endpoint, inStasis: false });
     this.b = b;
     this.legs.set(id, b);
     this.owner.claim(id, this);
@@ -385,6 +386,9 @@ export class Call {
     this.transfer = undefined;
     this.lastTransfer = t.snapshot();
     const { a, b } = result.parties;
+    // A party replaced or gone takes its half-typed code with it.
+    if (a !== this.a) this.digits.forget('a');
+    if (b !== this.b) this.digits.forget('b');
     if (a) a.role = 'a';
     if (b) b.role = 'b';
     for (const leg of [this.a, this.b]) if (leg && leg !== a && leg !== b) leg.role = undefined;
@@ -494,7 +498,7 @@ export class Call {
       callId: this.id,
       log: this.log,
       originate: async (kind: LegKind, endpoint: string, number: string, shownAs: CallerId, originator: string) => {
-        const leg = newLeg(`konami-${randomUUID()}`, kind, { caller: { name: '', number: '' }, number, endpoint, inStasis: false });
+        const leg = newLeg(`konami-${randomUUID()}`, kind, { caller: { name: '', number }, number, endpoint, inStasis: false });
         this.legs.set(leg.id, leg);
         this.owner.claim(leg.id, this);
         return (await this.createChannel(leg, endpoint, shownAs, originator)) ? leg : undefined;

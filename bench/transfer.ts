@@ -1,0 +1,202 @@
+// Benchmark of transfers on the real Asterisk (the sandbox), printing:
+//
+// (a) the time from the final digit of *21<target># to the target's channel
+//     being dialled (Asterisk's Dial event for it), median and p95: konami
+//     runs in this process so both events are seen where konami sees them;
+// (b) N concurrent calls each doing a full attended transfer (Alice calls Bob,
+//     presses *21<target>#, Mary answers, Alice hangs up, Bob and Mary are
+//     connected), with konami as its own process: failures, konami's peak
+//     RSS and CPU seconds per transfer.
+//
+//   npm run bench:transfer          BENCH_SAMPLES=30 BENCH_CALLS=100
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { validateMetaflows } from '../lib/metaflow/config.js';
+import type { AriEvent } from '../lib/stasis/ari-types.js';
+import { builtInModules } from '../lib/stasis/modules/index.js';
+import { FileAccountStore } from '../lib/store/file-store.js';
+import { eventually, konamiBridges } from '../test/harness/asterisk.js';
+import { PHONES_TEMPLATE, startTestKonami } from '../test/harness/konami.js';
+import { Phones, type Phone } from '../test/harness/phones.js';
+import type { SandboxEnv } from '../test/harness/sandbox.js';
+import { intEnv, summary, withSandbox } from './common.js';
+
+mkdirSync('test-output', { recursive: true });
+const SAMPLES = intEnv('BENCH_SAMPLES', 30);
+const CALLS = intEnv('BENCH_CALLS', 100);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const side = (p: Phone) => p.id.replace(/;2$/, '');
+
+const METAFLOWS = {
+  numbers: { 22: { module: 'resume' } },
+  patterns: { '21(\\d+)': { module: 'transfer', data: { ring_timeout: 60 } } },
+};
+
+async function connect(phones: Phones, to: string, account: string): Promise<{ alice: Phone; bob: Phone }> {
+  const alice = await phones.call(to, { account, from: { number: `1${to}`, name: 'Alice' } });
+  const bob = await phones.incoming(to, 30_000);
+  await bob.answer();
+  await alice.waitState('Up', 30_000);
+  return { alice, bob };
+}
+
+/** (a) final digit -> target dialled, one transfer at a time. */
+async function digitToDial(env: SandboxEnv, phones: Phones): Promise<{ local: number[]; asterisk: number[] }> {
+  const konami = await startTestKonami(env, { LOG_LEVEL: 'warn' });
+  const { account } = await konami.store.create('bench-a');
+  await konami.store.setMetaflows(account.id, validateMetaflows(METAFLOWS, konami.modules));
+  const lastDigit = new Map<string, { at: number; ts: number }>();
+  const dialled = new Map<string, { at: number; ts: number }>();
+  konami.ari.on('event', (e: AriEvent) => {
+    if (e.type === 'ChannelDtmfReceived' && e.digit === '#') lastDigit.set(e.channel.id, { at: performance.now(), ts: Date.parse(e.timestamp) });
+    // The first Dial event of a channel (empty status) is Asterisk starting to dial it.
+    if (e.type === 'Dial' && e.dialstatus === '' && !dialled.has(e.peer.id)) dialled.set(e.peer.id, { at: performance.now(), ts: Date.parse(e.timestamp) });
+  });
+  const local: number[] = [];
+  const asterisk: number[] = [];
+  try {
+    for (let i = 0; i < SAMPLES; i++) {
+      const { alice, bob } = await connect(phones, `${6000 + i}`, account.id);
+      await eventually(async () => konami.app.callOf(alice.peerId!)?.phase, (p) => p === 'bridged', 'bridged');
+      const target = `${7000 + i}`;
+      await alice.press(`*21${target}#`, 80, 80);
+      const mary = await phones.incoming(target, 10_000);
+      // Mary's phone may ring before konami's own connection delivers the Dial event.
+      const targetChannel = konami.app.callOf(alice.peerId!)?.transfer?.target?.id ?? '';
+      const x = await eventually(async () => dialled.get(targetChannel), (v) => v !== undefined, `sample ${i}: the target's Dial event`);
+      const d = lastDigit.get(alice.peerId!);
+      if (!d || !x) throw new Error(`sample ${i}: no final digit seen`);
+      local.push(x.at - d.at);
+      asterisk.push(x.ts - d.ts);
+      await mary.hangup();
+      await bob.hangup();
+      await alice.waitHangup(10_000);
+    }
+  } finally {
+    await konami.stop(2000);
+    await phones.reset();
+  }
+  return { local, asterisk };
+}
+
+function procStat(pid: number): { rssPeakKb: number; cpuSeconds: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]); // utime + stime
+  return { rssPeakKb: hwm, cpuSeconds: ticks / 100 };
+}
+
+async function startKonamiProcess(env: SandboxEnv, dataDir: string): Promise<ChildProcess> {
+  // Two processes registering one application kick each other off ARI: refuse to measure that.
+  const auth = { authorization: `Basic ${Buffer.from(`${env.username}:${env.password}`).toString('base64')}` };
+  if ((await fetch(`${env.url}/ari/applications/konami`, { headers: auth })).status === 200) {
+    throw new Error('another konami is already connected to this Asterisk: stop it first');
+  }
+  const child = spawn(process.execPath, ['dist/lib/main.js'], {
+    env: {
+      ...process.env, ARI_URL: env.url, ARI_USERNAME: env.username, ARI_PASSWORD: env.password,
+      DATA_DIR: dataDir, DIAL_TEMPLATE: PHONES_TEMPLATE, HTTP_PORT: '0', LOG_LEVEL: process.env['BENCH_LOG_LEVEL'] ?? 'info',
+    },
+    stdio: ['ignore', openSync('test-output/bench-konami.log', 'w'), 'inherit'],
+  });
+  // Ready when Asterisk lists konami's application.
+  await eventually(async () => {
+    const res = await fetch(`${env.url}/ari/applications/konami`, { headers: auth });
+    return res.status;
+  }, (s) => s === 200, 'konami to register with ARI', 15_000, 100);
+  return child;
+}
+
+/** (b) N concurrent full attended transfers against konami as its own process. */
+async function concurrent(env: SandboxEnv, phones: Phones): Promise<void> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'konami-bench-'));
+  const store = await FileAccountStore.open(dataDir);
+  const { account } = await store.create('bench-b');
+  await store.setMetaflows(account.id, validateMetaflows(METAFLOWS, builtInModules()));
+  await store.close();
+  console.error(`(b) starting konami and placing ${CALLS} calls...`);
+  const child = await startKonamiProcess(env, dataDir);
+  const pid = child.pid!;
+  let failures: number;
+  const failed: string[] = [];
+  const t0 = performance.now();
+  try {
+    const calls = await Promise.all(Array.from({ length: CALLS }, async (_, i) => {
+      await sleep(i * 20);
+      return connect(phones, `${8000 + i}`, account.id);
+    }));
+    await eventually(async () => (await konamiBridges(phones.ari)).filter((b) => b.channels.length === 2).length,
+      (c) => c === CALLS, `${CALLS} bridged calls`, 60_000, 250);
+    const cpuBefore = procStat(pid).cpuSeconds;
+    console.error(`(b) ${CALLS} calls bridged; every Alice presses *21<target>#...`);
+    const tTransfers = performance.now();
+    const withMary = await Promise.all(calls.map(async ({ alice, bob }, i) => {
+      await sleep(i * 20);
+      const target = `${9000 + i}`;
+      await alice.press(`*21${target}#`, 80, 80);
+      try {
+        const mary = await phones.incoming(target, 60_000);
+        await mary.answer();
+        return { alice, bob, mary };
+      } catch (err) {
+        failed.push(`call ${i}: ${(err as Error).message}`);
+        return { alice, bob, mary: undefined };
+      }
+    }));
+    const consulting = withMary.filter((c) => c.mary);
+    console.error(`(b) ${consulting.length} targets answered; waiting for the consultations...`);
+    // One poll of Asterisk for all calls (not one per call: that would load Asterisk itself).
+    const wantConsult = new Map(consulting.map((c) => [`konami/${c.alice.peerId}/consult`, JSON.stringify([c.alice.peerId!, side(c.mary!)].sort())]));
+    await eventually(async () => (await konamiBridges(phones.ari)).filter((br) => wantConsult.get(br.name) === JSON.stringify([...br.channels].sort())).length,
+      (c) => c === consulting.length, 'every Alice talking with her Mary', 60_000, 1000).catch((err) => failed.push((err as Error).message));
+    console.error('(b) every Alice hangs up...');
+    await Promise.all(consulting.map(async (c, i) => {
+      await sleep(i * 10);
+      await c.alice.hangup();
+    }));
+    const wantDone = new Map(consulting.map((c) => [`konami/${c.alice.peerId}`, JSON.stringify([side(c.bob), side(c.mary!)].sort())]));
+    let connected = 0;
+    await eventually(async () => (connected = (await konamiBridges(phones.ari)).filter((br) => wantDone.get(br.name) === JSON.stringify([...br.channels].sort())).length),
+      (c) => c === consulting.length, 'every Bob connected with his Mary', 60_000, 1000).catch((err) => failed.push((err as Error).message));
+    failures = CALLS - connected;
+    const transferSeconds = (performance.now() - tTransfers) / 1000;
+    const after = procStat(pid);
+    console.log(`(b) ${CALLS} concurrent calls, each a full attended transfer (konami as its own process, pid ${pid})`);
+    console.log(`    completed: ${CALLS - failures}, failed: ${failures}`);
+    for (const f of failed.slice(0, 5)) console.log(`    failure: ${f}`);
+    console.log('    (konami\'s log: test-output/bench-konami.log)');
+    console.log(`    konami peak RSS: ${(after.rssPeakKb / 1024).toFixed(1)} MB`);
+    console.log(`    konami CPU during the transfers: ${(after.cpuSeconds - cpuBefore).toFixed(2)} s, ${((after.cpuSeconds - cpuBefore) / CALLS * 1000).toFixed(1)} ms per transfer`);
+    console.log(`    wall time for the transfers: ${transferSeconds.toFixed(1)} s; whole run ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    for (const c of calls) await c.bob.hangup().catch(() => undefined);
+    await eventually(async () => (await phones.ari.listChannels()).length, (n) => n === 0, 'every channel to be gone', 30_000, 250);
+    await eventually(async () => (await phones.ari.listBridges()).length, (n) => n === 0, 'every bridge to be gone', 10_000, 250);
+    console.log('    afterwards: no channel and no bridge left in Asterisk');
+  } finally {
+    if (child.exitCode === null) {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    }
+    await phones.reset();
+  }
+  if (failures > 0) process.exitCode = 1;
+}
+
+await withSandbox(async (env) => {
+  const phones = await Phones.connect(env);
+  await phones.reset();
+  try {
+    const a = await digitToDial(env, phones);
+    console.log(`(a) final digit of *21<target># -> target channel dialled (${SAMPLES} transfers, one at a time)`);
+    console.log(`    from receipt in konami:     ${summary(a.local)}`);
+    console.log(`    from Asterisk's event times: ${summary(a.asterisk, 'ms', 0)}`);
+    await concurrent(env, phones);
+  } finally {
+    await phones.stop();
+  }
+});

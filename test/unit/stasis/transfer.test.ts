@@ -1,0 +1,832 @@
+// The attended-transfer state machine (lib/stasis/transfer.ts), driven through
+// the real StasisApp and Call against the in-memory fake ARI, with fake timers.
+//
+// Alice (1001) called Bob (2001) and they are bridged; Alice presses *21<n>#
+// to transfer Bob to Mary, *22 to take Bob back. The fake never sends events
+// itself: every ordering below, races included, is staged by the test. When a
+// party hangs up, the test updates the fake as Asterisk would (the channel
+// leaves its bridge, its playbacks stop, commands on it fail with 404) and
+// then delivers ChannelDestroyed; when konami hangs a channel up, the test
+// confirms it with ChannelDestroyed only where the scenario needs it.
+import { expect } from 'chai';
+import sinon from 'sinon';
+import { silentLogger } from '../../../lib/log.js';
+import { validateMetaflows } from '../../../lib/metaflow/config.js';
+import { Matcher } from '../../../lib/metaflow/matcher.js';
+import { StasisApp } from '../../../lib/stasis/app.js';
+import type { ChannelSnapshot } from '../../../lib/stasis/ari-types.js';
+import type { Call } from '../../../lib/stasis/call.js';
+import { Cause } from '../../../lib/stasis/causes.js';
+import { builtInModules } from '../../../lib/stasis/modules/index.js';
+import type { TransferSettings } from '../../../lib/stasis/transfer.js';
+import { ev, FakeAri, type Command } from '../../fakes/fake-ari.js';
+
+const RING = 'tone:ring';
+const BEEPERR = 'sound:beeperr';
+const CONGESTION = 'tone:congestion';
+const FAREWELL_MS = 2000;
+
+describe('attended transfer: the state machine through a call (fake ARI, fake timers)', function () {
+  const registry = builtInModules({ transferDialTemplate: 'Local/{target}@phones/n' });
+  // *21<n>: one recall; *23<n>: two recalls 5 s apart; *22: resume.
+  const matcher = new Matcher(validateMetaflows({
+    numbers: { 22: { module: 'resume' } },
+    patterns: {
+      '21(\\d+)': { module: 'transfer', data: { ring_timeout: 20, recall_attempts: 1, recall_delay: 5 } },
+      '23(\\d+)': { module: 'transfer', data: { ring_timeout: 20, recall_attempts: 2, recall_delay: 5 } },
+    },
+  }, registry));
+
+  let clock: sinon.SinonFakeTimers;
+  let ari: FakeAri;
+  let app: StasisApp;
+  let call: Call;
+  let alice: ChannelSnapshot;
+  let bob: ChannelSnapshot;
+  let mainBridge: string;
+  /** Channels whose ChannelDestroyed the test has delivered. */
+  let destroyed: Set<string>;
+
+  const settle = async () => {
+    for (let i = 0; i < 6; i++) {
+      for (const c of app.activeCalls.values()) await c.settled();
+      await clock.tickAsync(0);
+    }
+  };
+
+  /** Lets promises run without waiting for the call's queue (which an ARI step on hold blocks). */
+  const flush = async () => {
+    for (let i = 0; i < 10; i++) await clock.tickAsync(0);
+  };
+
+  beforeEach(async function () {
+    clock = sinon.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
+    ari = new FakeAri();
+    destroyed = new Set();
+    app = new StasisApp(ari, {
+      app: 'konami', dialTemplate: 'PJSIP/{exten}', ringTimeout: 25, leftStasisGraceMs: 50, farewellMs: FAREWELL_MS,
+      features: { matcher: (account) => (account === 'acme' ? matcher : undefined), module: (n) => registry.get(n) },
+    }, silentLogger());
+    alice = ari.addChannel_('alice', { state: 'Ring', caller: { name: 'Alice', number: '1001' }, exten: '2001' });
+    app.handle(ev.stasisStart(alice, ['account=acme']));
+    await settle();
+    bob = channel(ari.ops('createChannel')[0]!);
+    app.handle(ev.stasisStart(bob, ['leg=b', 'call=alice']));
+    app.handle(ev.state(bob, 'Ringing'));
+    app.handle(ev.state(bob, 'Up'));
+    await settle();
+    call = app.activeCalls.get('alice')!;
+    mainBridge = call.bridgeId;
+    expect(call.phase, 'Alice and Bob are bridged before any transfer').to.equal('bridged');
+    expect(members(mainBridge)).to.deep.equal(sorted(['alice', bob.id]));
+  });
+
+  afterEach(function () {
+    clock.restore();
+  });
+
+  // ---- the parties ----
+
+  function channel(create: Command): ChannelSnapshot {
+    return ari.channels.get(create.target)!.snapshot;
+  }
+
+  /** The channels konami created with `leg=<kind>`, in order. */
+  function created(kind: 'target' | 'recall'): Command[] {
+    return ari.ops('createChannel').filter((c) => String(c.args['appArgs']).startsWith(`leg=${kind},`));
+  }
+
+  /** A party hangs up: Asterisk drops it from its bridge and playbacks, then reports ChannelDestroyed. */
+  function hangsUp(party: ChannelSnapshot, cause: number = Cause.NORMAL_CLEARING): void {
+    const c = ari.channels.get(party.id)!;
+    if (c.hungUp === undefined) {
+      c.hungUp = cause;
+      for (const [id, p] of ari.playbacks) if (p.target_uri === `channel:${party.id}`) ari.playbacks.delete(id);
+      for (const b of ari.bridges.values()) b.snapshot.channels = b.snapshot.channels.filter((x) => x !== party.id);
+    }
+    destroyed.add(party.id);
+    app.handle(ev.destroyed(party, cause));
+  }
+
+  /** Asterisk confirms (ChannelDestroyed) every channel konami hung up. */
+  async function confirmHangups(): Promise<void> {
+    for (const [id, c] of ari.channels) {
+      if (c.hungUp !== undefined && !destroyed.has(id)) hangsUp(c.snapshot, c.hungUp);
+    }
+    await settle();
+  }
+
+  /** Whoever is still up hangs up, and every hang-up is confirmed. */
+  async function everyoneHangsUp(): Promise<void> {
+    for (const [id, c] of ari.channels) if (!destroyed.has(id)) hangsUp(c.snapshot, c.hungUp ?? Cause.NORMAL_CLEARING);
+    await settle();
+  }
+
+  /** The call is forgotten, with no channel, bridge or timer left behind. */
+  function expectNothingLeft(): void {
+    expect(app.activeCalls.size, 'the call is over').to.equal(0);
+    expect([...ari.bridges.keys()], 'no bridge is left').to.deep.equal([]);
+    expect(ari.liveChannels(), 'no channel is left up').to.deep.equal([]);
+    expect(clock.countTimers(), 'no timer is left').to.equal(0);
+  }
+
+  async function press(who: ChannelSnapshot, digits: string): Promise<void> {
+    for (const d of digits) {
+      app.handle(ev.dtmf(who, d));
+      await settle();
+    }
+  }
+
+  /** Alice (or `by`) presses *<code><number># and Mary's channel enters Stasis and rings. */
+  async function transferTo(number = '2600', code = '21', by: ChannelSnapshot = alice): Promise<ChannelSnapshot> {
+    const before = created('target').length;
+    await press(by, `*${code}${number}#`);
+    const made = created('target');
+    expect(made, `a target channel is created for *${code}${number}# (${where()})`).to.have.length(before + 1);
+    const mary = channel(made.at(-1)!);
+    app.handle(ev.stasisStart(mary, ['leg=target', 'call=alice']));
+    app.handle(ev.state(mary, 'Ringing'));
+    await settle();
+    return mary;
+  }
+
+  async function answers(party: ChannelSnapshot): Promise<void> {
+    app.handle(ev.state(party, 'Up'));
+    await settle();
+  }
+
+  /** The recall channel konami created (the latest), after it enters Stasis. */
+  async function recallRings(): Promise<ChannelSnapshot> {
+    const recall = channel(created('recall').at(-1)!);
+    app.handle(ev.stasisStart(recall, ['leg=recall', 'call=alice']));
+    app.handle(ev.state(recall, 'Ringing'));
+    await settle();
+    return recall;
+  }
+
+  // ---- what the parties hear and where they are ----
+
+  function sorted(ids: string[]): string[] {
+    return [...ids].sort();
+  }
+
+  function members(bridgeId: string): string[] | undefined {
+    const b = ari.bridges.get(bridgeId);
+    return b ? sorted(b.snapshot.channels) : undefined;
+  }
+
+  function mohIn(bridgeId: string): boolean {
+    return ari.bridges.get(bridgeId)?.moh ?? false;
+  }
+
+  /** The consultation bridge of the latest transfer (it may be destroyed by now). */
+  function consultBridge(): string {
+    const made = ari.ops('createBridge').filter((c) => String(c.args['name']).endsWith('/consult'));
+    expect(made, 'a consultation bridge was created').to.not.have.length(0);
+    return made.at(-1)!.target;
+  }
+
+  function playsTo(party: ChannelSnapshot): unknown[] {
+    return ari.ops('play').filter((c) => c.target === party.id).map((c) => c.args['media']);
+  }
+
+  /** The call's state, for assertion messages. */
+  function where(): string {
+    return `call ${call.phase}, transfer ${call.transfer?.state ?? 'none'}`;
+  }
+
+  // ---- 1. the attended transfer ----
+
+  it('attended: Bob holds with music, Alice hears ringing, talks with Mary; Alice hangs up and Bob talks with Mary', async function () {
+    const mary = await transferTo('2600');
+    const consult = consultBridge();
+    const target = created('target')[0]!;
+    expect(target.args, 'Mary is called through the dial template, from Alice, for this call').to.include({
+      endpoint: 'Local/2600@phones/n', app: 'konami', appArgs: 'leg=target,call=alice', originator: 'alice',
+    });
+    expect(target.args['variables'], "Mary's phone shows Alice").to.deep.include({ 'CALLERID(num)': '1001', 'CALLERID(name)': 'Alice' });
+    expect(ari.ops('dial').filter((c) => c.target === mary.id).map((c) => c.args), 'Mary rings for the code\'s ring timeout')
+      .to.deep.equal([{ caller: 'alice', timeout: 20 }]);
+    expect(members(mainBridge), `Bob alone in the call's bridge (${where()}, after *212600#)`).to.deep.equal([bob.id]);
+    expect(mohIn(mainBridge), `Bob hears music on hold (${where()})`).to.equal(true);
+    expect(members(consult), `Alice waits in the consultation bridge (${where()})`).to.deep.equal(['alice']);
+    expect(ari.playing('alice'), `Alice hears ringing (${where()})`).to.deep.equal([RING]);
+    expect(ari.channels.get(bob.id)!.dtmfSent, 'Bob heard none of the code').to.equal('');
+
+    await answers(mary);
+    expect(members(consult), `Alice and Mary talk (${where()}, after Mary answered)`).to.deep.equal(sorted(['alice', mary.id]));
+    expect(ari.playing('alice'), `Alice's ringing stopped (${where()}, after Mary answered)`).to.deep.equal([]);
+    expect(mohIn(mainBridge), `Bob still holds with music (${where()}, after Mary answered)`).to.equal(true);
+
+    hangsUp(alice);
+    await settle();
+    expect(members(mainBridge), `Bob and Mary in the call's bridge (${where()}, after Alice hung up)`).to.deep.equal(sorted([bob.id, mary.id]));
+    expect(mohIn(mainBridge), `Bob's music stopped (${where()}, after Alice hung up)`).to.equal(false);
+    expect(ari.bridges.has(consult), `the consultation bridge is destroyed (${where()})`).to.equal(false);
+    expect(call.phase, 'the call goes on').to.equal('bridged');
+    expect(call.a?.id, 'Mary takes Alice\'s place as party a').to.equal(mary.id);
+    expect(call.b?.id, 'Bob stays party b').to.equal(bob.id);
+    expect(call.transfer).to.equal(undefined);
+    expect(call.lastTransfer?.outcome).to.equal('completed');
+    expect(ari.channels.get(bob.id)!.hungUp).to.equal(undefined);
+    expect(ari.channels.get(mary.id)!.hungUp).to.equal(undefined);
+
+    hangsUp(mary);
+    await settle();
+    expect(ari.channels.get(bob.id)!.hungUp, 'Mary hung up: Bob is hung up').to.equal(Cause.NORMAL_CLEARING);
+    await confirmHangups();
+    expectNothingLeft();
+  });
+
+  // ---- 2-4. races between two events with no settling in between ----
+
+  for (const order of [['answer', 'hangup'], ['hangup', 'answer']] as const) {
+    it(`Mary answers as Alice hangs up (${order.join(' then ')}): Bob and Mary are connected, no music, no ringing`, async function () {
+      const mary = await transferTo();
+      const consult = consultBridge();
+      for (const what of order) {
+        if (what === 'answer') app.handle(ev.state(mary, 'Up'));
+        else hangsUp(alice);
+      }
+      await settle();
+      const after = `${where()}, after ${order.join(' then ')}`;
+      expect(members(mainBridge), `Bob and Mary in the call's bridge (${after})`).to.deep.equal(sorted([bob.id, mary.id]));
+      expect(mohIn(mainBridge), `no music for Bob (${after})`).to.equal(false);
+      expect(ari.playing(bob.id), `Bob hears no ringing (${after})`).to.deep.equal([]);
+      expect(ari.bridges.has(consult), `the consultation bridge is gone (${after})`).to.equal(false);
+      expect(call.lastTransfer?.outcome, after).to.equal('completed');
+      expect(call.phase, after).to.equal('bridged');
+      await everyoneHangsUp();
+      expectNothingLeft();
+    });
+  }
+
+  for (const order of [['bob', 'alice'], ['alice', 'bob']] as const) {
+    it(`Bob and Alice hang up together during the consultation (${order.join(' then ')}): Mary is hung up and nothing is left`, async function () {
+      const mary = await transferTo();
+      await answers(mary);
+      for (const who of order) hangsUp(who === 'bob' ? bob : alice);
+      await settle();
+      const after = `${where()}, after ${order.join(' then ')} hung up`;
+      expect(ari.channels.get(mary.id)!.hungUp, `Mary is hung up (${after})`).to.equal(Cause.NORMAL_CLEARING);
+      expect([...ari.bridges.keys()], `every bridge is destroyed (${after})`).to.deep.equal([]);
+      expect(app.activeCalls.size, `the call waits for Mary's channel to go (${after})`).to.equal(1);
+      await confirmHangups();
+      expectNothingLeft();
+    });
+  }
+
+  for (const order of [['*22', 'answer'], ['answer', '*22']] as const) {
+    it(`Alice presses *22 as Mary answers (${order.join(' then ')}): Mary is hung up, Alice is back with Bob`, async function () {
+      const mary = await transferTo();
+      const consult = consultBridge();
+      await press(alice, '*2');
+      for (const what of order) app.handle(what === 'answer' ? ev.state(mary, 'Up') : ev.dtmf(alice, '2'));
+      await settle();
+      const after = `${where()}, after ${order.join(' then ')}`;
+      expect(ari.channels.get(mary.id)!.hungUp, `Mary is hung up (${after})`).to.equal(Cause.NORMAL_CLEARING);
+      expect(members(mainBridge), `Alice and Bob together again (${after})`).to.deep.equal(sorted(['alice', bob.id]));
+      expect(mohIn(mainBridge), `no music for Bob (${after})`).to.equal(false);
+      expect(ari.bridges.has(consult), `no consultation bridge (${after})`).to.equal(false);
+      expect(ari.playing('alice'), `Alice hears no ringing (${after})`).to.deep.equal([]);
+      expect(call.lastTransfer?.outcome, after).to.equal('cancelled');
+      expect(ari.channels.get(bob.id)!.dtmfSent, 'Bob heard none of the codes').to.equal('');
+      await confirmHangups();
+      expect(call.phase, `the call goes on once Mary is gone (${where()})`).to.equal('bridged');
+      await everyoneHangsUp();
+      expectNothingLeft();
+    });
+  }
+
+  for (const order of [['bob', 'answer'], ['answer', 'bob']] as const) {
+    it(`Bob hangs up as Mary answers (${order.join(' then ')}): Alice and Mary talk as the call, in one bridge`, async function () {
+      const mary = await transferTo();
+      const consult = consultBridge();
+      for (const what of order) {
+        if (what === 'answer') app.handle(ev.state(mary, 'Up'));
+        else hangsUp(bob);
+      }
+      await settle();
+      const after = `${where()}, after ${order.join(' then ')}`;
+      expect([...ari.bridges.keys()], `only the consultation bridge is left (${after})`).to.deep.equal([consult]);
+      expect(members(consult), `Alice and Mary together (${after})`).to.deep.equal(sorted(['alice', mary.id]));
+      expect(ari.playing('alice'), `Alice hears no ringing (${after})`).to.deep.equal([]);
+      expect(call.lastTransfer?.outcome, after).to.equal('transferee_gone');
+      expect(call.phase, after).to.equal('bridged');
+      expect([call.a?.id, call.b?.id], after).to.deep.equal(['alice', mary.id]);
+      await everyoneHangsUp();
+      expectNothingLeft();
+    });
+  }
+
+  for (const order of [['mary', 'alice'], ['alice', 'mary']] as const) {
+    it(`Mary rejects as Alice hangs up (${order.join(' then ')}): Bob is never left holding`, async function () {
+      const mary = await transferTo();
+      for (const who of order) hangsUp(who === 'mary' ? mary : alice, who === 'mary' ? Cause.CALL_REJECTED : Cause.NORMAL_CLEARING);
+      await settle();
+      const after = `${where()}, after ${order.join(' then ')} hung up`;
+      expect(mohIn(mainBridge), `no music for Bob (${after})`).to.equal(false);
+      if (order[0] === 'mary') {
+        // Alice was back with Bob when she hung up: an ordinary end of the call.
+        expect(call.lastTransfer?.outcome, after).to.equal('failed');
+        expect(ari.channels.get(bob.id)!.hungUp, `Bob is hung up (${after})`).to.equal(Cause.NORMAL_CLEARING);
+      } else {
+        expect(call.transfer?.state, after).to.equal('recalling');
+        expect(created('recall'), `Alice is called back (${after})`).to.have.length(1);
+        expect(ari.playing(bob.id), `Bob hears ringing (${after})`).to.deep.equal([RING]);
+      }
+      await everyoneHangsUp();
+      expectNothingLeft();
+    });
+  }
+
+  // ---- 5. an ARI step still in flight when a hang-up arrives ----
+
+  it('Alice hangs up while her move to the consultation is in flight: Bob hears ringing, not music, and gets Mary', async function () {
+    await press(alice, '*212600');
+    const release = ari.hold('addChannel');
+    app.handle(ev.dtmf(alice, '#'));
+    await flush();
+    expect(ari.ops('addChannel').at(-1)!.args['channels'], 'the move of Alice is pending').to.deep.equal(['alice']);
+    hangsUp(alice);
+    release();
+    await settle();
+    const consult = consultBridge();
+    expect(call.transfer?.state, `a partial transfer (${where()}, Alice gone while her move was pending)`).to.equal('partial');
+    expect(mohIn(mainBridge), `Bob is not left holding with music (${where()})`).to.equal(false);
+    expect(ari.playing(bob.id), `Bob hears ringing (${where()})`).to.deep.equal([RING]);
+    expect(ari.bridges.has(consult), `no consultation bridge (${where()})`).to.equal(false);
+    const mary = channel(created('target')[0]!);
+    app.handle(ev.stasisStart(mary, ['leg=target', 'call=alice']));
+    await settle();
+    expect(ari.ops('dial').filter((c) => c.target === mary.id).map((c) => c.args), 'Mary is dialled on behalf of nobody')
+      .to.deep.equal([{ caller: undefined, timeout: 20 }]);
+    await answers(mary);
+    expect(members(mainBridge), `Bob and Mary connected (${where()}, after Mary answered)`).to.deep.equal(sorted([bob.id, mary.id]));
+    expect(ari.playing(bob.id), 'Bob no longer hears ringing').to.deep.equal([]);
+    expect(call.lastTransfer?.outcome).to.equal('completed');
+    await everyoneHangsUp();
+    expectNothingLeft();
+  });
+
+  it('Alice hangs up while Mary\'s move into the consultation is in flight: Bob and Mary are connected', async function () {
+    const mary = await transferTo();
+    const consult = consultBridge();
+    const release = ari.hold('addChannel');
+    app.handle(ev.state(mary, 'Up'));
+    await flush();
+    expect(ari.ops('addChannel').at(-1)!.args['channels'], 'the move of Mary is pending').to.deep.equal([mary.id]);
+    hangsUp(alice);
+    release();
+    await settle();
+    expect(members(mainBridge), `Bob and Mary connected (${where()}, after Alice hung up)`).to.deep.equal(sorted([bob.id, mary.id]));
+    expect(mohIn(mainBridge), `no music for Bob (${where()})`).to.equal(false);
+    expect(ari.bridges.has(consult), `no consultation bridge (${where()})`).to.equal(false);
+    expect(call.lastTransfer?.outcome).to.equal('completed');
+    await everyoneHangsUp();
+    expectNothingLeft();
+  });
+
+  it('Bob hangs up while Alice\'s return after a busy Mary is in flight: Alice is hung up, nobody is left in a bridge', async function () {
+    const mary = await transferTo();
+    const release = ari.hold('addChannel');
+    app.handle(ev.dial(mary, 'BUSY'));
+    await flush();
+    expect(ari.ops('addChannel').at(-1)!.args, 'the return of Alice is pending').to.deep.include({ channels: ['alice'] });
+    hangsUp(bob);
+    release();
+    await settle();
+    expect(ari.channels.get('alice')!.hungUp, `Alice is hung up (${where()}, Bob gone while her return was pending)`)
+      .to.equal(Cause.NORMAL_CLEARING);
+    expect(ari.channels.get(mary.id)!.hungUp, 'Mary is hung up').to.equal(Cause.NORMAL_CLEARING);
+    expect([...ari.bridges.keys()], 'every bridge is destroyed').to.deep.equal([]);
+    await confirmHangups();
+    expectNothingLeft();
+  });
+
+  // ---- 6. Mary fails while Alice waits ----
+
+  it('Mary is busy while Alice waits: Alice is back with Bob, the music stops, Alice hears a failure tone', async function () {
+    const mary = await transferTo();
+    const consult = consultBridge();
+    app.handle(ev.dial(mary, 'BUSY'));
+    await settle();
+    const after = `${where()}, after Dial BUSY for Mary`;
+    expect(members(mainBridge), `Alice back with Bob (${after})`).to.deep.equal(sorted(['alice', bob.id]));
+    expect(mohIn(mainBridge), `no more music (${after})`).to.equal(false);
+    expect(ari.bridges.has(consult), `no consultation bridge (${after})`).to.equal(false);
+    expect(ari.playing('alice'), `Alice's ringing stopped (${after})`).to.deep.equal([]);
+    expect(playsTo(alice), `Alice hears the failure tone (${after})`).to.deep.equal([RING, BEEPERR]);
+    expect(ari.channels.get(mary.id)!.hungUp, `Mary's channel is hung up (${after})`).to.equal(Cause.NORMAL_CLEARING);
+    expect(call.lastTransfer?.outcome).to.equal('failed');
+    expect(call.phase).to.equal('bridged');
+    await confirmHangups();
+    await everyoneHangsUp();
+    expectNothingLeft();
+  });
+
+  it('Mary cannot be reached at all (Asterisk refuses her channel): Alice is back with Bob at once, with a failure tone', async function () {
+    ari.failNext('createChannel', 'Allocation failed', 500);
+    await press(alice, '*212600#');
+    expect(call.transfer, `no transfer left (${where()}, after the refused channel)`).to.equal(undefined);
+    expect(call.lastTransfer?.outcome).to.equal('failed');
+    expect(members(mainBridge), 'Alice back with Bob').to.deep.equal(sorted(['alice', bob.id]));
+    expect(mohIn(mainBridge)).to.equal(false);
+    expect(ari.bridges.size, 'no consultation bridge').to.equal(1);
+    expect(ari.playing('alice'), "Alice's ringing stopped").to.deep.equal([]);
+    expect(playsTo(alice).at(-1)).to.equal(BEEPERR);
+    await everyoneHangsUp();
+    expectNothingLeft();
+  });
+
+  it('Mary does not answer within the ring timeout: Alice is back with Bob and hears a failure tone', async function () {
+    const mary = await transferTo();
+    app.handle(ev.dial(mary, 'NOANSWER'));
+    await settle();
+    expect(members(mainBridge), `Alice back with Bob (${where()}, after Dial NOANSWER)`).to.deep.equal(sorted(['alice', bob.id]));
+    expect(mohIn(mainBridge)).to.equal(false);
+    expect(playsTo(alice).at(-1)).to.equal(BEEPERR);
+    expect(call.lastTransfer?.outcome).to.equal('failed');
+    await everyoneHangsUp();
+    expectNothingLeft();
+  });
+
+  it('Mary hangs up during the consultation: Alice is back with Bob, the music stops, no failure tone', async function () {
+    const mary = await transferTo();
+    await answers(mary);
+    hangsUp(mary);
+    await settle();
+    expect(members(mainBridge), `Alice back with Bob (${where()}, after Mary hung up)`).to.deep.equal(sorted(['alice', bob.id]));
+    expect(mohIn(mainBridge)).to.equal(false);
+    expect(ari.bridges.size, 'no consultation bridge').to.equal(1);
+    expect(playsTo(alice), 'no failure tone after a consultation').to.deep.equal([RING]);
+    expect(call.lastTransfer?.outcome).to.equal('target_hung_up');
+    await everyoneHangsUp();
+    expectNothingLeft();
+  });
+
+  // ---- 7. partial transfers: Mary fails after Alice left ----
+
+  it('partial, then Mary rejects: Alice is called back from Bob and, answering, is with Bob again', async function () {
+    const mary = await transferTo();
+    hangsUp(alice);
+    await settle();
+    expect(call.transfer?.state).to.equal('partial');
+    expect(ari.playing(bob.id), `Bob hears ringing (${where()}, after Alice hung up)`).to.deep.equal([RING]);
+    expect(mohIn(mainBridge), `no music for Bob (${where()})`).to.equal(false);
+    expect(created('recall'), 'no recall while Mary rings').to.have.length(0);
+
+    hangsUp(mary, Cause.CALL_REJECTED);
+    await settle();
+    const recalls = created('recall');
+    expect(recalls, `Alice is called back (${where()}, after Mary rejected)`).to.have.length(1);
+    expect(recalls[0]!.args, "the recall goes to Alice's number through the dial template, from Bob").to.include({
+      endpoint: 'Local/1001@phones/n', app: 'konami', appArgs: 'leg=recall,call=alice', originator: bob.id,
+    });
+    expect(call.transfer?.state).to.equal('recalling');
+    expect(ari.playing(bob.id), `Bob still hears ringing (${where()})`).to.deep.equal([RING]);
+    const recall = await recallRings();
+    expect(ari.ops('dial').filter((c) => c.target === recall.id).map((c) => c.args), 'the recall rings for the ring timeout')
+      .to.deep.equal([{ caller: bob.id, timeout: 20 }]);
+
+    await answers(recall);
+    expect(members(mainBridge), `Bob with Alice called back (${where()}, after the recall answered)`).to.deep.equal(sorted([bob.id, recall.id]));
+    expect(ari.playing(bob.id), 'Bob no longer hears ringing').to.deep.equal([]);
+    expect(call.lastTransfer?.outcome).to.equal('recalled');
+    expect(call.a?.id, 'the recall takes Alice\'s place as party a').to.equal(recall.id);
+    expect(call.b?.id).to.equal(bob.id);
+    expect(call.phase).to.equal('bridged');
+    await everyoneHangsUp();
+    expectNothingLeft();
+  });
+
+  it('partial, then the recall shows Alice the number of Bob, to whom she is called back', async function () {
+    const mary = await transferTo();
+    hangsUp(alice);
+    hangsUp(mary, Cause.CALL_REJECTED);
+    await settle();
+    const recall = created('recall')[0];
+    expect(recall, `Alice is called back (${where()})`).to.not.equal(undefined);
+    // Bob's leg is the number Alice dialled (2001); an empty caller id shows Alice nothing.
+    expect(recall!.args['variables'], "Alice's phone shows Bob's number").to.deep.include({ 'CALLERID(num)': '2001' });
+    await everyoneHangsUp();
+    expectNothingLeft();
+  });
+
+  it('partial, then Mary and the only recall fail: Bob hears a failure tone and is hung up after the farewell time', async function () {
+    const mary = await transferTo();
+    hangsUp(alice);
+    await settle();
+    hangsUp(mary, Cause.USER_BUSY);
+    await settle();
+    const recall = await recallRings();
+    hangsUp(recall, Cause.CALL_REJECTED);
+    await settle();
+    const after = `${where()}, after the recall rejected`;
+    expect(ari.playing(bob.id), `Bob hears the failure tone instead of ringing (${after})`).to.deep.equal([CONGESTION]);
+    expect(call.lastTransfer?.outcome).to.equal('recall_failed');
+    expect(created('recall'), 'no second recall').to.have.length(1);
+    expect(call.phase, 'the call is ending').to.equal('ending');
+    await clock.tickAsync(FAREWELL_MS - 1);
+    await settle();
+    expect(ari.channels.get(bob.id)!.hungUp, `Bob still hears the tone just before the farewell time (${where()})`).to.equal(undefined);
+    await clock.tickAsync(1);
+    await settle();
+    expect(ari.channels.get(bob.id)!.hungUp, `Bob is hung up at the farewell time (${where()})`).to.equal(Cause.NORMAL_CLEARING);
+    expect([...ari.bridges.keys()], 'the bridge is destroyed').to.deep.equal([]);
+    await confirmHangups();
+    expectNothingLeft();
+  });
+
+  it('partial with two recalls 5 s apart: nothing happens for 5 s after the first fails, then Alice is called again', async function () {
+    const mary = await transferTo('2600', '23');
+    hangsUp(alice);
+    await settle();
+    hangsUp(mary, Cause.NO_ANSWER);
+    await settle();
+    const first = await recallRings();
+    hangsUp(first, Cause.NO_ANSWER);
+    await settle();
+    expect(call.transfer?.state, `waiting to call Alice again (${where()}, after the first recall failed)`).to.equal('recall_wait');
+    const commands = ari.commands.length;
+    await clock.tickAsync(4999);
+    await settle();
+    expect(ari.commands.slice(commands), `nothing happens for 5 s (${where()})`).to.deep.equal([]);
+    expect(ari.playing(bob.id), 'Bob hears ringing meanwhile').to.deep.equal([RING]);
+    await clock.tickAsync(1);
+    await settle();
+    const recalls = created('recall');
+    expect(recalls, `a second recall after 5 s (${where()})`).to.have.length(2);
+    expect(recalls[1]!.args['endpoint']).to.equal('Local/1001@phones/n');
+    expect(call.transfer?.snapshot().recall_attempts).to.equal(2);
+    const second = await recallRings();
+    await answers(second);
+    expect(members(mainBridge), `Bob with Alice called back (${where()})`).to.deep.equal(sorted([bob.id, second.id]));
+    expect(call.lastTransfer?.outcome).to.equal('recalled');
+    await everyoneHangsUp();
+    expectNothingLeft();
+  });
+
+  it('Bob hangs up while konami waits to call Alice again: no second recall, nothing left', async function () {
+    const mary = await transferTo('2600', '23');
+    hangsUp(alice);
+    hangsUp(mary, Cause.NO_ANSWER);
+    await settle();
+    hangsUp(await recallRings(), Cause.NO_ANSWER);
+    await settle();
+    expect(call.transfer?.state).to.equal('recall_wait');
+    hangsUp(bob);
+    await settle();
+    expect(call.lastTransfer?.outcome, `after Bob hung up (${where()})`).to.equal('abandoned');
+    expectNothingLeft();
+    await clock.tickAsync(10_000);
+    expect(created('recall'), 'no second recall').to.have.length(1);
+  });
+
+  it('the API cancels a partial transfer: Mary is hung up and Alice is called back', async function () {
+    const mary = await transferTo();
+    hangsUp(alice);
+    await settle();
+    expect(await call.run(() => call.cancelTransfer()), 'the API may cancel').to.equal(true);
+    await settle();
+    expect(ari.channels.get(mary.id)!.hungUp, `Mary is hung up (${where()}, after the API cancel)`).to.equal(Cause.NORMAL_CLEARING);
+    expect(created('recall'), 'Alice is called back').to.have.length(1);
+    expect(call.transfer?.state).to.equal('recalling');
+    await everyoneHangsUp();
+    expectNothingLeft();
+  });
+
+  // ---- 8. refusals ----
+
+  it("*21 with Alice's own number: no one is called, Alice hears a failure tone, the call goes on untouched", async function () {
+    await press(alice, '*211001#');
+    expect(created('target'), 'no target channel').to.have.length(0);
+    expect(playsTo(alice), 'Alice hears the failure tone').to.deep.equal([BEEPERR]);
+    expect(members(mainBridge), 'still Alice with Bob').to.deep.equal(sorted(['alice', bob.id]));
+    expect(mohIn(mainBridge)).to.equal(false);
+    expect(call.transfer).to.equal(undefined);
+    expect(ari.bridges.size, 'no consultation bridge').to.equal(1);
+    await everyoneHangsUp();
+    expectNothingLeft();
+  });
+
+  it('a second *21 while Mary rings is refused with one playback of the failure tone then ringing again', async function () {
+    const mary = await transferTo('2600');
+    const ringing = ari.ops('play').find((c) => c.target === 'alice')!.args['playbackId'];
+    await press(alice, '*212700#');
+    expect(created('target'), `no second target (${where()}, after a second *21)`).to.have.length(1);
+    const last = ari.ops('play').at(-1)!;
+    expect(last.target).to.equal('alice');
+    expect(last.args['media'], 'the failure tone and the ringing, as one playback').to.deep.equal([BEEPERR, RING]);
+    expect(ari.ops('stopPlayback').map((c) => c.target), 'the first ringing was stopped first').to.deep.equal([ringing]);
+    expect(ari.channels.get(mary.id)!.hungUp, 'Mary still rings').to.equal(undefined);
+    expect(call.transfer?.snapshot()).to.deep.include({ state: 'calling', target: '2600' });
+    await answers(mary);
+    expect(ari.ops('stopPlayback').map((c) => c.target), "Mary's answer stops the new ringing")
+      .to.deep.equal([ringing, last.args['playbackId']]);
+    expect(members(consultBridge())).to.deep.equal(sorted(['alice', mary.id]));
+    await everyoneHangsUp();
+    expectNothingLeft();
+  });
+
+  it('a second *21 during the consultation is refused with a plain failure tone; Mary hears none of it', async function () {
+    const mary = await transferTo('2600');
+    await answers(mary);
+    await press(alice, '*212700#');
+    expect(created('target'), `no second target (${where()})`).to.have.length(1);
+    expect(playsTo(alice).at(-1), 'Alice hears the failure tone').to.equal(BEEPERR);
+    expect(ari.channels.get(mary.id)!.dtmfSent, 'Mary heard none of the code').to.equal('');
+    expect(call.transfer?.state).to.equal('consulting');
+    await everyoneHangsUp();
+    expectNothingLeft();
+  });
+
+  // ---- 9. resume ----
+
+  it('*22 with no transfer in progress changes nothing and sends nothing', async function () {
+    const commands = ari.commands.length;
+    await press(alice, '*22');
+    expect(ari.commands.slice(commands), 'no ARI command').to.deep.equal([]);
+    expect(members(mainBridge)).to.deep.equal(sorted(['alice', bob.id]));
+    expect(call.transfer).to.equal(undefined);
+    expect(call.lastTransfer).to.equal(undefined);
+    await everyoneHangsUp();
+    expectNothingLeft();
+  });
+
+  it('*22 pressed by Bob, the party being transferred, does not cancel Alice\'s transfer', async function () {
+    const mary = await transferTo();
+    await press(bob, '*22');
+    expect(call.transfer?.state, `the transfer goes on (${where()}, after Bob's *22)`).to.equal('calling');
+    expect(ari.channels.get(mary.id)!.hungUp, 'Mary still rings').to.equal(undefined);
+    expect(mohIn(mainBridge), 'Bob still holds').to.equal(true);
+    expect(members(consultBridge()), 'Alice still waits for Mary').to.deep.equal(['alice']);
+    expect(ari.channels.get('alice')!.dtmfSent, "Alice heard none of Bob's code").to.equal('');
+    await press(alice, '*22');
+    expect(ari.channels.get(mary.id)!.hungUp, "Alice's own *22 cancels").to.equal(Cause.NORMAL_CLEARING);
+    expect(call.lastTransfer?.outcome).to.equal('cancelled');
+    await everyoneHangsUp();
+    expectNothingLeft();
+  });
+
+  // ---- 10. snapshots ----
+
+  it('snapshot() names the state as the transfer moves, and the last transfer keeps its outcome', async function () {
+    const mary = await transferTo('2600');
+    expect(call.transfer?.snapshot()).to.deep.include({
+      state: 'calling', target: '2600', call_id: 'alice', target_channel: mary.id, target_answered: false,
+      transferor: { role: 'a', channel: 'alice' }, transferee: { role: 'b', channel: bob.id },
+      main_bridge: mainBridge, consult_bridge: consultBridge(), recall_attempts: 0,
+    });
+    expect(call.transfer?.snapshot().settings).to.deep.equal({
+      dialTemplate: 'Local/{target}@phones/n', ringTimeout: 20, mohClass: 'default', recallAttempts: 1, recallDelay: 5,
+    } satisfies TransferSettings);
+    await answers(mary);
+    expect(call.transfer?.snapshot()).to.deep.include({ state: 'consulting', target_answered: true });
+    hangsUp(alice);
+    await settle();
+    expect(call.transfer).to.equal(undefined);
+    expect(call.lastTransfer).to.deep.include({ state: 'ended', outcome: 'completed', target_channel: mary.id });
+    await everyoneHangsUp();
+    expectNothingLeft();
+  });
+
+  const outcomes: Array<{ outcome: string; how: string; act: (mary: ChannelSnapshot) => Promise<void> }> = [
+    { outcome: 'completed', how: 'Mary answers, Alice hangs up', act: async (mary) => {
+      await answers(mary);
+      hangsUp(alice);
+    } },
+    { outcome: 'cancelled', how: 'Alice presses *22', act: () => press(alice, '*22') },
+    { outcome: 'failed', how: 'Mary rejects while Alice waits', act: async (mary) => hangsUp(mary, Cause.CALL_REJECTED) },
+    { outcome: 'target_hung_up', how: 'Mary hangs up during the consultation', act: async (mary) => {
+      await answers(mary);
+      hangsUp(mary);
+    } },
+    { outcome: 'recalled', how: 'Alice hangs up, Mary rejects, Alice answers the recall', act: async (mary) => {
+      hangsUp(alice);
+      hangsUp(mary, Cause.CALL_REJECTED);
+      await settle();
+      await answers(await recallRings());
+    } },
+    { outcome: 'recall_failed', how: 'Alice hangs up, Mary rejects, the recall is rejected', act: async (mary) => {
+      hangsUp(alice);
+      hangsUp(mary, Cause.CALL_REJECTED);
+      await settle();
+      hangsUp(await recallRings(), Cause.CALL_REJECTED);
+    } },
+    { outcome: 'transferee_gone', how: 'Bob hangs up during the consultation', act: async (mary) => {
+      await answers(mary);
+      hangsUp(bob);
+    } },
+    { outcome: 'abandoned', how: 'Bob hangs up while Mary rings, then Alice hangs up', act: async () => {
+      hangsUp(bob);
+      hangsUp(alice);
+    } },
+  ];
+  for (const { outcome, how, act } of outcomes) {
+    it(`lastTransfer.outcome is '${outcome}' when ${how}`, async function () {
+      const mary = await transferTo();
+      await act(mary);
+      await settle();
+      expect(call.transfer, `the transfer is over (${where()})`).to.equal(undefined);
+      expect(call.lastTransfer?.state).to.equal('ended');
+      expect(call.lastTransfer?.outcome, `after: ${how}`).to.equal(outcome);
+      await everyoneHangsUp();
+      expectNothingLeft();
+    });
+  }
+
+  // ---- the call after a transfer ----
+
+  it('Bob hangs up during the consultation: Alice and Mary go on in the consultation bridge, the call\'s bridge is gone', async function () {
+    const mary = await transferTo();
+    const consult = consultBridge();
+    await answers(mary);
+    hangsUp(bob);
+    await settle();
+    expect([...ari.bridges.keys()], `one bridge left (${where()}, after Bob hung up)`).to.deep.equal([consult]);
+    expect(members(consult)).to.deep.equal(sorted(['alice', mary.id]));
+    expect(call.phase).to.equal('bridged');
+    expect(call.bridgeId).to.equal(consult);
+    expect([call.a?.id, call.b?.id]).to.deep.equal(['alice', mary.id]);
+    await press(mary, '5');
+    expect(ari.channels.get('alice')!.dtmfSent, "Mary's digits reach Alice").to.equal('5');
+    await everyoneHangsUp();
+    expectNothingLeft();
+  });
+
+  it('Bob transfers Alice: Alice holds, Bob consults Mary, Bob hangs up and Alice talks with Mary', async function () {
+    const mary = await transferTo('2600', '21', bob);
+    const consult = consultBridge();
+    expect(members(mainBridge), `Alice alone holding (${where()}, after Bob's *21)`).to.deep.equal(['alice']);
+    expect(mohIn(mainBridge)).to.equal(true);
+    expect(members(consult), 'Bob waits in the consultation').to.deep.equal([bob.id]);
+    expect(ari.playing(bob.id), 'Bob hears ringing').to.deep.equal([RING]);
+    expect(ari.ops('dial').filter((c) => c.target === mary.id).map((c) => c.args)).to.deep.equal([{ caller: bob.id, timeout: 20 }]);
+    await press(alice, '*22');
+    expect(call.transfer?.state, "Alice's *22 does not cancel Bob's transfer").to.equal('calling');
+    await answers(mary);
+    expect(members(consult), `Bob and Mary talk (${where()})`).to.deep.equal(sorted([bob.id, mary.id]));
+    hangsUp(bob);
+    await settle();
+    expect(members(mainBridge), `Alice and Mary connected (${where()}, after Bob hung up)`).to.deep.equal(sorted(['alice', mary.id]));
+    expect(mohIn(mainBridge)).to.equal(false);
+    expect([call.a?.id, call.b?.id], 'Alice stays party a, Mary takes Bob\'s place').to.deep.equal(['alice', mary.id]);
+    expect(call.lastTransfer?.outcome).to.equal('completed');
+    await everyoneHangsUp();
+    expectNothingLeft();
+  });
+
+  it("Bob transfers Alice: Mary's phone shows Bob's number, as it shows Alice's when Alice transfers", async function () {
+    await transferTo('2600', '21', bob);
+    // Bob's leg is the number Alice dialled (2001); an empty caller id shows Mary nothing.
+    expect(created('target')[0]!.args['variables'], "Mary's phone shows Bob's number").to.deep.include({ 'CALLERID(num)': '2001' });
+    await everyoneHangsUp();
+    expectNothingLeft();
+  });
+
+  it('chained: after Bob and Mary were connected, Mary transfers Bob onward to Carol', async function () {
+    const mary = await transferTo('2600');
+    await answers(mary);
+    hangsUp(alice);
+    await settle();
+    const carol = await transferTo('2700', '21', mary);
+    expect(created('target').at(-1)!.args['endpoint']).to.equal('Local/2700@phones/n');
+    expect(call.transfer?.snapshot().transferor).to.deep.equal({ role: 'a', channel: mary.id });
+    await answers(carol);
+    hangsUp(mary);
+    await settle();
+    expect(members(mainBridge), `Bob and Carol connected (${where()})`).to.deep.equal(sorted([bob.id, carol.id]));
+    expect(mohIn(mainBridge)).to.equal(false);
+    expect([...ari.bridges.keys()]).to.deep.equal([mainBridge]);
+    await everyoneHangsUp();
+    expectNothingLeft();
+  });
+
+  it('digits Alice left half-typed when she hung up are never played to Bob after the transfer completes', async function () {
+    const mary = await transferTo();
+    await answers(mary);
+    await press(alice, '*2');
+    hangsUp(alice);
+    await settle();
+    expect(members(mainBridge), `Bob and Mary connected (${where()})`).to.deep.equal(sorted([bob.id, mary.id]));
+    await clock.tickAsync(5000);
+    await settle();
+    expect(ari.channels.get(bob.id)!.dtmfSent, "Bob hears none of Alice's digits").to.equal('');
+    await everyoneHangsUp();
+    expectNothingLeft();
+  });
+
+  it("Mary's plain digits after the transfer reach Bob, and never complete a code Alice began before hanging up", async function () {
+    const mary = await transferTo('2600');
+    await answers(mary);
+    await press(alice, '*2');
+    hangsUp(alice);
+    await settle();
+    await press(mary, '12700#');
+    expect(created('target'), `Mary pressed no code: no transfer to 2700 (${where()})`).to.have.length(1);
+    expect(ari.channels.get(bob.id)!.dtmfSent, "Bob hears Mary's digits").to.equal('12700#');
+    await everyoneHangsUp();
+    expectNothingLeft();
+  });
+});
