@@ -11,6 +11,7 @@
 //   npm run bench:transfer          BENCH_SAMPLES=30 BENCH_CALLS=100
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -45,7 +46,7 @@ async function connect(phones: Phones, to: string, account: string): Promise<{ a
 
 /** (a) final digit -> target dialled, one transfer at a time. */
 async function digitToDial(env: SandboxEnv, phones: Phones): Promise<{ local: number[]; asterisk: number[] }> {
-  const konami = await startTestKonami(env, { LOG_LEVEL: 'warn' });
+  const konami = await startTestKonami(env, { LOG_LEVEL: process.env['BENCH_LOG_LEVEL'] ?? 'info' });
   const { account } = await konami.store.create('bench-a');
   await konami.store.setMetaflows(account.id, validateMetaflows(METAFLOWS, konami.modules));
   const lastDigit = new Map<string, { at: number; ts: number }>();
@@ -91,24 +92,27 @@ function procStat(pid: number): { rssPeakKb: number; cpuSeconds: number } {
   return { rssPeakKb: hwm, cpuSeconds: ticks / 100 };
 }
 
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
 async function startKonamiProcess(env: SandboxEnv, dataDir: string): Promise<ChildProcess> {
-  // Two processes registering one application kick each other off ARI: refuse to measure that.
-  const auth = { authorization: `Basic ${Buffer.from(`${env.username}:${env.password}`).toString('base64')}` };
-  if ((await fetch(`${env.url}/ari/applications/konami`, { headers: auth })).status === 200) {
-    throw new Error('another konami is already connected to this Asterisk: stop it first');
-  }
+  const port = await freePort();
   const child = spawn(process.execPath, ['dist/lib/main.js'], {
     env: {
       ...process.env, ARI_URL: env.url, ARI_USERNAME: env.username, ARI_PASSWORD: env.password,
-      DATA_DIR: dataDir, DIAL_TEMPLATE: PHONES_TEMPLATE, HTTP_PORT: '0', LOG_LEVEL: process.env['BENCH_LOG_LEVEL'] ?? 'info',
+      DATA_DIR: dataDir, DIAL_TEMPLATE: PHONES_TEMPLATE, HTTP_PORT: String(port), LOG_LEVEL: process.env['BENCH_LOG_LEVEL'] ?? 'info',
     },
     stdio: ['ignore', openSync('test-output/bench-konami.log', 'w'), 'inherit'],
   });
-  // Ready when Asterisk lists konami's application.
-  await eventually(async () => {
-    const res = await fetch(`${env.url}/ari/applications/konami`, { headers: auth });
-    return res.status;
-  }, (s) => s === 200, 'konami to register with ARI', 15_000, 100);
+  // Ready when konami's health check says ARI is connected. (Asterisk keeps
+  // listing an application after its connection closes, so ARI cannot tell.)
+  await eventually(async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status,
+    (s) => s === 200, 'konami to be ready', 15_000, 100);
   return child;
 }
 
@@ -174,7 +178,8 @@ async function concurrent(env: SandboxEnv, phones: Phones): Promise<void> {
     console.log(`    konami CPU during the transfers: ${(after.cpuSeconds - cpuBefore).toFixed(2)} s, ${((after.cpuSeconds - cpuBefore) / CALLS * 1000).toFixed(1)} ms per transfer`);
     console.log(`    wall time for the transfers: ${transferSeconds.toFixed(1)} s; whole run ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     for (const c of calls) await c.bob.hangup().catch(() => undefined);
-    await eventually(async () => (await phones.ari.listChannels()).length, (n) => n === 0, 'every channel to be gone', 30_000, 250);
+    await eventually(async () => (await phones.ari.listChannels()).map((c) => `${c.id} ${c.name} ${c.state}`),
+      (left) => left.length === 0, 'every channel to be gone', 30_000, 250);
     await eventually(async () => (await phones.ari.listBridges()).length, (n) => n === 0, 'every bridge to be gone', 10_000, 250);
     console.log('    afterwards: no channel and no bridge left in Asterisk');
   } finally {

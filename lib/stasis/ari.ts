@@ -10,6 +10,8 @@ export interface CreateChannel {
   otherChannelId?: string;
   originator?: string;
   variables?: Record<string, string>;
+  /** Codecs for a channel without an originator, e.g. "ulaw" (ARI's `formats`). */
+  formats?: string;
 }
 
 export interface AddChannel {

@@ -69,6 +69,9 @@ interface RawClient extends EventEmitter {
   stop(): void;
 }
 
+/** How long one ARI request may take before it counts as failed. */
+export const REQUEST_TIMEOUT_MS = 8000;
+
 function messageOf(err: unknown): string {
   const text = err instanceof Error ? err.message : String(err);
   try {
@@ -214,11 +217,19 @@ export class AriConnection extends EventEmitter implements Ari {
     if (!this.client) throw new AriError(`${resource}.${name}`, 'not connected to ARI', undefined);
     const fn = this.client[resource][name];
     if (!fn) throw new AriError(`${resource}.${name}`, 'no such ARI operation', undefined);
+    // A request Asterisk never answers must not freeze the call waiting on it.
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new AriError(`${resource}.${name}`, `no answer within ${REQUEST_TIMEOUT_MS} ms`, 504)), REQUEST_TIMEOUT_MS);
+    });
     try {
-      return (await fn(params)) as T;
+      return (await Promise.race([fn(params), timeout])) as T;
     } catch (err) {
+      if (err instanceof AriError) throw err;
       const message = messageOf(err);
       throw new AriError(`${resource}.${name}`, message, statusFromMessage(message));
+    } finally {
+      clearTimeout(timer);
     }
   }
 

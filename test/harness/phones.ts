@@ -158,6 +158,9 @@ export class Phones {
       appArgs: 'caller',
       channelId: id,
       otherChannelId: peerId,
+      // A phone's codec. Without it a Local channel runs at slin192, and a
+      // hundred of them would keep Asterisk busy resampling.
+      formats: 'ulaw',
       variables: {
         KONAMI_ACCOUNT: opts.account ?? '',
         KONAMI_DIAL: opts.dial ?? '',
