@@ -1,7 +1,7 @@
 // The Stasis application: turns entries from the dialplan into calls and
 // routes every ARI event to the call that owns the channel.
 import type { Logger } from '../log.js';
-import type { Ari } from './ari.js';
+import { tolerateGone, type Ari } from './ari.js';
 import { channelIdsOf, type AriEvent, type StasisStart } from './ari-types.js';
 import { Call, type CallOwner, type CallSettings } from './call.js';
 import { Cause } from './causes.js';
@@ -54,6 +54,11 @@ export class StasisApp implements CallOwner {
     this.calls.delete(call.id);
     for (const [id, owner] of this.owners) if (owner === call) this.owners.delete(id);
     if (this.calls.size === 0) for (const w of this.endedWaiters) w();
+  }
+
+  /** Hangs up one channel; one already gone is no error. */
+  async hangup(channelId: string, cause: number): Promise<void> {
+    await tolerateGone(this.ari.hangup(channelId, cause));
   }
 
   /** New calls are refused (hung up with a temporary failure) from now on. */
