@@ -15,6 +15,14 @@ export interface Config {
   /** Seconds the called party may ring before the call fails as "no answer". */
   readonly ringTimeout: number;
   readonly logLevel: LogLevel;
+  readonly api: {
+    /** Signs auth tokens; every instance of a deployment needs the same. Undefined: kept in DATA_DIR/auth-secret. */
+    readonly authSecret: string | undefined;
+    /** Seconds an auth token is valid. */
+    readonly tokenTtl: number;
+    /** Requests a second one client may make on average (bursts of twice that). */
+    readonly rateLimit: number;
+  };
 }
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
@@ -64,6 +72,14 @@ class Reader {
     return v;
   }
 
+  /** A secret that may be absent; never echoed. */
+  optionalSecret(name: string, minLength: number): string | undefined {
+    const v = this.env[name];
+    if (v === undefined || v === '') return undefined;
+    if (v.length < minLength) this.problems.push(`${name}: must be at least ${minLength} characters`);
+    return v;
+  }
+
   integer(name: string, fallback: number, min: number, max: number): number {
     const v = this.raw(name);
     if (v === undefined) return fallback;
@@ -109,6 +125,11 @@ export function loadConfig(env: Env = process.env): Config {
         ? undefined
         : 'must be a dial string such as PJSIP/{exten} containing {exten}'),
     ringTimeout: r.integer('RING_TIMEOUT', 30, 1, 600),
+    api: {
+      authSecret: r.optionalSecret('AUTH_SECRET', 32),
+      tokenTtl: r.integer('AUTH_TOKEN_TTL', 3600, 60, 86_400),
+      rateLimit: r.integer('RATE_LIMIT', 50, 1, 100_000),
+    },
     logLevel: r.string('LOG_LEVEL', 'info', (v) =>
       (LOG_LEVELS as readonly string[]).includes(v) ? undefined : `must be one of ${LOG_LEVELS.join(', ')}`) as LogLevel,
   };

@@ -1,12 +1,18 @@
 // The composition root: builds configuration, logger, ARI connection, Stasis
 // app and HTTP server, and owns shutdown in reverse order.
-import { mkdirSync, accessSync, constants } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, accessSync, constants, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createLogger, type Logger } from './log.js';
 import { MetaflowBook } from './metaflow/book.js';
 import { ModuleRegistry } from './metaflow/modules.js';
+import { createApi } from './routes/api.js';
+import { RateLimiter } from './routes/rate-limit.js';
 import { startHttp, type HttpServer } from './routes/server.js';
+import { TokenSigner } from './routes/tokens.js';
+import { CallControl } from './stasis/control.js';
 import { StasisApp } from './stasis/app.js';
 import type { Call } from './stasis/call.js';
 import { AriAuthError, AriConnection } from './stasis/connection.js';
@@ -34,6 +40,19 @@ function ensureDataDir(dir: string): void {
   }
 }
 
+/** The token secret: AUTH_SECRET, or one made once and kept in DATA_DIR (shared by instances sharing it). */
+function authSecret(config: Config): Buffer {
+  if (config.api.authSecret) return Buffer.from(config.api.authSecret, 'utf8');
+  const file = join(config.dataDir, 'auth-secret');
+  try {
+    return Buffer.from(readFileSync(file, 'utf8').trim(), 'base64');
+  } catch {
+    const secret = randomBytes(32);
+    writeFileSync(file, `${secret.toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
+    return secret;
+  }
+}
+
 export interface StartOptions {
   /** Feature modules beyond the built-in ones (tests use one to prove dispatch). */
   modules?: CallModule[];
@@ -58,10 +77,17 @@ export async function startKonami(config: Config, log: Logger, options: StartOpt
   );
   ari.on('event', (e) => app.handle(e));
   ari.on('disconnected', () => log.warn('ARI disconnected: not ready'));
-  const http = await startHttp(config.http, {
-    readiness: { checks: () => ({ ari: ari.connected }) },
+  const transferDialTemplate = config.dialTemplate.split('{exten}').join('{target}');
+  const api = createApi({
+    store,
+    modules,
+    calls: new CallControl(app, (id) => store.cached(id)?.metaflows, transferDialTemplate),
+    tokens: new TokenSigner(authSecret(config), config.api.tokenTtl),
+    limiter: new RateLimiter(config.api.rateLimit, config.api.rateLimit * 2),
+    readiness: { checks: () => ({ ari: ari.connected, store: store.usable() }) },
     log: log.child({ component: 'http' }),
   });
+  const http = await startHttp(config.http, api.app, log.child({ component: 'http' }));
   try {
     await ari.start();
   } catch (err) {

@@ -33,6 +33,8 @@ export interface AccountStore {
   onChange(listener: (account: Account) => void): void;
   /** The last account state this instance knows, without I/O (for the call path). */
   cached(id: string): Account | undefined;
+  /** The store answered its last check (for /readyz). */
+  usable(): boolean;
   close(): Promise<void>;
 }
 

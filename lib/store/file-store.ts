@@ -33,6 +33,7 @@ export class FileAccountStore implements AccountStore {
   private readonly events = new EventEmitter();
   private poller: NodeJS.Timeout | undefined;
   private scanning: Promise<void> | undefined;
+  private healthy = true;
 
   private constructor(dataDir: string, private readonly options: FileStoreOptions) {
     this.dir = join(dataDir, 'accounts');
@@ -43,7 +44,13 @@ export class FileAccountStore implements AccountStore {
     await fs.mkdir(store.dir, { recursive: true });
     await store.scan();
     if (options.pollMs) {
-      store.poller = setInterval(() => void store.scan().catch((err) => options.log?.warn({ err }, 'account scan failed')), options.pollMs);
+      store.poller = setInterval(() => void store.scan().then(
+        () => void (store.healthy = true),
+        (err) => {
+          store.healthy = false;
+          options.log?.warn({ err }, 'account scan failed');
+        },
+      ), options.pollMs);
       store.poller.unref();
     }
     return store;
@@ -84,6 +91,10 @@ export class FileAccountStore implements AccountStore {
 
   onChange(listener: (account: Account) => void): void {
     this.events.on('change', listener);
+  }
+
+  usable(): boolean {
+    return this.healthy;
   }
 
   cached(id: string): Account | undefined {

@@ -1,0 +1,70 @@
+// The HTTP API as one Koa application: health, the OpenAPI document, auth,
+// and the account routes behind a token. Routes are thin: validate, call one
+// domain function, shape the answer.
+import Router from '@koa/router';
+import Koa, { type Context } from 'koa';
+import type { Logger } from '../log.js';
+import type { ModuleRegistry } from '../metaflow/modules.js';
+import type { AccountStore } from '../store/accounts.js';
+import { authRoutes, requireAccount } from './auth.js';
+import { channelRoutes, type CallService } from './channels.js';
+import { envelope, jsonBody } from './envelope.js';
+import { healthRoutes, type Readiness } from './health.js';
+import { metaflowRoutes } from './metaflows.js';
+import { OPENAPI } from './openapi.js';
+import { rateLimit, type RateLimiter } from './rate-limit.js';
+import type { TokenSigner } from './tokens.js';
+
+export interface ApiDeps {
+  store: AccountStore;
+  modules: Pick<ModuleRegistry<unknown>, 'get' | 'names'>;
+  calls: CallService;
+  tokens: TokenSigner;
+  limiter: RateLimiter;
+  readiness: Readiness;
+  log: Logger;
+}
+
+export interface Api {
+  app: Koa;
+  /** Every route the API serves, as "METHOD /path/{PARAM}" (for the OpenAPI check). */
+  routes(): string[];
+}
+
+export function createApi(deps: ApiDeps): Api {
+  const app = new Koa();
+  const health = healthRoutes(deps.readiness);
+  const docs = new Router();
+  docs.get('/v1/openapi.json', (ctx) => {
+    ctx.body = OPENAPI;
+  });
+  const auth = authRoutes(deps.store, deps.tokens);
+  const account = new Router({ prefix: '/v1/accounts/:accountId' });
+  account.use(requireAccount(deps.tokens));
+  const channels = channelRoutes(deps.calls);
+  const metaflows = metaflowRoutes(deps.store, deps.modules);
+  account.use(channels.routes(), channels.allowedMethods());
+  account.use(metaflows.routes(), metaflows.allowedMethods());
+
+  app.use(health.routes());
+  app.use(envelope(deps.log));
+  app.use(rateLimit(deps.limiter, (ctx: Context) => ctx.get('x-auth-token') || `ip:${ctx.ip}`));
+  app.use(jsonBody);
+  for (const r of [docs, auth, account]) app.use(r.routes()).use(r.allowedMethods());
+
+  return {
+    app,
+    routes: () => {
+      const out = new Set<string>();
+      for (const r of [health, docs, auth, account]) {
+        for (const layer of r.stack) {
+          for (const m of layer.methods) {
+            if (m === 'HEAD' || layer.methods.length === 0) continue;
+            out.add(`${m} ${String(layer.path).replace(/:accountId/g, '{ACCOUNT_ID}').replace(/:callId/g, '{CALL_ID}')}`);
+          }
+        }
+      }
+      return [...out].sort();
+    },
+  };
+}

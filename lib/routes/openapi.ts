@@ -1,0 +1,147 @@
+// The OpenAPI 3 description of konami's HTTP API, served at /v1/openapi.json.
+// A test checks every route the server has against it, and back.
+const envelope = (data: object) => ({
+  type: 'object',
+  required: ['data', 'status', 'request_id'],
+  properties: { data, status: { type: 'string', enum: ['success'] }, request_id: { type: 'string' } },
+});
+
+const error = {
+  description: 'an error, in the envelope',
+  content: {
+    'application/json': {
+      schema: {
+        type: 'object',
+        required: ['status', 'error', 'message', 'data', 'request_id'],
+        properties: {
+          status: { type: 'string', enum: ['error'] },
+          error: { type: 'string', description: 'the HTTP status code' },
+          message: { type: 'string' },
+          data: { type: 'object', description: '{field: {rule: {message}}}', additionalProperties: { type: 'object' } },
+          request_id: { type: 'string' },
+        },
+      },
+    },
+  },
+};
+
+const errors = (...codes: number[]) => Object.fromEntries(codes.map((c) => [String(c), { $ref: `#/components/responses/Error` }]));
+const ok = (description: string, data: object, status = '200') => ({
+  [status]: { description, content: { 'application/json': { schema: envelope(data) } } },
+});
+const auth = [{ authToken: [] }, { authTokenQuery: [] }];
+const accountParam = { name: 'ACCOUNT_ID', in: 'path', required: true, schema: { type: 'string', pattern: '^[0-9a-f]{32}$' } };
+const callParam = { name: 'CALL_ID', in: 'path', required: true, schema: { type: 'string' }, description: "a party's channel id" };
+const jsonBody = (schema: object) => ({ required: true, content: { 'application/json': { schema } } });
+
+const transfer = { $ref: '#/components/schemas/Transfer' };
+const channel = { $ref: '#/components/schemas/Channel' };
+const metaflows = { $ref: '#/components/schemas/Metaflows' };
+
+export const OPENAPI = {
+  openapi: '3.0.3',
+  info: {
+    title: 'konami',
+    version: '1',
+    description: 'In-call feature codes and attended transfer for Asterisk: calls, transfers and metaflows of an account, in 2600hz Kazoo crossbar conventions.',
+  },
+  paths: {
+    '/healthz': { get: { summary: 'the process is up', responses: { 200: { description: 'up' } } } },
+    '/readyz': {
+      get: { summary: 'ARI connected and the store usable', responses: { 200: { description: 'ready' }, 503: { description: 'not ready, with each check' } } },
+    },
+    '/v1/openapi.json': { get: { summary: 'this document', responses: { 200: { description: 'the OpenAPI document' } } } },
+    '/v1/api_auth': Object.fromEntries(['put', 'post'].map((m) => [m, {
+      summary: 'exchange an account API key for an expiring auth token',
+      requestBody: jsonBody({
+        type: 'object', required: ['data'],
+        properties: { data: { type: 'object', required: ['api_key'], properties: { api_key: { type: 'string' } } } },
+      }),
+      responses: {
+        201: {
+          description: 'the token (also at the top level as auth_token)',
+          content: { 'application/json': { schema: { ...envelope({ type: 'object', properties: { account_id: { type: 'string' }, account_name: { type: 'string' }, expires_at: { type: 'string', format: 'date-time' } } }), properties: { ...envelope({}).properties, data: { type: 'object' }, auth_token: { type: 'string' } } } } },
+        },
+        ...errors(400, 401, 413, 415, 429),
+      },
+    }])),
+    '/v1/accounts/{ACCOUNT_ID}/channels': {
+      get: {
+        summary: "the account's calls, a channel per party", security: auth, parameters: [accountParam],
+        responses: { ...ok('the channels', { type: 'array', items: channel }), ...errors(401, 404, 429) },
+      },
+    },
+    '/v1/accounts/{ACCOUNT_ID}/channels/{CALL_ID}': {
+      get: {
+        summary: 'one channel', security: auth, parameters: [accountParam, callParam],
+        responses: { ...ok('the channel', channel), ...errors(401, 404, 429) },
+      },
+      post: {
+        summary: 'act on a channel: transfer (attended, this party as transferor), cancel the transfer in progress, or hang up',
+        security: auth, parameters: [accountParam, callParam],
+        requestBody: jsonBody({
+          type: 'object', required: ['data'],
+          properties: {
+            data: {
+              type: 'object', required: ['action'],
+              properties: {
+                action: { type: 'string', enum: ['transfer', 'cancel', 'hangup'] },
+                target: { type: 'string', pattern: '^[0-9A-Za-z+*#._-]{1,64}$', description: 'required for transfer' },
+              },
+            },
+          },
+        }),
+        responses: { ...ok('accepted: the transfer (transfer, cancel) or nothing (hangup)', transfer, '202'), ...errors(400, 401, 404, 409, 413, 415, 429) },
+      },
+    },
+    '/v1/accounts/{ACCOUNT_ID}/metaflows': {
+      get: { summary: "the account's metaflows (null: none)", security: auth, parameters: [accountParam], responses: { ...ok('the metaflows', metaflows), ...errors(401, 404, 429) } },
+      post: {
+        summary: 'replace the metaflows (validated)', security: auth, parameters: [accountParam],
+        requestBody: jsonBody({ type: 'object', required: ['data'], properties: { data: metaflows } }),
+        responses: { ...ok('the metaflows saved, defaults applied', metaflows), ...errors(400, 401, 404, 413, 415, 429) },
+      },
+      delete: { summary: 'remove the metaflows (no feature codes)', security: auth, parameters: [accountParam], responses: { ...ok('removed', { nullable: true }), ...errors(401, 404, 429) } },
+    },
+  },
+  components: {
+    securitySchemes: {
+      authToken: { type: 'apiKey', in: 'header', name: 'X-Auth-Token' },
+      authTokenQuery: { type: 'apiKey', in: 'query', name: 'auth_token' },
+    },
+    responses: { Error: error },
+    schemas: {
+      Transfer: {
+        type: 'object',
+        properties: {
+          id: { type: 'string' },
+          state: { type: 'string', enum: ['calling', 'consulting', 'partial', 'recalling', 'recall_wait', 'transferee_gone', 'ended'] },
+          outcome: { type: 'string', nullable: true },
+          target: { type: 'string' },
+          transferor: { type: 'string' },
+          transferee: { type: 'string' },
+          target_answered: { type: 'boolean' },
+        },
+      },
+      Channel: {
+        type: 'object',
+        properties: {
+          id: { type: 'string' }, call_id: { type: 'string' }, other_leg: { type: 'string', nullable: true },
+          direction: { type: 'string', enum: ['inbound', 'outbound'] },
+          caller_id: { type: 'object' }, callee_id: { type: 'object' },
+          state: { type: 'string', enum: ['ringing', 'answered', 'ending'] }, answered: { type: 'boolean' },
+          created_at: { type: 'string' }, answered_at: { type: 'string', nullable: true },
+          transfer: { ...transfer, nullable: true }, last_transfer: { ...transfer, nullable: true },
+        },
+      },
+      Metaflows: {
+        type: 'object', nullable: true,
+        properties: {
+          binding_digit: { type: 'string' }, digit_timeout: { type: 'integer' },
+          listen_on: { type: 'string', enum: ['a', 'b', 'both'] },
+          numbers: { type: 'object' }, patterns: { type: 'object' },
+        },
+      },
+    },
+  },
+} as const;

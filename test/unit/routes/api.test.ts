@@ -1,0 +1,301 @@
+import { expect } from 'chai';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { silentLogger } from '../../../lib/log.js';
+import { createApi, type Api } from '../../../lib/routes/api.js';
+import type { CallService } from '../../../lib/routes/channels.js';
+import { OPENAPI } from '../../../lib/routes/openapi.js';
+import { RateLimiter } from '../../../lib/routes/rate-limit.js';
+import { startHttp, type HttpServer } from '../../../lib/routes/server.js';
+import { TokenSigner } from '../../../lib/routes/tokens.js';
+import type { ActionResult, ChannelView, TransferView } from '../../../lib/stasis/control.js';
+import { builtInModules } from '../../../lib/stasis/modules/index.js';
+import { FileAccountStore } from '../../../lib/store/file-store.js';
+
+const SECRET = Buffer.from('a'.repeat(32));
+
+function channel(id: string, callId: string): ChannelView {
+  return {
+    id, call_id: callId, other_leg: null, direction: 'inbound', caller_id: { name: 'Alice', number: '1001' },
+    callee_id: { name: '', number: '2001' }, state: 'answered', answered: true, created_at: '', answered_at: '',
+    transfer: null, last_transfer: null,
+  };
+}
+
+const TRANSFER: TransferView = {
+  id: 't1', state: 'calling', outcome: null, target: '2600', transferor: 'alice-1', transferee: 'bob-1', target_answered: false,
+};
+
+describe('the HTTP API (Kazoo crossbar conventions)', function () {
+  let store: FileAccountStore;
+  let server: HttpServer;
+  let api: Api;
+  let now: number;
+  let base: string;
+  let acme: { id: string; key: string };
+  let other: { id: string; key: string };
+  let calls: Array<[string, string, string?]>;
+  let refuse: ActionResult<unknown> | undefined;
+
+  const service: CallService = {
+    list: (account) => (account === acme.id ? [channel('alice-1', 'alice-1')] : [channel('eve-1', 'eve-1')]),
+    get: (account, id) => (account === acme.id && id === 'alice-1' ? channel('alice-1', 'alice-1') : account === other.id && id === 'eve-1' ? channel('eve-1', 'eve-1') : undefined),
+    async transfer(account, id, target) {
+      calls.push(['transfer', id, target]);
+      if (refuse) return refuse as ActionResult<TransferView>;
+      return account === acme.id && id === 'alice-1' ? { ok: true, value: TRANSFER } : { ok: false, error: 'not_found' };
+    },
+    async cancel(account, id) {
+      calls.push(['cancel', id]);
+      if (refuse) return refuse as ActionResult<TransferView>;
+      return { ok: true, value: { ...TRANSFER, state: 'ended', outcome: 'cancelled' } };
+    },
+    async hangup(account, id) {
+      calls.push(['hangup', id]);
+      return account === acme.id && id === 'alice-1' ? { ok: true, value: null } : { ok: false, error: 'not_found' };
+    },
+  };
+
+  before(async function () {
+    store = await FileAccountStore.open(mkdtempSync(join(tmpdir(), 'konami-api-')));
+    const a = await store.create('Acme');
+    const o = await store.create('Other');
+    acme = { id: a.account.id, key: a.apiKey };
+    other = { id: o.account.id, key: o.apiKey };
+    now = Date.now();
+    api = createApi({
+      store, modules: builtInModules(), calls: service,
+      tokens: new TokenSigner(SECRET, 3600, () => now),
+      limiter: new RateLimiter(1000, 1000),
+      readiness: { checks: () => ({ ari: true, store: true }) },
+      log: silentLogger(),
+    });
+    server = await startHttp({ host: '127.0.0.1', port: 0 }, api.app, silentLogger());
+    base = `http://127.0.0.1:${server.port}`;
+  });
+
+  after(async function () {
+    await server.close();
+    await store.close();
+  });
+
+  beforeEach(function () {
+    calls = [];
+    refuse = undefined;
+  });
+
+  async function call(method: string, path: string, opts: { body?: unknown; raw?: string; token?: string; headers?: Record<string, string> } = {}) {
+    const headers: Record<string, string> = { ...opts.headers };
+    if (opts.token) headers['x-auth-token'] = opts.token;
+    let body: string | undefined = opts.raw;
+    if (opts.body !== undefined) {
+      body = JSON.stringify(opts.body);
+      headers['content-type'] ??= 'application/json';
+    }
+    const res = await fetch(`${base}${path}`, { method, headers, body });
+    const text = await res.text();
+    let json: Record<string, unknown> = {};
+    try {
+      json = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      // not JSON: the assertions will say so
+    }
+    return { status: res.status, json, headers: res.headers };
+  }
+
+  async function tokenFor(key: string): Promise<string> {
+    const r = await call('PUT', '/v1/api_auth', { body: { data: { api_key: key } } });
+    expect(r.status).to.equal(201);
+    return r.json['auth_token'] as string;
+  }
+
+  describe('auth', function () {
+    it('exchanges an API key for a token (PUT and POST), in the envelope with a request id', async function () {
+      for (const method of ['PUT', 'POST']) {
+        const r = await call(method, '/v1/api_auth', { body: { data: { api_key: acme.key } } });
+        expect(r.status).to.equal(201);
+        expect(r.json).to.include({ status: 'success' });
+        expect(r.json['auth_token']).to.match(/^v1\./);
+        expect(r.json['data']).to.deep.include({ account_id: acme.id, account_name: 'Acme' });
+        expect(r.json['request_id']).to.equal(r.headers.get('x-request-id'));
+      }
+    });
+
+    it('401 for a wrong key, 400 naming data.api_key when it is missing', async function () {
+      const wrong = await call('PUT', '/v1/api_auth', { body: { data: { api_key: 'kmi_nope' } } });
+      expect(wrong.status).to.equal(401);
+      expect(wrong.json).to.include({ status: 'error', error: '401', message: 'invalid credentials' });
+      const missing = await call('PUT', '/v1/api_auth', { body: { data: {} } });
+      expect(missing.status).to.equal(400);
+      expect(missing.json['data']).to.have.property('data.api_key');
+    });
+
+    it('401 without a token, with a malformed, a forged or an expired one; the query form works', async function () {
+      const path = `/v1/accounts/${acme.id}/channels`;
+      expect((await call('GET', path)).status).to.equal(401);
+      const malformed = await call('GET', path, { token: 'garbage' });
+      expect(malformed.status).to.equal(401);
+      expect(malformed.json['data']).to.deep.equal({ 'X-Auth-Token': { malformed: { message: 'the auth token is malformed' } } });
+      const forged = new TokenSigner(Buffer.from('b'.repeat(32)), 3600).issue(acme.id).token;
+      expect((await call('GET', path, { token: forged })).json['data']).to.have.nested.property('X-Auth-Token.forged');
+      const token = await tokenFor(acme.key);
+      expect((await call('GET', `${path}?auth_token=${encodeURIComponent(token)}`)).status).to.equal(200);
+      now += 3601_000;
+      try {
+        expect((await call('GET', path, { token })).json['data']).to.have.nested.property('X-Auth-Token.expired');
+      } finally {
+        now -= 3601_000;
+      }
+    });
+  });
+
+  describe('channels', function () {
+    let token: string;
+    before(async function () {
+      token = await tokenFor(acme.key);
+    });
+
+    it("lists the account's channels and shows one", async function () {
+      const list = await call('GET', `/v1/accounts/${acme.id}/channels`, { token });
+      expect(list.status).to.equal(200);
+      expect((list.json['data'] as ChannelView[]).map((c) => c.id)).to.deep.equal(['alice-1']);
+      const one = await call('GET', `/v1/accounts/${acme.id}/channels/alice-1`, { token });
+      expect((one.json['data'] as ChannelView).caller_id).to.deep.equal({ name: 'Alice', number: '1001' });
+    });
+
+    it("another account's call answers exactly like a call that does not exist (404)", async function () {
+      const unknown = await call('GET', `/v1/accounts/${acme.id}/channels/nope`, { token });
+      const foreign = await call('GET', `/v1/accounts/${acme.id}/channels/eve-1`, { token });
+      const foreignAccount = await call('GET', `/v1/accounts/${other.id}/channels/eve-1`, { token });
+      const foreignList = await call('GET', `/v1/accounts/${other.id}/channels`, { token });
+      const foreignPost = await call('POST', `/v1/accounts/${other.id}/channels/eve-1`, { token, body: { data: { action: 'hangup' } } });
+      for (const r of [unknown, foreign, foreignAccount, foreignList, foreignPost]) {
+        expect(r.status).to.equal(404);
+        const withoutId = (j: Record<string, unknown>) => Object.fromEntries(Object.entries(j).filter(([k]) => k !== 'request_id'));
+        expect(withoutId(r.json)).to.deep.equal(withoutId(unknown.json));
+      }
+      expect(calls, 'nothing was done to the other account').to.deep.equal([]);
+    });
+
+    it('POST transfer answers 202 with the transfer', async function () {
+      const r = await call('POST', `/v1/accounts/${acme.id}/channels/alice-1`, { token, body: { data: { action: 'transfer', target: '2600' } } });
+      expect(r.status).to.equal(202);
+      expect(r.json['data']).to.deep.equal(TRANSFER);
+      expect(calls).to.deep.equal([['transfer', 'alice-1', '2600']]);
+    });
+
+    it('POST cancel and hangup', async function () {
+      expect((await call('POST', `/v1/accounts/${acme.id}/channels/alice-1`, { token, body: { data: { action: 'cancel' } } })).status).to.equal(202);
+      expect((await call('POST', `/v1/accounts/${acme.id}/channels/alice-1`, { token, body: { data: { action: 'hangup' } } })).status).to.equal(202);
+      expect(calls.map((c) => c[0])).to.deep.equal(['cancel', 'hangup']);
+    });
+
+    for (const [what, body, field, rule] of [
+      ['a missing action', { data: {} }, 'data.action', 'required'],
+      ['an unknown action', { data: { action: 'teleport' } }, 'data.action', 'enum'],
+      ['a missing target', { data: { action: 'transfer' } }, 'data.target', 'required'],
+      ['a malformed target', { data: { action: 'transfer', target: '26&00' } }, 'data.target', 'pattern'],
+      ['a missing data envelope', { action: 'transfer' }, 'data', 'required'],
+    ] as const) {
+      it(`400 for ${what}, naming ${field}`, async function () {
+        const r = await call('POST', `/v1/accounts/${acme.id}/channels/alice-1`, { token, body });
+        expect(r.status).to.equal(400);
+        expect(r.json).to.include({ status: 'error', error: '400', message: 'validation error' });
+        expect(r.json['data']).to.have.property(field).that.has.property(rule);
+        expect(calls).to.deep.equal([]);
+      });
+    }
+
+    for (const [error, status, message] of [
+      ['not_bridged', 409, 'Channel is not bridged'],
+      ['in_progress', 409, 'a transfer is already in progress'],
+      ['not_enabled', 409, 'transfer is not enabled for this account'],
+      ['own_number', 400, 'validation error'],
+      ['not_found', 404, 'bad identifier'],
+    ] as const) {
+      it(`${status} when the call refuses with ${error}`, async function () {
+        refuse = { ok: false, error };
+        const r = await call('POST', `/v1/accounts/${acme.id}/channels/alice-1`, { token, body: { data: { action: 'transfer', target: '2600' } } });
+        expect(r.status).to.equal(status);
+        expect(r.json['message']).to.equal(message);
+      });
+    }
+
+    it('409 for a cancel with no transfer in progress', async function () {
+      refuse = { ok: false, error: 'no_transfer' };
+      const r = await call('POST', `/v1/accounts/${acme.id}/channels/alice-1`, { token, body: { data: { action: 'cancel' } } });
+      expect(r.status).to.equal(409);
+    });
+
+    it('413 for an oversized body, 415 for a body that is not JSON, 400 for broken JSON: never a 5xx', async function () {
+      const path = `/v1/accounts/${acme.id}/channels/alice-1`;
+      const big = await call('POST', path, { token, body: { data: { action: 'transfer', target: '1', pad: 'x'.repeat(70_000) } } });
+      expect(big.status).to.equal(413);
+      const form = await call('POST', path, { token, raw: 'action=transfer', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+      expect(form.status).to.equal(415);
+      expect(form.json['data']).to.have.property('content-type');
+      const broken = await call('POST', path, { token, raw: '{"data": ', headers: { 'content-type': 'application/json' } });
+      expect(broken.status).to.equal(400);
+      expect(broken.json['data']).to.have.nested.property('body.type');
+    });
+  });
+
+  describe('metaflows', function () {
+    it('reads, replaces with validation naming the field, and removes', async function () {
+      const token = await tokenFor(acme.key);
+      const path = `/v1/accounts/${acme.id}/metaflows`;
+      expect((await call('GET', path, { token })).json['data']).to.equal(null);
+      const bad = await call('POST', path, { token, body: { data: { digit_timeout: 5, numbers: { 22: { module: 'teleport' } } } } });
+      expect(bad.status).to.equal(400);
+      expect(bad.json['data']).to.have.property('data.digit_timeout').that.has.property('minimum');
+      expect(bad.json['data']).to.have.property('data.numbers.22.module').that.has.property('enum');
+      const good = await call('POST', path, { token, body: { data: { numbers: { 22: { module: 'resume' } }, patterns: { '21(\\d+)': { module: 'transfer' } } } } });
+      expect(good.status).to.equal(200);
+      expect((await call('GET', path, { token })).json['data']).to.deep.include({ binding_digit: '*', digit_timeout: 2000 });
+      expect((await call('DELETE', path, { token })).status).to.equal(200);
+      expect((await call('GET', path, { token })).json['data']).to.equal(null);
+    });
+  });
+
+  describe('operations', function () {
+    it('echoes a valid incoming X-Request-ID and makes one otherwise', async function () {
+      const mine = await call('GET', '/v1/openapi.json', { headers: { 'x-request-id': 'req-12345678' } });
+      expect(mine.headers.get('x-request-id')).to.equal('req-12345678');
+      const made = await call('GET', '/v1/openapi.json', { headers: { 'x-request-id': 'bad id!' } });
+      expect(made.headers.get('x-request-id')).to.match(/^[0-9a-f-]{36}$/);
+    });
+
+    it('unknown routes answer 404 in the envelope', async function () {
+      const r = await call('GET', '/v1/nothing-here');
+      expect(r.status).to.equal(404);
+      expect(r.json).to.include({ status: 'error', error: '404' });
+    });
+
+    it('429 when a client exceeds the rate, with Retry-After', async function () {
+      const limited = createApi({
+        store, modules: builtInModules(), calls: service, tokens: new TokenSigner(SECRET, 3600),
+        limiter: new RateLimiter(1, 2), readiness: { checks: () => ({}) }, log: silentLogger(),
+      });
+      const s = await startHttp({ host: '127.0.0.1', port: 0 }, limited.app, silentLogger());
+      try {
+        const statuses: number[] = [];
+        for (let i = 0; i < 4; i++) statuses.push((await fetch(`http://127.0.0.1:${s.port}/v1/openapi.json`)).status);
+        expect(statuses).to.deep.equal([200, 200, 429, 429]);
+        const r = await fetch(`http://127.0.0.1:${s.port}/v1/openapi.json`);
+        expect(r.headers.get('retry-after')).to.equal('1');
+        expect(((await r.json()) as { error: string }).error).to.equal('429');
+      } finally {
+        await s.close();
+      }
+    });
+
+    it('the OpenAPI document describes every route the server has, and nothing else', async function () {
+      const served = api.routes();
+      const documented = Object.entries(OPENAPI.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`)).sort();
+      expect(served).to.deep.equal(documented);
+      const doc = await call('GET', '/v1/openapi.json');
+      expect(doc.json['openapi']).to.equal('3.0.3');
+    });
+  });
+});
