@@ -7,14 +7,13 @@ import type { Konami } from '../../lib/main.js';
 import { validateMetaflows } from '../../lib/metaflow/config.js';
 import { Cause } from '../../lib/stasis/causes.js';
 import { assertNothingLeft, eventually, konamiBridges, mohPlaysIn } from '../harness/asterisk.js';
+import { expectBridges as expectBridgesOf, side } from '../harness/bridges.js';
 import { startTestKonami } from '../harness/konami.js';
 import { PlaybackWatch } from '../harness/playbacks.js';
 import { Phones, type Phone } from '../harness/phones.js';
 import { sandboxEnv } from '../harness/sandbox.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-/** Konami's own channel for a phone konami dialled (the other half of its Local pair). */
-const side = (p: Phone) => p.id.replace(/;2$/, '');
 
 describe('Transfers by star code on the real Asterisk', function () {
   this.timeout(45_000);
@@ -71,21 +70,7 @@ describe('Transfers by star code on the real Asterisk', function () {
     return { alice, bob, callId: alice.peerId! };
   }
 
-  /** Members of konami's bridges by name: "main" for the call's, "consult" for a consultation. */
-  async function bridges(callId: string): Promise<Record<string, string[]>> {
-    const out: Array<[string, string[]]> = [];
-    for (const b of await konamiBridges(phones.ari)) {
-      const key = b.name === `konami/${callId}` ? 'main' : b.name === `konami/${callId}/consult` ? 'consult' : b.name;
-      out.push([key, [...b.channels].sort()]);
-    }
-    return Object.fromEntries(out.sort(([x], [y]) => x.localeCompare(y)));
-  }
-
-  async function expectBridges(callId: string, want: Record<string, string[]>, what: string): Promise<void> {
-    const sorted = Object.fromEntries(Object.entries(want).map(([k, v]) => [k, [...v].sort()] as [string, string[]])
-      .sort(([x], [y]) => x.localeCompare(y)));
-    await eventually(() => bridges(callId), (b) => JSON.stringify(b) === JSON.stringify(sorted), what, 4000);
-  }
+  const expectBridges = (callId: string, want: Record<string, string[]>, what: string) => expectBridgesOf(phones.ari, callId, want, what);
 
   async function mainBridgeId(callId: string): Promise<string> {
     const b = (await konamiBridges(phones.ari)).find((x) => x.name === `konami/${callId}`);

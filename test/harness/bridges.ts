@@ -1,0 +1,23 @@
+// Konami's bridges for one call, as Asterisk reports them.
+import type { Ari } from '../../lib/stasis/ari.js';
+import { eventually, konamiBridges } from './asterisk.js';
+import type { Phone } from './phones.js';
+
+/** Konami's own channel for a phone konami dialled (the other half of its Local pair). */
+export const side = (p: Phone): string => p.id.replace(/;2$/, '');
+
+/** Members of a call's bridges, sorted: "main" for the call's bridge, "consult" for a consultation. */
+export async function bridgesOf(ari: Ari, callId: string): Promise<Record<string, string[]>> {
+  const out: Array<[string, string[]]> = [];
+  for (const b of await konamiBridges(ari)) {
+    const key = b.name === `konami/${callId}` ? 'main' : b.name === `konami/${callId}/consult` ? 'consult' : b.name;
+    out.push([key, [...b.channels].sort()]);
+  }
+  return Object.fromEntries(out.sort(([x], [y]) => x.localeCompare(y)));
+}
+
+export async function expectBridges(ari: Ari, callId: string, want: Record<string, string[]>, what: string): Promise<void> {
+  const sorted = Object.fromEntries(Object.entries(want).map(([k, v]) => [k, [...v].sort()] as [string, string[]])
+    .sort(([x], [y]) => x.localeCompare(y)));
+  await eventually(() => bridgesOf(ari, callId), (b) => JSON.stringify(b) === JSON.stringify(sorted), what, 4000);
+}

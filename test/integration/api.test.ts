@@ -1,0 +1,157 @@
+// The REST API driving transfers on the real Asterisk: an integrator's
+// program (or a mobile app) transfers Alice's call; Alice completes it by
+// hanging up, or cancels it with *22.
+import { expect } from 'chai';
+import type { Konami } from '../../lib/main.js';
+import { validateMetaflows } from '../../lib/metaflow/config.js';
+import type { ChannelView } from '../../lib/stasis/control.js';
+import { assertNothingLeft, eventually } from '../harness/asterisk.js';
+import { expectBridges, side } from '../harness/bridges.js';
+import { startTestKonami } from '../harness/konami.js';
+import { Phones, type Phone } from '../harness/phones.js';
+import { sandboxEnv } from '../harness/sandbox.js';
+
+describe('The REST API on the real Asterisk', function () {
+  this.timeout(30_000);
+  let phones: Phones;
+  let konami: Konami;
+  let account: string;
+  let token: string;
+  let n = 0;
+
+  before(async function () {
+    const env = sandboxEnv();
+    phones = await Phones.connect(env);
+    await phones.reset();
+    konami = await startTestKonami(env);
+    const created = await konami.store.create('API');
+    account = created.account.id;
+    await konami.store.setMetaflows(account, validateMetaflows({
+      numbers: { 22: { module: 'resume' } },
+      patterns: { '21(\\d+)': { module: 'transfer', data: { ring_timeout: 10 } } },
+    }, konami.modules));
+    const auth = await api('PUT', '/v1/api_auth', { data: { api_key: created.apiKey } });
+    expect(auth.status).to.equal(201);
+    token = auth.json['auth_token'] as string;
+  });
+
+  after(async function () {
+    await konami?.stop(1000);
+    await phones?.stop();
+  });
+
+  afterEach(async function () {
+    try {
+      await assertNothingLeft(phones.ari, 5000);
+    } finally {
+      await phones.reset();
+    }
+  });
+
+  async function api(method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
+    const res = await fetch(`http://127.0.0.1:${konami.http.port}${path}`, {
+      method,
+      headers: { 'content-type': 'application/json', ...(token ? { 'x-auth-token': token } : {}) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+  }
+
+  const channels = async () => (await api('GET', `/v1/accounts/${account}/channels`)).json['data'] as ChannelView[];
+  const channelOf = async (id: string) => (await channels()).find((c) => c.id === id);
+
+  async function connect(): Promise<{ alice: Phone; bob: Phone; callId: string }> {
+    const to = `${5500 + ++n * 10}`;
+    const alice = await phones.call(to, { account, from: { number: '1001', name: 'Alice' } });
+    const bob = await phones.incoming(to);
+    await bob.answer();
+    await eventually(() => channelOf(alice.peerId!), (c) => c?.state === 'answered', 'the call to show as answered');
+    return { alice, bob, callId: alice.peerId! };
+  }
+
+  async function transfer(callId: string): Promise<{ mary: Phone; transferId: string }> {
+    const target = `${2800 + n * 10}`;
+    const r = await api('POST', `/v1/accounts/${account}/channels/${callId}`, { data: { action: 'transfer', target } });
+    expect(r.status, JSON.stringify(r.json)).to.equal(202);
+    const t = r.json['data'] as { id: string; state: string; target: string };
+    expect(t).to.include({ state: 'calling', target });
+    const mary = await phones.incoming(target);
+    await mary.ring();
+    return { mary, transferId: t.id };
+  }
+
+  it('GET channels lists both parties of a call with caller and callee ids and the other leg', async function () {
+    const { alice, bob, callId } = await connect();
+    const list = await channels();
+    const a = list.find((c) => c.id === callId)!;
+    const b = list.find((c) => c.id === side(bob))!;
+    expect(a).to.deep.include({ direction: 'inbound', other_leg: side(bob), answered: true, transfer: null });
+    expect(a.caller_id).to.deep.equal({ name: 'Alice', number: '1001' });
+    expect(b).to.deep.include({ direction: 'outbound', other_leg: callId, call_id: callId });
+    await alice.hangup();
+    await bob.waitHangup();
+    await eventually(channels, (l) => !l.some((c) => c.call_id === callId), 'the call to leave the list');
+  });
+
+  it('API transfer, Mary answers, Alice hangs up: Bob and Mary are connected; GET shows the state change', async function () {
+    const { alice, bob, callId } = await connect();
+    const { mary, transferId } = await transfer(callId);
+    expect((await channelOf(callId))?.transfer).to.deep.include({ id: transferId, state: 'calling', target_answered: false });
+    await mary.answer();
+    await eventually(async () => (await channelOf(callId))?.transfer?.state, (s) => s === 'consulting', 'the transfer to show consulting');
+    await expectBridges(phones.ari, callId, { main: [side(bob)], consult: [callId, side(mary)] }, 'Alice consults Mary, Bob holds');
+    await alice.hangup();
+    await expectBridges(phones.ari, callId, { main: [side(bob), side(mary)] }, 'Bob and Mary connected');
+    const bobView = await eventually(() => channelOf(side(bob)), (c) => c?.last_transfer?.outcome === 'completed', 'the transfer to show completed');
+    expect(bobView!.transfer).to.equal(null);
+    expect(bobView!.other_leg).to.equal(side(mary));
+    await mary.hangup();
+    await bob.waitHangup();
+  });
+
+  it('API transfer, Alice hangs up while Mary rings (partial): Mary answers and is connected with Bob', async function () {
+    const { alice, bob, callId } = await connect();
+    const { mary } = await transfer(callId);
+    await alice.hangup();
+    await eventually(async () => (await channelOf(side(bob)))?.transfer?.state, (s) => s === 'partial', 'the transfer to show partial');
+    await mary.answer();
+    await expectBridges(phones.ari, callId, { main: [side(bob), side(mary)] }, 'Bob and Mary connected');
+    await bob.hangup();
+    await mary.waitHangup();
+  });
+
+  it('API transfer cancelled by Alice pressing *22: Mary is hung up, Alice is back with Bob', async function () {
+    const { alice, bob, callId } = await connect();
+    const { mary } = await transfer(callId);
+    await alice.press('*22');
+    await mary.waitHangup(3000);
+    await expectBridges(phones.ari, callId, { main: [callId, side(bob)] }, 'Alice back with Bob');
+    expect((await channelOf(callId))?.last_transfer?.outcome).to.equal('cancelled');
+    await alice.hangup();
+    await bob.waitHangup();
+  });
+
+  it('API cancel, then a second cancel answers 409; a transfer of a call still ringing answers 409', async function () {
+    const { alice, bob, callId } = await connect();
+    const { mary } = await transfer(callId);
+    const again = await api('POST', `/v1/accounts/${account}/channels/${callId}`, { data: { action: 'transfer', target: '2999' } });
+    expect(again.status).to.equal(409);
+    expect((await api('POST', `/v1/accounts/${account}/channels/${callId}`, { data: { action: 'cancel' } })).status).to.equal(202);
+    await mary.waitHangup(3000);
+    await expectBridges(phones.ari, callId, { main: [callId, side(bob)] }, 'Alice back with Bob');
+    expect((await api('POST', `/v1/accounts/${account}/channels/${callId}`, { data: { action: 'cancel' } })).status).to.equal(409);
+    expect((await api('POST', `/v1/accounts/${account}/channels/${callId}`, { data: { action: 'hangup' } })).status).to.equal(202);
+    await alice.waitHangup();
+    await bob.waitHangup();
+
+    const carol = await phones.call('5999', { account });
+    const dave = await phones.incoming('5999');
+    await dave.ring();
+    await eventually(() => channelOf(carol.peerId!), (c) => c?.state === 'ringing', 'a ringing call');
+    const early = await api('POST', `/v1/accounts/${account}/channels/${carol.peerId}`, { data: { action: 'transfer', target: '2600' } });
+    expect(early.status).to.equal(409);
+    expect(early.json['message']).to.equal('Channel is not bridged');
+    await carol.hangup();
+    await dave.waitHangup();
+  });
+});
