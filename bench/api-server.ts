@@ -1,0 +1,48 @@
+// The servers bench/api.ts measures: konami's API (real store, token signer,
+// rate limiter, validation; a call service with two answered calls) and a
+// bare Koa handler. Tells the parent its ports and a token, then serves.
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Koa from 'koa';
+import { silentLogger } from '../lib/log.js';
+import { createApi } from '../lib/routes/api.js';
+import type { CallService } from '../lib/routes/channels.js';
+import { RateLimiter } from '../lib/routes/rate-limit.js';
+import { startHttp } from '../lib/routes/server.js';
+import { TokenSigner } from '../lib/routes/tokens.js';
+import type { ChannelView } from '../lib/stasis/control.js';
+import { builtInModules } from '../lib/stasis/modules/index.js';
+import { FileAccountStore } from '../lib/store/file-store.js';
+
+const view = (id: string, other: string, direction: 'inbound' | 'outbound'): ChannelView => ({
+  id, call_id: id, other_leg: other, direction, caller_id: { name: 'Alice', number: '1001' },
+  callee_id: { name: '', number: '2001' }, state: 'answered', answered: true,
+  created_at: new Date().toISOString(), answered_at: new Date().toISOString(), transfer: null, last_transfer: null,
+});
+
+const store = await FileAccountStore.open(mkdtempSync(join(tmpdir(), 'konami-bench-api-')));
+const { account } = await store.create('bench');
+const channels = [view('alice-1', 'bob-1', 'inbound'), view('bob-1', 'alice-1', 'outbound')];
+const calls: CallService = {
+  list: (acc) => (acc === account.id ? channels : []),
+  get: (acc, id) => channels.find((c) => acc === account.id && c.id === id),
+  transfer: async () => ({ ok: false, error: 'not_found' }),
+  cancel: async () => ({ ok: false, error: 'not_found' }),
+  hangup: async () => ({ ok: false, error: 'not_found' }),
+};
+const tokens = new TokenSigner(randomBytes(32), 3600);
+const api = createApi({
+  store, modules: builtInModules(), calls, tokens,
+  limiter: new RateLimiter(1e9, 1e9),
+  readiness: { checks: () => ({ ari: true, store: true }) },
+  log: silentLogger(),
+});
+const server = await startHttp({ host: '127.0.0.1', port: 0 }, api.app, silentLogger());
+const bareApp = new Koa();
+bareApp.use((ctx) => {
+  ctx.body = { data: channels, status: 'success' };
+});
+const bare = await startHttp({ host: '127.0.0.1', port: 0 }, bareApp, silentLogger());
+process.send!({ api: server.port, bare: bare.port, token: tokens.issue(account.id).token, account: account.id });

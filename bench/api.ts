@@ -1,0 +1,70 @@
+// Benchmark of the HTTP API layer: requests per second and p95 latency for an
+// authenticated GET .../channels and for a POST rejected by validation, next
+// to a bare Koa handler measured in the same run, as a ratio. The servers run
+// in a child process; this process only sends requests (keep-alive, fixed
+// concurrency), so the client's own cost does not count against the server.
+//
+//   npm run bench:api          BENCH_SECONDS=5 BENCH_CONCURRENCY=16
+import { fork } from 'node:child_process';
+import http from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { intEnv, percentile } from './common.js';
+
+const SECONDS = intEnv('BENCH_SECONDS', 5);
+const CONCURRENCY = intEnv('BENCH_CONCURRENCY', 16);
+
+interface Ports { api: number; bare: number; token: string; account: string }
+
+interface Load { rps: number; p95: number; median: number; statuses: Record<string, number> }
+
+async function load(port: number, method: string, path: string, headers: Record<string, string>, body?: string): Promise<Load> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  const latencies: number[] = [];
+  const statuses: Record<string, number> = {};
+  const end = performance.now() + SECONDS * 1000;
+  const one = () => new Promise<void>((resolve, reject) => {
+    const t0 = performance.now();
+    const req = http.request({ host: '127.0.0.1', port, method, path, headers, agent }, (res) => {
+      res.resume();
+      res.on('end', () => {
+        latencies.push(performance.now() - t0);
+        statuses[String(res.statusCode)] = (statuses[String(res.statusCode)] ?? 0) + 1;
+        resolve();
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+  const worker = async () => {
+    while (performance.now() < end) await one();
+  };
+  const started = performance.now();
+  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  const elapsed = (performance.now() - started) / 1000;
+  agent.destroy();
+  latencies.sort((a, b) => a - b);
+  return { rps: latencies.length / elapsed, p95: percentile(latencies, 95), median: percentile(latencies, 50), statuses };
+}
+
+const child = fork(fileURLToPath(new URL('./api-server.ts', import.meta.url)), [], { execArgv: ['--import', 'tsx'] });
+const ports = await new Promise<Ports>((resolve) => child.once('message', (m) => resolve(m as Ports)));
+try {
+  const auth = { 'x-auth-token': ports.token };
+  const json = { ...auth, 'content-type': 'application/json' };
+  const bad = JSON.stringify({ data: { action: 'transfer', target: '26&00' } });
+  // A short warm-up so the JIT has seen every path.
+  await load(ports.bare, 'GET', '/', {});
+  const bare = await load(ports.bare, 'GET', '/', {});
+  const list = await load(ports.api, 'GET', `/v1/accounts/${ports.account}/channels`, auth);
+  const rejected = await load(ports.api, 'POST', `/v1/accounts/${ports.account}/channels/alice-1`, json, bad);
+  const row = (name: string, l: Load) =>
+    console.log(`  ${name.padEnd(44)} ${l.rps.toFixed(0).padStart(6)} req/s  median ${l.median.toFixed(2)} ms  p95 ${l.p95.toFixed(2)} ms  ${JSON.stringify(l.statuses)}  ratio to bare ${(l.rps / bare.rps).toFixed(2)}`);
+  console.log(`HTTP API, ${CONCURRENCY} concurrent keep-alive clients, ${SECONDS} s each (servers in their own process)`);
+  row('bare Koa handler', bare);
+  row('GET /v1/accounts/{id}/channels (token)', list);
+  row('POST .../channels/{id} rejected (400)', rejected);
+  if (!list.statuses['200'] || !rejected.statuses['400']) process.exitCode = 1;
+} finally {
+  child.kill();
+}
