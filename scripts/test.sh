@@ -12,6 +12,7 @@ step "lint (eslint)"; npx eslint . || failed=1
 step "types (tsc)"; npx tsc --noEmit -p . || failed=1
 step "build (lib -> dist, used by bin/konami.js)"; npm run --silent build || failed=1
 step "unit tests"; npx mocha --config test/unit/.mocharc.json || failed=1
+step "browser for the web app's end-to-end tests"; bash scripts/install-browser.sh || failed=1
 step "integration tests (real Asterisk)"; npx mocha --config test/integration/.mocharc.json || failed=1
 
 # One closing line for the whole run, summed over the suites' counts.

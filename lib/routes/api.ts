@@ -14,6 +14,7 @@ import { metaflowRoutes } from './metaflows.js';
 import { OPENAPI } from './openapi.js';
 import { rateLimit, type RateLimiter } from './rate-limit.js';
 import type { TokenSigner } from './tokens.js';
+import { serveUi } from './ui.js';
 
 export interface ApiDeps {
   store: AccountStore;
@@ -47,6 +48,7 @@ export function createApi(deps: ApiDeps): Api {
   account.use(metaflows.routes(), metaflows.allowedMethods());
 
   app.use(health.routes());
+  app.use(serveUi());
   app.use(envelope(deps.log));
   app.use(rateLimit(deps.limiter, (ctx: Context) => ctx.get('x-auth-token') || `ip:${ctx.ip}`));
   app.use(jsonBody);

@@ -1,0 +1,161 @@
+// The web app end to end: headless Debian Chromium (driven by playwright-core)
+// against a running konami and the real Asterisk. An admin signs in and
+// enables transfer and resume; a user sees a live call, transfers it, watches
+// Mary's phone ring and the state change, and cancels.
+import { expect } from 'chai';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Konami } from '../../lib/main.js';
+import { assertNothingLeft, eventually } from '../harness/asterisk.js';
+import { expectBridges, side } from '../harness/bridges.js';
+import { OUTPUT_DIR, startTestKonami } from '../harness/konami.js';
+import { Phones } from '../harness/phones.js';
+import { sandboxEnv } from '../harness/sandbox.js';
+
+const SHOTS = join(OUTPUT_DIR, 'screenshots');
+const PHONE = { width: 390, height: 844 };
+const DESKTOP = { width: 1280, height: 800 };
+
+describe('The web app in headless Chromium, on the real Asterisk', function () {
+  this.timeout(60_000);
+  let phones: Phones;
+  let konami: Konami;
+  let browser: Browser;
+  let page: Page;
+  let account: string;
+  let apiKey: string;
+  const problems: string[] = [];
+
+  before(async function () {
+    mkdirSync(SHOTS, { recursive: true });
+    const env = sandboxEnv();
+    phones = await Phones.connect(env);
+    await phones.reset();
+    konami = await startTestKonami(env);
+    const created = await konami.store.create('Web');
+    account = created.account.id;
+    apiKey = created.apiKey;
+    browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+        '--disable-component-update', '--disable-sync'],
+    });
+  });
+
+  after(async function () {
+    await browser?.close();
+    await konami?.stop(1000);
+    await phones?.stop();
+  });
+
+  beforeEach(async function () {
+    page = await browser.newPage({ viewport: PHONE });
+    // The browser logs every 4xx answer as a console error; the API's 400 and
+    // 401 are answers the app shows, so only other failures count.
+    page.on('console', (m) => {
+      if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) problems.push(`console: ${m.text()}`);
+    });
+    page.on('response', (r) => {
+      const api = new URL(r.url()).pathname.startsWith('/v1/');
+      if (r.status() >= 500 || (r.status() >= 400 && !api)) problems.push(`HTTP ${r.status()} for ${r.url()}`);
+    });
+    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  });
+
+  afterEach(async function () {
+    await page.close();
+    try {
+      await assertNothingLeft(phones.ari, 5000);
+    } finally {
+      await phones.reset();
+    }
+  });
+
+  const url = () => `http://127.0.0.1:${konami.http.port}/`;
+
+  async function signIn(key = apiKey): Promise<void> {
+    await page.goto(url());
+    await page.getByLabel('Account API key').fill(key);
+    await page.keyboard.press('Enter');
+  }
+
+  async function shoot(name: string): Promise<void> {
+    for (const [size, viewport] of [['phone', PHONE], ['desktop', DESKTOP]] as const) {
+      await page.setViewportSize(viewport);
+      await page.screenshot({ path: join(SHOTS, `${name}-${size}.png`), fullPage: true });
+    }
+    await page.setViewportSize(PHONE);
+  }
+
+  it('refuses a wrong API key with a message, and keeps no key in the browser', async function () {
+    await signIn('kmi_wrong');
+    await page.getByText('That API key is not valid.').waitFor();
+    await signIn();
+    await page.getByRole('heading', { name: 'Calls' }).waitFor();
+    const stored = await page.evaluate<string>('JSON.stringify({ ...sessionStorage, ...localStorage })');
+    expect(stored).not.to.contain(apiKey);
+    expect(stored).to.contain('konami.token');
+  });
+
+  it('admin: enables transfer and resume; a refused value is shown next to its field', async function () {
+    await signIn();
+    await page.getByRole('link', { name: 'Features' }).click();
+    await page.getByRole('heading', { name: 'Features' }).waitFor();
+    await page.getByLabel('Transfer', { exact: true }).check();
+    await page.getByLabel('Resume (cancel a transfer)').check();
+    await page.getByLabel('Digit timeout (ms)').fill('100');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.locator('#digit-timeout-error').getByText('must be greater than or equal to 300').waitFor();
+    expect((await konami.store.get(account))?.metaflows, 'nothing saved').to.equal(null);
+    await page.getByLabel('Digit timeout (ms)').fill('1500');
+    await page.getByLabel('Ring timeout (s)').fill('15');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByText('Saved.').waitFor();
+    const saved = (await konami.store.get(account))?.metaflows;
+    expect(saved).to.deep.include({ digit_timeout: 1500, listen_on: 'both', binding_digit: '*' });
+    expect(saved?.numbers).to.deep.equal({ 22: { module: 'resume', data: {} } });
+    expect(saved?.patterns['21(\\d+)']).to.deep.equal({ module: 'transfer', data: { ring_timeout: 15, moh_class: 'default' } });
+    await page.reload();
+    await page.getByRole('heading', { name: 'Features' }).waitFor();
+    expect(await page.getByLabel('Ring timeout (s)').inputValue()).to.equal('15');
+    await shoot('features');
+  });
+
+  it('user: a live call appears; Transfer rings Mary, the state changes, Cancel brings Alice back to Bob', async function () {
+    await signIn();
+    await page.getByRole('heading', { name: 'Calls' }).waitFor();
+    const alice = await phones.call('5901', { account, from: { number: '1001', name: 'Alice' } });
+    const bob = await phones.incoming('5901');
+    await bob.answer();
+    const row = page.locator(`li[data-id="${alice.peerId}"]`);
+    await row.getByText('Alice (1001) → 5901').waitFor();
+    await row.getByText('answered').waitFor();
+    await row.getByLabel('Transfer to').fill('2650');
+    await row.getByRole('button', { name: 'Transfer' }).click();
+    const mary = await phones.incoming('2650');
+    await mary.ring();
+    await row.getByText('Transfer to 2650: ringing').waitFor();
+    await shoot('calls');
+    await mary.answer();
+    await row.getByText('Transfer to 2650: talking to target').waitFor();
+    await row.getByRole('button', { name: 'Cancel transfer' }).click();
+    await mary.waitHangup(3000);
+    await row.getByText('Last transfer to 2650: cancelled').waitFor();
+    await expectBridges(phones.ari, alice.peerId!, { main: [alice.peerId!, side(bob)] }, 'Alice back with Bob');
+    await alice.hangup();
+    await bob.waitHangup();
+    await eventually(async () => row.count(), (c) => c === 0, 'the call to leave the page');
+  });
+
+  it('is usable with the keyboard alone, and no page logged an error', async function () {
+    await page.goto(url());
+    await page.keyboard.press('Tab');
+    const focused = await page.evaluate<string | undefined>('document.activeElement && document.activeElement.id');
+    expect(focused).to.equal('api-key');
+    await page.keyboard.type(apiKey);
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Calls' }).waitFor();
+    expect(problems, problems.join('\n')).to.deep.equal([]);
+  });
+});
