@@ -47,9 +47,9 @@ export function createApi(deps: ApiDeps): Api {
   account.use(channels.routes(), channels.allowedMethods());
   account.use(metaflows.routes(), metaflows.allowedMethods());
 
+  app.use(envelope(deps.log));
   app.use(health.routes());
   app.use(serveUi());
-  app.use(envelope(deps.log));
   app.use(rateLimit(deps.limiter, (ctx: Context) => ctx.get('x-auth-token') || `ip:${ctx.ip}`));
   app.use(jsonBody);
   for (const r of [docs, auth, account]) app.use(r.routes()).use(r.allowedMethods());

@@ -9,6 +9,7 @@ import { silentLogger } from '../../lib/log.js';
 import type { AriEvent, ChannelState } from '../../lib/stasis/ari-types.js';
 import { AriConnection } from '../../lib/stasis/connection.js';
 import type { SandboxEnv } from './sandbox.js';
+import { assertNothingLeft } from './asterisk.js';
 
 export const PHONES_APP = 'konami-phones';
 
@@ -227,5 +228,17 @@ export class Phones {
 
   async stop(): Promise<void> {
     await this.ari.stop();
+  }
+
+  /**
+   * After a test: Asterisk must hold no channel and no bridge (nothing leaked);
+   * whatever the outcome, everything is cleared for the next test.
+   */
+  async checkNothingLeftAndReset(timeoutMs = 5000): Promise<void> {
+    try {
+      await assertNothingLeft(this.ari, timeoutMs);
+    } finally {
+      await this.reset();
+    }
   }
 }

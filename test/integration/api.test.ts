@@ -5,7 +5,7 @@ import { expect } from 'chai';
 import type { Konami } from '../../lib/main.js';
 import { validateMetaflows } from '../../lib/metaflow/config.js';
 import type { ChannelView } from '../../lib/stasis/control.js';
-import { assertNothingLeft, eventually } from '../harness/asterisk.js';
+import { eventually } from '../harness/asterisk.js';
 import { expectBridges, side } from '../harness/bridges.js';
 import { startTestKonami } from '../harness/konami.js';
 import { Phones, type Phone } from '../harness/phones.js';
@@ -41,11 +41,7 @@ describe('The REST API on the real Asterisk', function () {
   });
 
   afterEach(async function () {
-    try {
-      await assertNothingLeft(phones.ari, 5000);
-    } finally {
-      await phones.reset();
-    }
+    await phones.checkNothingLeftAndReset();
   });
 
   async function api(method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import type { Konami } from '../../lib/main.js';
 import { Cause } from '../../lib/stasis/causes.js';
-import { assertNothingLeft, konamiBridges, eventually } from '../harness/asterisk.js';
+import { konamiBridges, eventually } from '../harness/asterisk.js';
 import { startTestKonami } from '../harness/konami.js';
 import { Phones, type Phone } from '../harness/phones.js';
 import { sandboxEnv, type SandboxEnv } from '../harness/sandbox.js';
@@ -27,11 +27,7 @@ describe('Calls through konami on the real Asterisk', function () {
   });
 
   afterEach(async function () {
-    try {
-      await assertNothingLeft(phones.ari);
-    } finally {
-      await phones.reset();
-    }
+    await phones.checkNothingLeftAndReset();
   });
 
   async function connect(number: string): Promise<{ alice: Phone; bob: Phone }> {

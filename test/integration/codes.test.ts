@@ -3,7 +3,7 @@ import type { Konami } from '../../lib/main.js';
 import { validateMetaflows } from '../../lib/metaflow/config.js';
 import type { Invocation } from '../../lib/metaflow/modules.js';
 import type { CallModule } from '../../lib/stasis/features.js';
-import { assertNothingLeft, eventually } from '../harness/asterisk.js';
+import { eventually } from '../harness/asterisk.js';
 import { startTestKonami } from '../harness/konami.js';
 import { Phones, type Phone } from '../harness/phones.js';
 import { sandboxEnv } from '../harness/sandbox.js';
@@ -51,11 +51,7 @@ describe('Feature codes from live DTMF on the real Asterisk', function () {
   });
 
   afterEach(async function () {
-    try {
-      await assertNothingLeft(phones.ari);
-    } finally {
-      await phones.reset();
-    }
+    await phones.checkNothingLeftAndReset();
   });
 
   async function connect(number: string): Promise<{ alice: Phone; bob: Phone }> {

@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import type { Konami } from '../../lib/main.js';
 import { validateMetaflows } from '../../lib/metaflow/config.js';
 import { Cause } from '../../lib/stasis/causes.js';
-import { assertNothingLeft, eventually, konamiBridges, mohPlaysIn } from '../harness/asterisk.js';
+import { eventually, konamiBridges, mohPlaysIn } from '../harness/asterisk.js';
 import { expectBridges as expectBridgesOf, side } from '../harness/bridges.js';
 import { startTestKonami } from '../harness/konami.js';
 import { PlaybackWatch } from '../harness/playbacks.js';
@@ -50,11 +50,7 @@ describe('Transfers by star code on the real Asterisk', function () {
 
   afterEach(async function () {
     watch.clear();
-    try {
-      await assertNothingLeft(phones.ari, 5000);
-    } finally {
-      await phones.reset();
-    }
+    await phones.checkNothingLeftAndReset();
   });
 
   /** A fresh number per test, so calls of different tests never meet. */

@@ -7,7 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type { Konami } from '../../lib/main.js';
-import { assertNothingLeft, eventually } from '../harness/asterisk.js';
+import { eventually } from '../harness/asterisk.js';
 import { expectBridges, side } from '../harness/bridges.js';
 import { OUTPUT_DIR, startTestKonami } from '../harness/konami.js';
 import { Phones } from '../harness/phones.js';
@@ -65,11 +65,7 @@ describe('The web app in headless Chromium, on the real Asterisk', function () {
 
   afterEach(async function () {
     await page.close();
-    try {
-      await assertNothingLeft(phones.ari, 5000);
-    } finally {
-      await phones.reset();
-    }
+    await phones.checkNothingLeftAndReset();
   });
 
   const url = () => `http://127.0.0.1:${konami.http.port}/`;

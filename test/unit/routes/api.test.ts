@@ -266,6 +266,14 @@ describe('the HTTP API (Kazoo crossbar conventions)', function () {
       expect(made.headers.get('x-request-id')).to.match(/^[0-9a-f-]{36}$/);
     });
 
+    it('health checks and the web app carry a request id too', async function () {
+      for (const path of ['/healthz', '/readyz', '/']) {
+        const res = await fetch(`${base}${path}`);
+        expect(res.status, path).to.equal(200);
+        expect(res.headers.get('x-request-id'), path).to.match(/^[0-9a-f-]{36}$/);
+      }
+    });
+
     it('unknown routes answer 404 in the envelope', async function () {
       const r = await call('GET', '/v1/nothing-here');
       expect(r.status).to.equal(404);
