@@ -7,6 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createLogger, type Logger } from './log.js';
 import { MetaflowBook } from './metaflow/book.js';
+import { Metrics, callMetrics } from './metrics.js';
 import { ModuleRegistry } from './metaflow/modules.js';
 import { createApi } from './routes/api.js';
 import { RateLimiter } from './routes/rate-limit.js';
@@ -27,6 +28,7 @@ export interface Konami {
   readonly http: HttpServer;
   readonly store: AccountStore;
   readonly modules: ModuleRegistry<Call>;
+  readonly metrics: Metrics;
   /** Stops taking calls, lets calls end for up to graceMs, then hangs up the rest and disconnects. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -65,6 +67,8 @@ export async function startKonami(config: Config, log: Logger, options: StartOpt
   for (const m of options.modules ?? []) modules.register(m);
   const book = new MetaflowBook((id) => store.cached(id)?.metaflows, log.child({ component: 'metaflow' }));
   const ari = new AriConnection(config.ari, log.child({ component: 'ari' }));
+  let activeCalls = () => 0;
+  const metrics = new Metrics(() => activeCalls());
   const app = new StasisApp(
     ari,
     {
@@ -72,9 +76,15 @@ export async function startKonami(config: Config, log: Logger, options: StartOpt
       dialTemplate: config.dialTemplate,
       ringTimeout: config.ringTimeout,
       features: { matcher: (account) => book.matcherFor(account), module: (name) => modules.get(name) },
+      metrics: callMetrics(metrics),
     },
     log,
   );
+  activeCalls = () => app.activeCalls.size;
+  let connections = 0;
+  ari.on('connected', () => {
+    if (++connections > 1) metrics.ariReconnects.inc();
+  });
   ari.on('event', (e) => app.handle(e));
   ari.on('disconnected', () => log.warn('ARI disconnected: not ready'));
   const transferDialTemplate = config.dialTemplate.split('{exten}').join('{target}');
@@ -86,6 +96,7 @@ export async function startKonami(config: Config, log: Logger, options: StartOpt
     limiter: new RateLimiter(config.api.rateLimit, config.api.rateLimit * 2),
     readiness: { checks: () => ({ ari: ari.connected, store: store.usable() }) },
     log: log.child({ component: 'http' }),
+    metrics,
   });
   const http = await startHttp(config.http, api.app, log.child({ component: 'http' }));
   try {
@@ -102,6 +113,7 @@ export async function startKonami(config: Config, log: Logger, options: StartOpt
     http,
     store,
     modules,
+    metrics,
     stop(graceMs = 5000) {
       stopped ??= (async () => {
         app.stopAccepting();

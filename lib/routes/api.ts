@@ -4,6 +4,7 @@
 import Router from '@koa/router';
 import Koa, { type Context } from 'koa';
 import type { Logger } from '../log.js';
+import { Metrics } from '../metrics.js';
 import type { ModuleRegistry } from '../metaflow/modules.js';
 import type { AccountStore } from '../store/accounts.js';
 import { authRoutes, requireAccount } from './auth.js';
@@ -24,6 +25,7 @@ export interface ApiDeps {
   limiter: RateLimiter;
   readiness: Readiness;
   log: Logger;
+  metrics?: Metrics;
 }
 
 export interface Api {
@@ -35,6 +37,11 @@ export interface Api {
 export function createApi(deps: ApiDeps): Api {
   const app = new Koa();
   const health = healthRoutes(deps.readiness);
+  const metrics = deps.metrics ?? new Metrics();
+  health.get('/metrics', (ctx) => {
+    ctx.type = 'text/plain; version=0.0.4; charset=utf-8';
+    ctx.body = metrics.render();
+  });
   const docs = new Router();
   docs.get('/v1/openapi.json', (ctx) => {
     ctx.body = OPENAPI;
@@ -47,7 +54,9 @@ export function createApi(deps: ApiDeps): Api {
   account.use(channels.routes(), channels.allowedMethods());
   account.use(metaflows.routes(), metaflows.allowedMethods());
 
-  app.use(envelope(deps.log));
+  app.use(envelope(deps.log, (route, status) => {
+    if (route.startsWith('/v1')) metrics.apiRequests.inc({ route, status: String(status) });
+  }));
   app.use(health.routes());
   app.use(serveUi());
   app.use(rateLimit(deps.limiter, (ctx: Context) => ctx.get('x-auth-token') || `ip:${ctx.ip}`));

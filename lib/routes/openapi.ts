@@ -50,6 +50,7 @@ export const OPENAPI = {
     '/readyz': {
       get: { summary: 'ARI connected and the store usable', responses: { 200: { description: 'ready' }, 503: { description: 'not ready, with each check' } } },
     },
+    '/metrics': { get: { summary: 'Prometheus metrics: active calls, transfers by outcome, codes matched, ARI reconnects, API requests by route and status', responses: { 200: { description: 'text exposition format' } } } },
     '/v1/openapi.json': { get: { summary: 'this document', responses: { 200: { description: 'the OpenAPI document' } } } },
     '/v1/api_auth': Object.fromEntries(['put', 'post'].map((m) => [m, {
       summary: 'exchange an account API key for an expiring auth token',

@@ -4,6 +4,7 @@
 // command of the call runs through its serial queue.
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../log.js';
+import { NO_METRICS, type CallMetrics } from '../metrics.js';
 import { DigitCollector } from '../metaflow/collector.js';
 import type { Invocation } from '../metaflow/modules.js';
 import { AriError, tolerateGone, type Ari } from './ari.js';
@@ -29,6 +30,7 @@ export interface CallSettings {
   features?: CallFeatures;
   /** How long a party left alone hears the failure tone before being hung up (ms). */
   farewellMs?: number;
+  metrics?: CallMetrics;
 }
 
 /** What the call needs from the app that owns it. */
@@ -93,6 +95,7 @@ export class Call {
   private readonly host: TransferHost;
   /** The number the caller dialled. */
   private readonly calledNumber: string;
+  private readonly metrics: CallMetrics;
 
   constructor(
     private readonly ari: Ari,
@@ -111,6 +114,8 @@ export class Call {
     this.calledNumber = entry.channel.dialplan.exten;
     this.queue = new SerialQueue((err) => this.log.error({ err }, 'call step failed'));
     this.features = settings.features ?? NO_FEATURES;
+    this.metrics = settings.metrics ?? NO_METRICS;
+    this.metrics.callEntered();
     this.digits = new DigitCollector(
       () => this.features.matcher(this.account),
       {
@@ -182,6 +187,7 @@ export class Call {
     const endpoint = settings.dialTemplate.split('{target}').join(target);
     const t = new Transfer(this.host, transferor, transferee, this.bridgeId, target, endpoint, settings);
     this.transfer = t;
+    this.metrics.transferStarted();
     await t.start();
     return { ok: true, transfer: t.snapshot() };
   }
@@ -385,6 +391,7 @@ export class Call {
     if (this.transfer !== t) return;
     this.transfer = undefined;
     this.lastTransfer = t.snapshot();
+    this.metrics.transferEnded(result.outcome, result.cause);
     const { a, b } = result.parties;
     // A party replaced or gone takes its half-typed code with it.
     if (a !== this.a) this.digits.forget('a');
@@ -424,6 +431,7 @@ export class Call {
     if (this.phase === 'ended') return;
     this.phase = 'ending';
     this.digits.dispose();
+    if (this.transfer) this.metrics.transferEnded('abandoned', undefined);
     this.transfer?.dispose();
     for (const leg of this.legs.values()) {
       // The caller gets the cause; everyone else a normal clearing.
@@ -481,6 +489,7 @@ export class Call {
         continue;
       }
       log.info({ collected: invocation.collected, captures: invocation.captures }, 'feature code matched');
+      this.metrics.codeMatched(invocation.module);
       try {
         await module.run(this, invocation);
       } catch (err) {

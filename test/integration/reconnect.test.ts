@@ -24,6 +24,8 @@ describe('Losing ARI', function () {
       sandbox('start');
       await up;
       expect(await ready()).to.equal(200);
+      const metrics = await (await fetch(`http://127.0.0.1:${konami.http.port}/metrics`)).text();
+      expect(metrics).to.match(/^konami_ari_reconnects_total 1$/m);
 
       phones = await Phones.connect(env);
       const alice = await phones.call('3001', { account: 'acme' });

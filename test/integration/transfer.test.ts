@@ -102,6 +102,8 @@ describe('Transfers by star code on the real Asterisk', function () {
     expect(bob.gone || mary.gone).to.equal(false);
     await mary.hangup();
     expect(await bob.waitHangup()).to.equal(Cause.NORMAL_CLEARING);
+    expect(konami.metrics.transfersEnded.get({ outcome: 'completed', cause: '' })).to.be.at.least(1);
+    expect(konami.metrics.codesMatched.get({ module: 'transfer' })).to.be.at.least(1);
   });
 
   it('2. partial: Alice hangs up while Mary rings; Bob hears ringing instead of music and is connected when Mary answers', async function () {

@@ -1,0 +1,93 @@
+// Prometheus metrics in the text exposition format, without a dependency:
+// counters and gauges, with labels.
+type Labels = Record<string, string>;
+
+function key(labels: Labels): string {
+  return Object.keys(labels).sort().map((k) => `${k}="${labels[k]!.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`).join(',');
+}
+
+class Family {
+  readonly values = new Map<string, number>();
+  constructor(readonly name: string, readonly help: string, readonly type: 'counter' | 'gauge') {}
+
+  render(): string {
+    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} ${this.type}`];
+    if (this.values.size === 0 && this.type === 'gauge') lines.push(`${this.name} 0`);
+    for (const [k, v] of this.values) lines.push(k ? `${this.name}{${k}} ${v}` : `${this.name} ${v}`);
+    return lines.join('\n');
+  }
+}
+
+export class Counter extends Family {
+  constructor(name: string, help: string) {
+    super(name, help, 'counter');
+  }
+
+  inc(labels: Labels = {}, by = 1): void {
+    const k = key(labels);
+    this.values.set(k, (this.values.get(k) ?? 0) + by);
+  }
+
+  get(labels: Labels = {}): number {
+    return this.values.get(key(labels)) ?? 0;
+  }
+}
+
+export class Gauge extends Family {
+  constructor(name: string, help: string, private readonly read?: () => number) {
+    super(name, help, 'gauge');
+  }
+
+  set(value: number, labels: Labels = {}): void {
+    this.values.set(key(labels), value);
+  }
+
+  override render(): string {
+    if (this.read) this.set(this.read());
+    return super.render();
+  }
+}
+
+/** konami's metrics. */
+export class Metrics {
+  readonly activeCalls: Gauge;
+  readonly callsTotal = new Counter('konami_calls_total', 'Calls that entered konami.');
+  readonly codesMatched = new Counter('konami_codes_matched_total', 'Feature codes matched, by module.');
+  readonly transfersStarted = new Counter('konami_transfers_started_total', 'Transfers started (code or API).');
+  readonly transfersEnded = new Counter('konami_transfers_ended_total', 'Transfers ended, by outcome (completed, recalled, failed, cancelled, ...) and cause.');
+  readonly ariReconnects = new Counter('konami_ari_reconnects_total', 'Times the ARI connection was re-established after a loss.');
+  readonly apiRequests = new Counter('konami_api_requests_total', 'API requests, by route and status.');
+
+  constructor(activeCalls: () => number = () => 0) {
+    this.activeCalls = new Gauge('konami_active_calls', 'Calls konami is handling now.', activeCalls);
+  }
+
+  render(): string {
+    const all = [this.activeCalls, this.callsTotal, this.codesMatched, this.transfersStarted, this.transfersEnded, this.ariReconnects, this.apiRequests];
+    return `${all.map((f) => f.render()).join('\n')}\n`;
+  }
+}
+
+/** What calls report (a no-op by default). */
+export interface CallMetrics {
+  callEntered(): void;
+  codeMatched(module: string): void;
+  transferStarted(): void;
+  transferEnded(outcome: string, cause: number | undefined): void;
+}
+
+export const NO_METRICS: CallMetrics = {
+  callEntered: () => undefined,
+  codeMatched: () => undefined,
+  transferStarted: () => undefined,
+  transferEnded: () => undefined,
+};
+
+export function callMetrics(m: Metrics): CallMetrics {
+  return {
+    callEntered: () => m.callsTotal.inc(),
+    codeMatched: (module) => m.codesMatched.inc({ module }),
+    transferStarted: () => m.transfersStarted.inc(),
+    transferEnded: (outcome, cause) => m.transfersEnded.inc({ outcome, cause: cause === undefined ? '' : String(cause) }),
+  };
+}

@@ -1,0 +1,30 @@
+import { expect } from 'chai';
+import { Metrics, callMetrics } from '../../lib/metrics.js';
+
+describe('Prometheus metrics', function () {
+  it('renders counters with labels and a live gauge in the text format', function () {
+    let calls = 3;
+    const m = new Metrics(() => calls);
+    const c = callMetrics(m);
+    c.callEntered();
+    c.codeMatched('transfer');
+    c.codeMatched('transfer');
+    c.transferStarted();
+    c.transferEnded('failed', 17);
+    m.apiRequests.inc({ route: '/v1/accounts/:accountId/channels', status: '200' });
+    const text = m.render();
+    expect(text).to.contain('# TYPE konami_active_calls gauge\nkonami_active_calls 3\n');
+    expect(text).to.contain('konami_codes_matched_total{module="transfer"} 2');
+    expect(text).to.contain('konami_transfers_ended_total{cause="17",outcome="failed"} 1');
+    expect(text).to.contain('konami_api_requests_total{route="/v1/accounts/:accountId/channels",status="200"} 1');
+    expect(text).to.contain('# TYPE konami_ari_reconnects_total counter');
+    calls = 0;
+    expect(m.render()).to.contain('konami_active_calls 0');
+  });
+
+  it('escapes label values', function () {
+    const m = new Metrics();
+    m.codesMatched.inc({ module: 'a"b\\c\nd' });
+    expect(m.render()).to.contain('konami_codes_matched_total{module="a\\"b\\\\c\\nd"} 1');
+  });
+});
