@@ -20,9 +20,11 @@ import { AriAuthError, AriConnection } from './stasis/connection.js';
 import type { CallModule } from './stasis/features.js';
 import { builtInModules } from './stasis/modules/index.js';
 import type { AccountStore } from './store/accounts.js';
+import { FileCallJournal } from './store/call-journal.js';
 import { FileAccountStore } from './store/file-store.js';
 
 export interface Konami {
+  readonly config: Config;
   readonly app: StasisApp;
   readonly ari: AriConnection;
   readonly http: HttpServer;
@@ -66,6 +68,7 @@ export async function startKonami(config: Config, log: Logger, options: StartOpt
   const modules = builtInModules({ transferDialTemplate: config.dialTemplate.split('{exten}').join('{target}') });
   for (const m of options.modules ?? []) modules.register(m);
   const book = new MetaflowBook((id) => store.cached(id)?.metaflows, log.child({ component: 'metaflow' }));
+  const journal = await FileCallJournal.open(config.dataDir, log.child({ component: 'journal' }));
   const ari = new AriConnection(config.ari, log.child({ component: 'ari' }));
   let activeCalls = () => 0;
   const metrics = new Metrics(() => activeCalls());
@@ -77,13 +80,50 @@ export async function startKonami(config: Config, log: Logger, options: StartOpt
       ringTimeout: config.ringTimeout,
       features: { matcher: (account) => book.matcherFor(account), module: (name) => modules.get(name) },
       metrics: callMetrics(metrics),
+      journal,
     },
     log,
   );
   activeCalls = () => app.activeCalls.size;
+  const taken = app.restore(await journal.loadAll());
+  if (taken > 0) log.info({ calls: taken }, 'calls kept by the previous process taken back');
+
+  // After every (re)connection konami compares its calls with Asterisk's and
+  // is not ready until it has: events may have been missed meanwhile.
+  let inStep = false;
+  let reconciling: Promise<void> | undefined;
+  let again = false;
+  const reconcile = (): Promise<void> => {
+    if (reconciling) {
+      again = true;
+      return reconciling;
+    }
+    inStep = false;
+    reconciling = (async () => {
+      do {
+        again = false;
+        try {
+          await app.reconcile();
+        } catch (err) {
+          log.error({ err: (err as Error).message }, 'could not reconcile with Asterisk; retrying in 1 s');
+          again = ari.connected;
+          if (again) await new Promise((r) => setTimeout(r, 1000));
+        }
+      } while (again && ari.connected);
+      inStep = ari.connected;
+      reconciling = undefined;
+    })();
+    return reconciling;
+  };
   let connections = 0;
   ari.on('connected', () => {
-    if (++connections > 1) metrics.ariReconnects.inc();
+    if (++connections > 1) {
+      metrics.ariReconnects.inc();
+      void reconcile();
+    }
+  });
+  ari.on('disconnected', () => {
+    inStep = false;
   });
   ari.on('event', (e) => app.handle(e));
   ari.on('disconnected', () => log.warn('ARI disconnected: not ready'));
@@ -94,7 +134,7 @@ export async function startKonami(config: Config, log: Logger, options: StartOpt
     calls: new CallControl(app, (id) => store.cached(id)?.metaflows, transferDialTemplate),
     tokens: new TokenSigner(authSecret(config), config.api.tokenTtl),
     limiter: new RateLimiter(config.api.rateLimit, config.api.rateLimit * 2),
-    readiness: { checks: () => ({ ari: ari.connected, store: store.usable() }) },
+    readiness: { checks: () => ({ ari: ari.connected, store: store.usable(), calls_reconciled: inStep }) },
     log: log.child({ component: 'http' }),
     metrics,
   });
@@ -106,8 +146,10 @@ export async function startKonami(config: Config, log: Logger, options: StartOpt
     await store.close();
     throw err;
   }
+  await reconcile();
   let stopped: Promise<void> | undefined;
   return {
+    config,
     app,
     ari,
     http,
@@ -136,6 +178,7 @@ export async function startKonami(config: Config, log: Logger, options: StartOpt
         await Promise.race([handOver, late]);
         clearTimeout(deadline);
         await ari.stop();
+        await journal.flush();
         await store.close();
         log.info('stopped');
       })();

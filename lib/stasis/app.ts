@@ -2,13 +2,24 @@
 // routes every ARI event to the call that owns the channel.
 import type { Logger } from '../log.js';
 import { tolerateGone, type Ari } from './ari.js';
-import { channelIdsOf, type AriEvent, type StasisStart } from './ari-types.js';
-import { Call, type CallOwner, type CallSettings } from './call.js';
+import { channelIdsOf, type AriEvent, type ChannelSnapshot, type StasisStart } from './ari-types.js';
+import { Call, type AsteriskPicture, type CallOwner, type CallRecord, type CallSettings } from './call.js';
 import { Cause } from './causes.js';
 import { applyDialTemplate, isOwnLeg, parseEntryArgs } from './entry.js';
 
+/** What a reconciliation found and did. */
+export interface ReconcileReport {
+  calls: number;
+  /** Channels in konami's application that no call knew: hung up. */
+  orphanChannels: number;
+  /** konami's bridges that no call knew: destroyed. */
+  orphanBridges: number;
+}
+
 export interface AppSettings extends CallSettings {
   dialTemplate: string;
+  /** How long a channel of konami's application that no call knows may wait for its StasisStart (ms). */
+  strayGraceMs?: number;
 }
 
 export class StasisApp implements CallOwner {
@@ -61,6 +72,75 @@ export class StasisApp implements CallOwner {
     await tolerateGone(this.ari.hangup(channelId, cause));
   }
 
+  /**
+   * Takes back the calls a previous konami process kept (before the ARI
+   * connection starts, so their events find them); reconcile() then brings
+   * them up to date.
+   */
+  restore(records: ReadonlyArray<{ id: string; state: unknown }>): number {
+    let n = 0;
+    for (const { id, state } of records) {
+      const record = state as CallRecord;
+      if (record?.v !== 1 || record.id !== id || !Array.isArray(record.legs)) {
+        this.log.error({ call_id: id }, 'kept call state not understood: skipped');
+        continue;
+      }
+      const call = Call.restore(this.ari, this, this.settings, this.log.child({ call_id: id, account: record.account ?? null }), record);
+      if (call.phase === 'ended') continue;
+      this.calls.set(call.id, call);
+      for (const channel of call.channelIds()) this.owners.set(channel, call);
+      call.log.info({ phase: call.phase, transfer: call.transfer?.state ?? null }, 'call taken back after a restart');
+      n++;
+    }
+    return n;
+  }
+
+  /**
+   * Compares every call with what Asterisk reports now and plays the events
+   * konami missed; hangs up channels of konami's application and destroys
+   * konami's bridges that no call knows. Run after every (re)connection.
+   */
+  async reconcile(): Promise<ReconcileReport> {
+    const known = new Map<Call, Set<string>>();
+    for (const call of this.calls.values()) known.set(call, new Set(call.channelIds()));
+    const [channels, bridges] = await Promise.all([this.ari.listChannels(), this.ari.listBridges()]);
+    const bridgeOf = new Map<string, string>();
+    for (const b of bridges) for (const c of b.channels) bridgeOf.set(c, b.id);
+    const picture: AsteriskPicture = {
+      channels: new Map(channels.map((c) => [c.id, c])),
+      bridges: new Set(bridges.map((b) => b.id)),
+      bridgeOf,
+    };
+    await Promise.all([...known].map(([call, ids]) => call.reconcile(picture, ids)));
+
+    const report: ReconcileReport = { calls: known.size, orphanChannels: 0, orphanBridges: 0 };
+    // A channel that just entered may have its StasisStart still on the way: give it a moment.
+    const strays = channels.filter((ch) => !this.owners.has(ch.id) && this.inApp(ch));
+    if (strays.length > 0) await new Promise((r) => setTimeout(r, this.settings.strayGraceMs ?? 1000));
+    for (const ch of strays) {
+      if (this.owners.has(ch.id)) continue;
+      // Made by konami for a call no longer known, or a caller whose call was lost: nobody can look after it.
+      this.log.warn({ channel: ch.id, name: ch.name, state: ch.state, app_data: ch.dialplan.app_data }, 'channel of no known call: hung up');
+      report.orphanChannels++;
+      await this.hangup(ch.id, Cause.NORMAL_CLEARING).catch(() => undefined);
+    }
+    const owned = new Set<string>();
+    for (const call of this.calls.values()) for (const id of call.bridgeIds()) owned.add(id);
+    for (const b of bridges) {
+      if (owned.has(b.id) || !b.name.startsWith('konami/') || b.channels.some((c) => this.owners.has(c))) continue;
+      this.log.warn({ bridge: b.id, name: b.name, channels: b.channels }, 'bridge of no known call: destroyed');
+      report.orphanBridges++;
+      await tolerateGone(this.ari.destroyBridge(b.id)).catch(() => undefined);
+    }
+    this.log.info({ ...report }, 'reconciled with Asterisk');
+    return report;
+  }
+
+  /** The channel is in konami's Stasis application (Asterisk shows Stasis(<app>,...) as what it runs). */
+  private inApp(ch: ChannelSnapshot): boolean {
+    return ch.dialplan.app_name === 'Stasis' && (ch.dialplan.app_data ?? '').split(',')[0] === this.settings.app;
+  }
+
   /** New calls are refused (hung up with a temporary failure) from now on. */
   stopAccepting(): void {
     this.accepting = false;
@@ -95,7 +175,7 @@ export class StasisApp implements CallOwner {
     const endpoint = args.dial ?? applyDialTemplate(this.settings.dialTemplate, channel.dialplan.exten);
     const codes = this.settings.features?.matcher(args.account) !== undefined;
     log.info({ caller: channel.caller, exten: channel.dialplan.exten, endpoint, feature_codes: codes }, 'call entered');
-    const call = new Call(this.ari, this, this.settings, log, { channel, account: args.account, endpoint });
+    const call = new Call(this.ari, this, this.settings, log, { entry: { channel, account: args.account, endpoint } });
     this.calls.set(call.id, call);
     this.owners.set(channel.id, call);
     void call.start();

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../log.js';
 import { NO_METRICS, type CallMetrics } from '../metrics.js';
+import { NO_JOURNAL, type CallJournal } from '../store/call-journal.js';
 import { DigitCollector } from '../metaflow/collector.js';
 import type { Invocation } from '../metaflow/modules.js';
 import { AriError, tolerateGone, type Ari } from './ari.js';
@@ -14,7 +15,8 @@ import { NO_FEATURES, type CallFeatures } from './features.js';
 import { newLeg, type Leg, type LegKind, type LegRole } from './leg.js';
 import { SerialQueue } from './queue.js';
 import {
-  FAILURE_MEDIA, Transfer, type TransferHost, type TransferResult, type TransferSettings, type TransferSnapshot,
+  FAILURE_MEDIA, Transfer, type BridgePicture, type TransferHost, type TransferRecord, type TransferResult,
+  type TransferSettings, type TransferSnapshot,
 } from './transfer.js';
 
 export type { Leg, LegRole } from './leg.js';
@@ -31,6 +33,8 @@ export interface CallSettings {
   /** How long a party left alone hears the failure tone before being hung up (ms). */
   farewellMs?: number;
   metrics?: CallMetrics;
+  /** Where the call's state is kept for a konami started again (none by default). */
+  journal?: CallJournal;
 }
 
 /** What the call needs from the app that owns it. */
@@ -43,6 +47,32 @@ export interface CallEntry {
   channel: ChannelSnapshot;
   account: string | undefined;
   endpoint: string;
+}
+
+/** A call as plain data, kept in the journal after every step. */
+export interface CallRecord {
+  v: 1;
+  id: string;
+  account?: string;
+  endpoint: string;
+  called_number: string;
+  bridge_id: string;
+  bridge_created: boolean;
+  phase: CallPhase;
+  /** The cause the caller gets, once the call is ending. */
+  ending_cause?: number;
+  started_at: string;
+  answered_at?: string;
+  legs: Leg[];
+  a?: string;
+  b?: string;
+  transfer?: TransferRecord;
+  last_transfer?: TransferSnapshot;
+}
+
+/** What Asterisk reports at one moment: its channels, bridges, and who is in which bridge. */
+export interface AsteriskPicture extends BridgePicture {
+  channels: ReadonlyMap<string, ChannelSnapshot>;
 }
 
 export const BRIDGE_TYPE = 'mixing,dtmf_events';
@@ -80,8 +110,10 @@ export class Call {
   transfer: Transfer | undefined;
   /** The last transfer that ended (its final snapshot). */
   lastTransfer: TransferSnapshot | undefined;
-  readonly startedAt = new Date();
+  readonly startedAt: Date;
   answeredAt: Date | undefined;
+  /** The cause the caller gets once the call is ending. */
+  private endingCause: number | undefined;
   private bridgeCreated = false;
   /** Every channel of the call, by id, parties and transfer channels alike. */
   private readonly legs = new Map<string, Leg>();
@@ -96,26 +128,50 @@ export class Call {
   /** The number the caller dialled. */
   private readonly calledNumber: string;
   private readonly metrics: CallMetrics;
+  private readonly journal: CallJournal;
+  /** The document last given to the journal (unchanged steps write nothing). */
+  private kept = '';
 
   constructor(
     private readonly ari: Ari,
     private readonly owner: CallOwner,
     private readonly settings: CallSettings,
     readonly log: Logger,
-    entry: CallEntry,
+    origin: { entry: CallEntry } | { record: CallRecord },
   ) {
-    this.id = entry.channel.id;
-    this.account = entry.account;
-    this.endpoint = entry.endpoint;
-    this.bridgeId = `konami-${randomUUID()}`;
-    const caller = entry.channel.caller;
-    this.a = newLeg(entry.channel.id, 'a', { caller, number: caller.number, inStasis: true });
-    this.legs.set(this.a.id, this.a);
-    this.calledNumber = entry.channel.dialplan.exten;
     this.queue = new SerialQueue((err) => this.log.error({ err }, 'call step failed'));
     this.features = settings.features ?? NO_FEATURES;
     this.metrics = settings.metrics ?? NO_METRICS;
-    this.metrics.callEntered();
+    this.journal = settings.journal ?? NO_JOURNAL;
+    if ('entry' in origin) {
+      const { entry } = origin;
+      this.id = entry.channel.id;
+      this.account = entry.account;
+      this.endpoint = entry.endpoint;
+      this.bridgeId = `konami-${randomUUID()}`;
+      const caller = entry.channel.caller;
+      this.a = newLeg(entry.channel.id, 'a', { caller, number: caller.number, inStasis: true });
+      this.legs.set(this.a.id, this.a);
+      this.calledNumber = entry.channel.dialplan.exten;
+      this.startedAt = new Date();
+      this.metrics.callEntered();
+    } else {
+      const r = origin.record;
+      this.id = r.id;
+      this.account = r.account;
+      this.endpoint = r.endpoint;
+      this.bridgeId = r.bridge_id;
+      this.bridgeCreated = r.bridge_created;
+      this.calledNumber = r.called_number;
+      this.phase = r.phase;
+      this.endingCause = r.ending_cause;
+      this.startedAt = new Date(r.started_at);
+      this.answeredAt = r.answered_at ? new Date(r.answered_at) : undefined;
+      this.lastTransfer = r.last_transfer;
+      for (const leg of r.legs) this.legs.set(leg.id, { ...leg });
+      this.a = r.a ? this.legs.get(r.a) : undefined;
+      this.b = r.b ? this.legs.get(r.b) : undefined;
+    }
     this.digits = new DigitCollector(
       () => this.features.matcher(this.account),
       {
@@ -132,22 +188,103 @@ export class Call {
       },
     );
     this.host = this.transferHost();
+    if ('record' in origin && origin.record.transfer) {
+      this.transfer = Transfer.restore(this.host, origin.record.transfer, (id) => (id ? this.legs.get(id) : undefined));
+    }
   }
 
-  /** Dials leg b. */
+  /** Rebuilds a call from its kept record; reconcile() then brings it up to date with Asterisk. */
+  static restore(ari: Ari, owner: CallOwner, settings: CallSettings, log: Logger, record: CallRecord): Call {
+    const call = new Call(ari, owner, settings, log, { record });
+    call.kept = JSON.stringify(record);
+    return call;
+  }
+
+  /** Keeps the call's record, then dials leg b. */
   start(): Promise<void> {
-    return this.queue.push(() => this.dialB());
+    return this.step_(() => this.dialB());
   }
 
   dispatch(e: AriEvent): Promise<void> {
-    return this.queue.push(() => this.on(e));
+    return this.step_(() => this.on(e));
   }
 
   /** Runs a command (an API request, say) in the call's queue. */
   run<T>(fn: () => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      void this.queue.push(() => fn().then(resolve, reject));
+      void this.step_(() => fn().then(resolve, reject));
     });
+  }
+
+  /** The channel ids konami looks after in this call (alive or not). */
+  channelIds(): string[] {
+    return [...this.legs.keys()];
+  }
+
+  /** The bridges this call may own. */
+  bridgeIds(): string[] {
+    return this.transfer ? [this.bridgeId, this.transfer.consultBridge] : [this.bridgeId];
+  }
+
+  /**
+   * Brings the call up to date with what Asterisk reports, after konami lost
+   * sight of it (started again, or its ARI connection came back). Every
+   * difference becomes the event konami missed: a channel that no longer
+   * exists hung up, one that is up answered, one that is busy failed. Only
+   * `known` channels are judged (those konami had before the picture was
+   * taken); then every party is put back into the bridge its state says.
+   */
+  reconcile(picture: AsteriskPicture, known: ReadonlySet<string>): Promise<void> {
+    return this.step_(async () => {
+      if (this.phase === 'ending') {
+        await this.end(this.endingCause ?? Cause.NORMAL_CLEARING);
+        return;
+      }
+      for (const leg of [...this.legs.values()]) {
+        if (!known.has(leg.id) || leg.gone || this.phase === 'ended') continue;
+        const ch = picture.channels.get(leg.id);
+        if (!ch) {
+          this.log.info({ leg: leg.kind, channel: leg.id }, 'channel ended while konami was not looking');
+          await this.onGone(leg, leg.requestCause ?? Cause.NORMAL_CLEARING);
+          continue;
+        }
+        if (leg.kind === 'a' || leg.answered || leg.hangupRequested) continue;
+        if (ch.state === 'Ringing' || ch.state === 'Ring') leg.rang = true;
+        if (ch.state === 'Up') {
+          leg.answered = true;
+          await this.onAnswered(leg);
+        } else if (ch.state === 'Busy') {
+          await this.dialFailed(leg, 'BUSY');
+        } else if (!leg.dialled) {
+          leg.inStasis = true;
+          await this.onInStasis(leg);
+        }
+      }
+      if (this.phase !== 'bridged') return;
+      if (this.transfer) await this.transfer.repair(picture);
+      else for (const leg of [this.a, this.b]) await this.placeIn(leg, this.bridgeId, picture);
+    });
+  }
+
+  record(): CallRecord {
+    return {
+      v: 1,
+      id: this.id,
+      account: this.account,
+      endpoint: this.endpoint,
+      called_number: this.calledNumber,
+      bridge_id: this.bridgeId,
+      bridge_created: this.bridgeCreated,
+      phase: this.phase,
+      ending_cause: this.endingCause,
+      started_at: this.startedAt.toISOString(),
+      answered_at: this.answeredAt?.toISOString(),
+      legs: [...this.legs.values()],
+      a: this.a?.id,
+      b: this.b?.id,
+      transfer: this.transfer?.record(),
+      last_transfer: this.lastTransfer,
+    };
   }
 
   /** Resolves when every queued step has run (tests and shutdown). */
@@ -232,6 +369,8 @@ export class Call {
   }
 
   private async createChannel(leg: Leg, endpoint: string, shownAs: CallerId, originator: string): Promise<boolean> {
+    // A konami started again must know every channel it made.
+    await this.keep(true);
     try {
       await this.ari.createChannel({
         endpoint,
@@ -281,15 +420,7 @@ export class Call {
       case 'Dial': {
         // A target that only indicates busy or congestion (and stays up) ends the dial here.
         const leg = this.legOf(e.peer.id);
-        const cause = DIAL_FAILURES[e.dialstatus];
-        if (!leg || leg.gone || leg.answered || cause === undefined) return;
-        this.log.info({ leg: leg.kind, dialstatus: e.dialstatus }, 'dial failed');
-        if (leg.kind === 'b') {
-          if (this.phase === 'dialling') await this.fail(cause);
-          return;
-        }
-        await this.hangUp(leg, Cause.NORMAL_CLEARING);
-        await this.onGone(leg, cause);
+        if (leg) await this.dialFailed(leg, e.dialstatus);
         return;
       }
       case 'StasisEnd': {
@@ -330,12 +461,26 @@ export class Call {
     }
   }
 
+  /** A dial ended without an answer (busy, congestion, unreachable, no answer). */
+  private async dialFailed(leg: Leg, dialstatus: string): Promise<void> {
+    const cause = DIAL_FAILURES[dialstatus];
+    if (leg.gone || leg.answered || cause === undefined) return;
+    this.log.info({ leg: leg.kind, dialstatus }, 'dial failed');
+    if (leg.kind === 'b') {
+      if (this.phase === 'dialling') await this.fail(cause);
+      return;
+    }
+    await this.hangUp(leg, Cause.NORMAL_CLEARING);
+    await this.onGone(leg, cause);
+  }
+
   private async onInStasis(leg: Leg): Promise<void> {
     if (leg.kind === 'b') {
       if (!this.a || this.a.gone || this.phase !== 'dialling') {
         await this.hangUp(leg, Cause.NORMAL_CLEARING);
         return;
       }
+      leg.dialled = true;
       await this.step('dial b', this.ari.dial(leg.id, { caller: this.a.id, timeout: this.settings.ringTimeout }));
       return;
     }
@@ -359,7 +504,7 @@ export class Call {
     if (!a || a.gone) return;
     this.log.info({ b: b.id }, 'answered');
     await this.step('answer caller', this.ari.answer(a.id));
-    await this.ari.createBridge({ bridgeId: this.bridgeId, type: BRIDGE_TYPE, name: `konami/${this.id}` });
+    await this.step('create bridge', this.ari.createBridge({ bridgeId: this.bridgeId, type: BRIDGE_TYPE, name: `konami/${this.id}` }));
     this.bridgeCreated = true;
     // Digits are absorbed by the bridge and passed on by konami, so a feature
     // code never reaches the other party (absorbDTMF must be given on every add).
@@ -415,6 +560,7 @@ export class Call {
   /** A party left alone hears a failure tone, then the call ends. */
   private async farewell(leg: Leg, cause: number): Promise<void> {
     this.phase = 'ending';
+    this.endingCause = cause;
     this.digits.dispose();
     await this.step('failure tone', this.ari.play(leg.id, FAREWELL_MEDIA));
     this.later(this.settings.farewellMs ?? 2000, () => this.end(cause));
@@ -430,6 +576,7 @@ export class Call {
   private async end(cause: number): Promise<void> {
     if (this.phase === 'ended') return;
     this.phase = 'ending';
+    this.endingCause = cause;
     this.digits.dispose();
     if (this.transfer) this.metrics.transferEnded('abandoned', undefined);
     this.transfer?.dispose();
@@ -513,6 +660,7 @@ export class Call {
         return (await this.createChannel(leg, endpoint, shownAs, originator)) ? leg : undefined;
       },
       step: (what, p) => this.step(what, p),
+      placeIn: (leg, bridgeId, picture) => this.placeIn(leg, bridgeId, picture),
       later: (ms, fn) => this.later(ms, fn),
       cancel: (timer) => this.cancel(timer as NodeJS.Timeout),
       ended: (t, result) => this.transferEnded(t, result),
@@ -529,7 +677,7 @@ export class Call {
   private later(ms: number, fn: () => Promise<void> | void): NodeJS.Timeout {
     const t = setTimeout(() => {
       this.timers.delete(t);
-      void this.queue.push(async () => {
+      void this.step_(async () => {
         if (this.phase !== 'ended') await fn();
       });
     }, ms);
@@ -540,6 +688,49 @@ export class Call {
   private cancel(t: NodeJS.Timeout): void {
     clearTimeout(t);
     this.timers.delete(t);
+  }
+
+  /** Runs one task in the call's queue, then keeps the call's record. */
+  private step_(task: () => Promise<void>): Promise<void> {
+    return this.queue.push(async () => {
+      try {
+        await task();
+      } finally {
+        await this.keep(false);
+      }
+    });
+  }
+
+  /** Gives the call's record to the journal if it changed (and waits for the disk when `now`). */
+  private async keep(now: boolean): Promise<void> {
+    if (this.phase === 'ended') {
+      if (this.kept !== 'removed') this.journal.remove(this.id);
+      this.kept = 'removed';
+      return;
+    }
+    const json = JSON.stringify(this.record());
+    if (json === this.kept && !now) return;
+    this.kept = json;
+    if (!now) {
+      this.journal.save(this.id, json);
+      return;
+    }
+    try {
+      await this.journal.saveNow(this.id, json);
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, 'call state not kept');
+    }
+  }
+
+  /** Puts a living party into a bridge if Asterisk shows it elsewhere (creating the bridge if it is gone). */
+  private async placeIn(leg: Leg | undefined, bridgeId: string, picture: BridgePicture): Promise<boolean> {
+    if (!leg || leg.gone || picture.bridgeOf.get(leg.id) === bridgeId) return false;
+    if (!picture.bridges.has(bridgeId)) {
+      await this.step('create bridge again', this.ari.createBridge({ bridgeId, type: BRIDGE_TYPE, name: `konami/${this.id}` }));
+    }
+    this.log.warn({ channel: leg.id, bridge: bridgeId }, 'party found outside its bridge: put back');
+    await this.step('put party back', this.ari.addChannel(bridgeId, [leg.id], { absorbDTMF: true }));
+    return true;
   }
 
   /** One ARI step whose target may be gone already: that is logged, not thrown. */

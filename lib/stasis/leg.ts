@@ -18,6 +18,8 @@ export interface Leg {
   endpoint: string | undefined;
   /** Konami has seen StasisStart for it (ARI commands are accepted). */
   inStasis: boolean;
+  /** Konami asked Asterisk to dial it. */
+  dialled: boolean;
   /** Reached the Ringing state (the far end is alerting). */
   rang: boolean;
   answered: boolean;
@@ -42,6 +44,7 @@ export function newLeg(
     number: init.number,
     endpoint: init.endpoint,
     inStasis: init.inStasis,
+    dialled: false,
     rang: false,
     answered: false,
     gone: false,

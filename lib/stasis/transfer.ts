@@ -86,6 +86,8 @@ export interface TransferHost {
   originate(kind: LegKind, endpoint: string, number: string, shownAs: CallerId, originator: string): Promise<Leg | undefined>;
   /** An ARI step whose target may be gone already (logged, never thrown). */
   step(what: string, p: Promise<unknown>): Promise<void>;
+  /** Puts a living party into a bridge if Asterisk shows it elsewhere (the bridge made again if gone); says if it did. */
+  placeIn(leg: Leg | undefined, bridgeId: string, picture: BridgePicture): Promise<boolean>;
   /** A timer whose callback runs through the call's queue. */
   later(ms: number, fn: () => Promise<void>): unknown;
   cancel(timer: unknown): void;
@@ -181,16 +183,53 @@ export const RING_MEDIA = 'tone:ring';
 /** A short failure tone (Asterisk's core sounds). */
 export const FAILURE_MEDIA = 'sound:beeperr';
 
+/**
+ * Everything a transfer is, as plain data: kept with its call so a konami
+ * started again can rebuild it (legs are named by channel id).
+ */
+export interface TransferRecord {
+  id: string;
+  state: TransferState;
+  outcome?: TransferOutcome;
+  transferor: string;
+  transferee: string;
+  target?: string;
+  recall?: string;
+  recall_attempts: number;
+  /** When the next recall attempt is due (state recall_wait). */
+  recall_due_at?: string;
+  target_number: string;
+  endpoint: string;
+  main_bridge: string;
+  consult_bridge: string;
+  consult_created: boolean;
+  moh_on: boolean;
+  /** Ringing playbacks konami started: [channel id, playback id]. */
+  ringing: Array<[string, string]>;
+  settings: TransferSettings;
+  started_at: string;
+  updated_at: string;
+}
+
+/** Which bridge each party of a transfer belongs in, per state: what a restart puts right. */
+export interface BridgePicture {
+  /** Bridge ids that exist. */
+  bridges: ReadonlySet<string>;
+  /** The bridge each channel is in. */
+  bridgeOf: ReadonlyMap<string, string>;
+}
+
 export class Transfer {
-  readonly id = randomUUID();
+  readonly id: string;
   state: TransferState = 'calling';
   outcome: TransferOutcome | undefined;
   target: Leg | undefined;
   recall: Leg | undefined;
   recallAttempts = 0;
   readonly consultBridge: string;
-  private readonly startedAt = new Date();
-  private updatedAt = new Date();
+  private readonly startedAt: Date;
+  private updatedAt: Date;
+  private recallDueAt: Date | undefined;
   private readonly log: Logger;
   private readonly timers = new Set<unknown>();
   /** Ringing playbacks konami started, by channel id. */
@@ -206,9 +245,90 @@ export class Transfer {
     readonly targetNumber: string,
     readonly endpoint: string,
     readonly settings: TransferSettings,
+    kept?: { id: string; consultBridge: string; startedAt: Date },
   ) {
-    this.consultBridge = `konami-${randomUUID()}`;
+    this.id = kept?.id ?? randomUUID();
+    this.consultBridge = kept?.consultBridge ?? `konami-${randomUUID()}`;
+    this.startedAt = kept?.startedAt ?? new Date();
+    this.updatedAt = this.startedAt;
     this.log = host.log.child({ transfer_id: this.id, target: targetNumber });
+  }
+
+  /** Rebuilds a kept transfer; `leg` finds the call's legs by channel id. Timers are armed again. */
+  static restore(host: TransferHost, r: TransferRecord, leg: (id: string | undefined) => Leg | undefined): Transfer | undefined {
+    const transferor = leg(r.transferor);
+    const transferee = leg(r.transferee);
+    if (!transferor || !transferee) return undefined;
+    const t = new Transfer(host, transferor, transferee, r.main_bridge, r.target_number, r.endpoint, r.settings,
+      { id: r.id, consultBridge: r.consult_bridge, startedAt: new Date(r.started_at) });
+    t.state = r.state;
+    t.outcome = r.outcome;
+    t.target = leg(r.target);
+    t.recall = leg(r.recall);
+    t.recallAttempts = r.recall_attempts;
+    t.updatedAt = new Date(r.updated_at);
+    t.consultCreated = r.consult_created;
+    t.mohOn = r.moh_on;
+    for (const [channel, playback] of r.ringing) t.ringing.set(channel, playback);
+    if (r.state === 'recall_wait') {
+      const due = r.recall_due_at ? new Date(r.recall_due_at).getTime() : Date.now();
+      t.timer(Math.max(0, due - Date.now()), { kind: 'recall_timer' });
+    }
+    return t;
+  }
+
+  record(): TransferRecord {
+    return {
+      id: this.id,
+      state: this.state,
+      outcome: this.outcome,
+      transferor: this.transferor.id,
+      transferee: this.transferee.id,
+      target: this.target?.id,
+      recall: this.recall?.id,
+      recall_attempts: this.recallAttempts,
+      recall_due_at: this.recallDueAt?.toISOString(),
+      target_number: this.targetNumber,
+      endpoint: this.endpoint,
+      main_bridge: this.mainBridge,
+      consult_bridge: this.consultBridge,
+      consult_created: this.consultCreated,
+      moh_on: this.mohOn,
+      ringing: [...this.ringing],
+      settings: { ...this.settings },
+      started_at: this.startedAt.toISOString(),
+      updated_at: this.updatedAt.toISOString(),
+    };
+  }
+
+  /**
+   * After konami lost sight of the call (restart, lost connection): puts
+   * every living party into the bridge its state says, in case konami stopped
+   * between two steps. Every step is idempotent.
+   */
+  async repair(p: BridgePicture): Promise<void> {
+    const want: Array<[Leg | undefined, string]> = [];
+    switch (this.state) {
+      case 'calling':
+        want.push([this.transferor, this.consultBridge], [this.transferee, this.mainBridge]);
+        break;
+      case 'consulting':
+        want.push([this.transferor, this.consultBridge], [this.target, this.consultBridge], [this.transferee, this.mainBridge]);
+        break;
+      case 'partial':
+      case 'recalling':
+      case 'recall_wait':
+        want.push([this.transferee, this.mainBridge]);
+        break;
+      case 'transferee_gone':
+        want.push([this.transferor, this.consultBridge]);
+        break;
+      case 'ended':
+        return;
+    }
+    for (const [leg, bridge] of want) {
+      if ((await this.host.placeIn(leg, bridge, p)) && bridge === this.consultBridge) this.consultCreated = true;
+    }
   }
 
   /** Entry of the first state: Bob holds, Alice waits ringing, Mary is called. */
@@ -248,6 +368,7 @@ export class Transfer {
   async dialLeg(leg: Leg): Promise<void> {
     // The recall is made on Bob's behalf: Alice's channel is gone by then.
     const caller = leg.kind === 'recall' ? this.transferee : this.transferor;
+    leg.dialled = true;
     await this.host.step(`dial ${leg.kind}`, this.host.ari.dial(leg.id, {
       caller: caller.gone ? undefined : caller.id,
       timeout: this.settings.ringTimeout,
@@ -392,6 +513,7 @@ export class Transfer {
   }
 
   async dialRecall(): Promise<void> {
+    this.recallDueAt = undefined;
     this.recallAttempts++;
     this.enter('recalling');
     const alice = this.transferor;
@@ -410,6 +532,7 @@ export class Transfer {
     this.recall = undefined;
     if (this.recallAttempts < this.settings.recallAttempts && this.recallEndpoint()) {
       this.enter('recall_wait');
+      this.recallDueAt = new Date(Date.now() + this.settings.recallDelay * 1000);
       this.timer(this.settings.recallDelay * 1000, { kind: 'recall_timer' });
       return;
     }

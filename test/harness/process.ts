@@ -1,0 +1,107 @@
+// konami as its own process (as `npm start` runs it), for tests that kill it,
+// restart it, or cut its connection to Asterisk.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { OUTPUT_DIR, PHONES_TEMPLATE } from './konami.js';
+
+export interface LogLine {
+  msg: string;
+  level: number;
+  [k: string]: unknown;
+}
+
+/** A TCP port nobody listens on right now. */
+export async function freePort(): Promise<number> {
+  const s = createServer();
+  s.listen(0, '127.0.0.1');
+  await once(s, 'listening');
+  const port = (s.address() as { port: number }).port;
+  s.close();
+  await once(s, 'close');
+  return port;
+}
+
+export class KonamiProcess {
+  readonly lines: LogLine[] = [];
+  stderr = '';
+  readonly exited: Promise<number | null>;
+  private constructor(
+    readonly child: ChildProcess,
+    readonly port: number,
+  ) {
+    this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+  }
+
+  /** Starts konami with the sandbox's phones as its dial template; resolves when it answers /readyz. */
+  static async start(env: Record<string, string>, name = 'konami'): Promise<KonamiProcess> {
+    const port = await freePort();
+    mkdirSync(OUTPUT_DIR, { recursive: true });
+    const log = createWriteStream(join(OUTPUT_DIR, `${name}-process.log`), { flags: 'a' });
+    const child = spawn(process.execPath, ['--import', 'tsx', 'lib/main.ts'], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        HTTP_HOST: '127.0.0.1',
+        HTTP_PORT: String(port),
+        DIAL_TEMPLATE: PHONES_TEMPLATE,
+        LOG_LEVEL: 'debug',
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const p = new KonamiProcess(child, port);
+    let rest = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      log.write(d);
+      rest += d.toString();
+      const parts = rest.split('\n');
+      rest = parts.pop()!;
+      for (const l of parts) {
+        if (!l.startsWith('{')) continue;
+        try {
+          p.lines.push(JSON.parse(l) as LogLine);
+        } catch {
+          // a line cut by a kill
+        }
+      }
+    });
+    child.stderr!.on('data', (d: Buffer) => (p.stderr += d.toString()));
+    void p.exited.then(() => log.end());
+    await p.untilReady(20_000);
+    return p;
+  }
+
+  url(path: string): string {
+    return `http://127.0.0.1:${this.port}${path}`;
+  }
+
+  async readiness(): Promise<number> {
+    try {
+      return (await fetch(this.url('/readyz'), { signal: AbortSignal.timeout(2000) })).status;
+    } catch {
+      return 0;
+    }
+  }
+
+  async untilReady(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (this.child.exitCode !== null) throw new Error(`konami exited with ${this.child.exitCode}: ${this.stderr}`);
+      if ((await this.readiness()) === 200) return;
+      if (Date.now() > deadline) throw new Error(`konami not ready within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** Log lines whose message starts with `msg`. */
+  logged(msg: string): LogLine[] {
+    return this.lines.filter((l) => l.msg.startsWith(msg));
+  }
+
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<number | null> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+    return this.exited;
+  }
+}

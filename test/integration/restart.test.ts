@@ -1,0 +1,185 @@
+// konami killed (SIGKILL) and started again while calls are in every
+// transfer state: the calls stay in Asterisk meanwhile, and konami takes them
+// back from its kept state and what ARI reports, so each ends as it would have
+// without the restart. Alice (1001) calls Bob and transfers him to Mary.
+import { mkdtempSync } from 'node:fs';
+import { rm, readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect } from 'chai';
+import { validateMetaflows } from '../../lib/metaflow/config.js';
+import { Cause } from '../../lib/stasis/causes.js';
+import { builtInModules } from '../../lib/stasis/modules/index.js';
+import { FileAccountStore } from '../../lib/store/file-store.js';
+import { eventually, konamiBridges, mohPlaysIn } from '../harness/asterisk.js';
+import { expectBridges as expectBridgesOf, side } from '../harness/bridges.js';
+import { PHONES_TEMPLATE } from '../harness/konami.js';
+import { Phones, type Phone } from '../harness/phones.js';
+import { KonamiProcess } from '../harness/process.js';
+import { sandboxEnv } from '../harness/sandbox.js';
+
+describe('konami killed and started again while calls are up', function () {
+  this.timeout(60_000);
+  const env = sandboxEnv();
+  let phones: Phones;
+  let konami: KonamiProcess;
+  let dataDir: string;
+  let account: string;
+  let n = 0;
+
+  const settings = () => ({
+    ARI_URL: env.url, ARI_USERNAME: env.username, ARI_PASSWORD: env.password, DATA_DIR: dataDir,
+  });
+
+  before(async function () {
+    phones = await Phones.connect(env);
+    await phones.reset();
+    dataDir = mkdtempSync(join(tmpdir(), 'konami-restart-'));
+    const store = await FileAccountStore.open(dataDir);
+    account = (await store.create('Restarts')).account.id;
+    await store.setMetaflows(account, validateMetaflows({
+      digit_timeout: 1500,
+      numbers: { 22: { module: 'resume' } },
+      patterns: { '21(\\d+)': { module: 'transfer', data: { ring_timeout: 30, recall_attempts: 1, recall_delay: 1 } } },
+    }, builtInModules({ transferDialTemplate: PHONES_TEMPLATE.replace('{exten}', '{target}') })));
+    await store.close();
+  });
+
+  beforeEach(async function () {
+    konami = await KonamiProcess.start(settings(), 'restart');
+  });
+
+  afterEach(async function () {
+    await konami.kill('SIGTERM');
+    await phones.checkNothingLeftAndReset();
+  });
+
+  after(async function () {
+    await phones?.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  /** SIGKILL, then a new process on the same DATA_DIR. */
+  async function restart(between?: () => Promise<void>): Promise<void> {
+    expect(await konami.kill('SIGKILL'), 'killed, not exited').to.equal(null);
+    await between?.();
+    konami = await KonamiProcess.start(settings(), 'restart');
+    expect(konami.logged('calls kept by the previous process taken back'), 'calls taken back').to.have.length(1);
+  }
+
+  const number = (base: number) => `${base + ++n * 10}`;
+  const expectBridges = (callId: string, want: Record<string, string[]>, what: string) => expectBridgesOf(phones.ari, callId, want, what);
+
+  async function connect(): Promise<{ alice: Phone; bob: Phone; callId: string }> {
+    const to = number(5000);
+    const alice = await phones.call(to, { account, from: { number: '1001', name: 'Alice' } });
+    const bob = await phones.incoming(to);
+    await bob.answer();
+    await alice.waitState('Up');
+    const callId = alice.peerId!;
+    await expectBridges(callId, { main: [callId, side(bob)] }, 'Alice and Bob bridged');
+    return { alice, bob, callId };
+  }
+
+  async function transfer(alice: Phone, callId: string, bob: Phone): Promise<Phone> {
+    const target = number(2600);
+    await alice.press(`*21${target}#`);
+    const mary = await phones.incoming(target);
+    await mary.ring();
+    await expectBridges(callId, { main: [side(bob)], consult: [callId] }, 'Bob holds, Alice waits in consultation');
+    return mary;
+  }
+
+  async function mainBridge(callId: string): Promise<string> {
+    const b = (await konamiBridges(phones.ari)).find((x) => x.name === `konami/${callId}`);
+    if (!b) throw new Error(`no bridge for call ${callId}`);
+    return b.id;
+  }
+
+  it('killed while Mary rings: started again, Mary answers and talks with Alice; Alice hangs up: Bob and Mary are connected', async function () {
+    const { alice, bob, callId } = await connect();
+    const mary = await transfer(alice, callId, bob);
+    await restart();
+    await mary.answer();
+    await expectBridges(callId, { main: [side(bob)], consult: [callId, side(mary)] }, 'Alice and Mary talk, Bob holds');
+    expect(mohPlaysIn(await mainBridge(callId)), 'Bob still holds with music').to.equal(true);
+    await alice.hangup();
+    await expectBridges(callId, { main: [side(bob), side(mary)] }, 'Bob and Mary connected');
+    expect(mohPlaysIn(await mainBridge(callId)), "Bob's music stopped").to.equal(false);
+    await mary.hangup();
+    expect(await bob.waitHangup()).to.equal(Cause.NORMAL_CLEARING);
+  });
+
+  it('killed during the consultation, Alice hangs up while konami is down: started again, Bob and Mary are connected', async function () {
+    const { alice, bob, callId } = await connect();
+    const mary = await transfer(alice, callId, bob);
+    await mary.answer();
+    await expectBridges(callId, { main: [side(bob)], consult: [callId, side(mary)] }, 'Alice and Mary talk');
+    await restart(async () => {
+      await alice.hangup();
+    });
+    await expectBridges(callId, { main: [side(bob), side(mary)] }, 'Bob and Mary connected');
+    expect(mohPlaysIn(await mainBridge(callId)), "Bob's music stopped").to.equal(false);
+    await bob.hangup();
+    await mary.waitHangup();
+  });
+
+  it('killed during a partial transfer: started again, Mary answers and is connected with Bob', async function () {
+    const { alice, bob, callId } = await connect();
+    const mary = await transfer(alice, callId, bob);
+    await alice.hangup();
+    await expectBridges(callId, { main: [side(bob)] }, 'Bob alone, waiting for Mary');
+    await restart();
+    await mary.answer();
+    await expectBridges(callId, { main: [side(bob), side(mary)] }, 'Bob and Mary connected');
+    await bob.hangup();
+    await mary.waitHangup();
+  });
+
+  it('killed while Alice is called back after Mary rejected: started again, Alice answers and is with Bob again', async function () {
+    const { alice, bob, callId } = await connect();
+    const mary = await transfer(alice, callId, bob);
+    await alice.hangup();
+    await expectBridges(callId, { main: [side(bob)] }, 'Bob alone, waiting for Mary');
+    await mary.hangup(Cause.CALL_REJECTED);
+    const recall = await phones.incoming('1001', 8000);
+    await recall.ring();
+    await restart();
+    await recall.answer();
+    await expectBridges(callId, { main: [side(bob), side(recall)] }, 'Bob with Alice called back');
+    await recall.hangup();
+    await bob.waitHangup();
+  });
+
+  it('killed while Mary rings, Mary busy while konami is down: started again, Alice is back with Bob', async function () {
+    const { alice, bob, callId } = await connect();
+    const mary = await transfer(alice, callId, bob);
+    await restart(async () => {
+      await mary.hangup(Cause.USER_BUSY);
+      await eventually(async () => (await phones.ari.listChannels()).some((c) => c.id === side(mary)), (v) => !v, "Mary's channel gone");
+    });
+    await expectBridges(callId, { main: [callId, side(bob)] }, 'Alice back with Bob');
+    expect(mohPlaysIn(await mainBridge(callId)), "Bob's music stopped").to.equal(false);
+    await alice.hangup();
+    await bob.waitHangup();
+  });
+
+  it('a call whose kept state is lost is hung up at start, and its bridge destroyed: nothing is left behind', async function () {
+    const { alice, bob } = await connect();
+    expect(await konami.kill('SIGKILL')).to.equal(null);
+    const kept = join(dataDir, 'calls');
+    for (const f of await readdir(kept)) await rm(join(kept, f));
+    konami = await KonamiProcess.start(settings(), 'restart');
+    await alice.waitHangup();
+    await bob.waitHangup();
+    await eventually(() => konamiBridges(phones.ari), (b) => b.length === 0, 'the orphan bridge destroyed');
+    expect(konami.logged('channel of no known call: hung up').length).to.be.at.least(2);
+  });
+
+  it('a call that ends normally leaves no kept state behind', async function () {
+    const { alice, bob } = await connect();
+    await alice.hangup();
+    await bob.waitHangup();
+    await eventually(() => readdir(join(dataDir, 'calls')), (f) => f.length === 0, 'the kept state removed');
+  });
+});

@@ -1,0 +1,238 @@
+// Taking calls back after a restart or a lost ARI connection: the kept record
+// rebuilds a call, and reconcile() plays the events konami missed, judged
+// from what (the fake) Asterisk reports. Alice (1001) calls Bob (2001) and
+// transfers him to Mary with *21<n>#.
+import { expect } from 'chai';
+import sinon from 'sinon';
+import { silentLogger } from '../../../lib/log.js';
+import { validateMetaflows } from '../../../lib/metaflow/config.js';
+import { Matcher } from '../../../lib/metaflow/matcher.js';
+import { StasisApp, type AppSettings } from '../../../lib/stasis/app.js';
+import type { ChannelSnapshot } from '../../../lib/stasis/ari-types.js';
+import { Cause } from '../../../lib/stasis/causes.js';
+import { builtInModules } from '../../../lib/stasis/modules/index.js';
+import type { CallJournal } from '../../../lib/store/call-journal.js';
+import { ev, FakeAri, type Command } from '../../fakes/fake-ari.js';
+
+/** Keeps the newest document per call in memory, as the file journal does on disk. */
+class MemoryJournal implements CallJournal {
+  readonly docs = new Map<string, string>();
+  save(id: string, json: string): void {
+    this.docs.set(id, json);
+  }
+  async saveNow(id: string, json: string): Promise<void> {
+    this.docs.set(id, json);
+  }
+  remove(id: string): void {
+    this.docs.delete(id);
+  }
+  async loadAll(): Promise<Array<{ id: string; state: unknown }>> {
+    return [...this.docs].map(([id, json]) => ({ id, state: JSON.parse(json) as unknown }));
+  }
+  async flush(): Promise<void> {}
+}
+
+describe('taking calls back after a restart (fake ARI, fake timers)', function () {
+  const registry = builtInModules({ transferDialTemplate: 'Local/{target}@phones/n' });
+  const matcher = new Matcher(validateMetaflows({
+    numbers: { 22: { module: 'resume' } },
+    patterns: {
+      '21(\\d+)': { module: 'transfer', data: { ring_timeout: 20, recall_attempts: 1, recall_delay: 5 } },
+      '23(\\d+)': { module: 'transfer', data: { ring_timeout: 20, recall_attempts: 2, recall_delay: 5 } },
+    },
+  }, registry));
+
+  let clock: sinon.SinonFakeTimers;
+  let ari: FakeAri;
+  let journal: MemoryJournal;
+  let app: StasisApp;
+  let alice: ChannelSnapshot;
+  let bob: ChannelSnapshot;
+
+  const settings = (): AppSettings => ({
+    app: 'konami', dialTemplate: 'PJSIP/{exten}', ringTimeout: 25, leftStasisGraceMs: 50, farewellMs: 2000, strayGraceMs: 100,
+    features: { matcher: (account) => (account === 'acme' ? matcher : undefined), module: (n) => registry.get(n) },
+    journal,
+  });
+
+  const settle = async () => {
+    for (let i = 0; i < 6; i++) {
+      for (const c of app.activeCalls.values()) await c.settled();
+      await clock.tickAsync(0);
+    }
+  };
+
+  const created = (kind: string): Command[] =>
+    ari.ops('createChannel').filter((c) => String(c.args['appArgs']).startsWith(`leg=${kind},`));
+  const snapshot = (c: Command): ChannelSnapshot => ari.channels.get(c.target)!.snapshot;
+  const members = (bridgeId: string) => [...(ari.bridges.get(bridgeId)?.snapshot.channels ?? [])].sort();
+  const call = () => app.activeCalls.get('alice')!;
+
+  async function press(who: ChannelSnapshot, digits: string): Promise<void> {
+    for (const d of digits) {
+      app.handle(ev.dtmf(who, d));
+      await settle();
+    }
+  }
+
+  /** Asterisk loses a channel while konami is not looking: no event is delivered. */
+  function goneUnseen(party: ChannelSnapshot): void {
+    ari.channels.get(party.id)!.hungUp = Cause.NORMAL_CLEARING;
+    for (const b of ari.bridges.values()) b.snapshot.channels = b.snapshot.channels.filter((x) => x !== party.id);
+  }
+
+  /** konami dies (its timers with it); a new StasisApp takes the kept calls back and reconciles. */
+  async function restart(): Promise<void> {
+    const now = Date.now();
+    clock.reset();
+    clock.setSystemTime(now);
+    app = new StasisApp(ari, settings(), silentLogger());
+    expect(app.restore(await journal.loadAll()), 'calls taken back').to.equal(journal.docs.size);
+    const done = app.reconcile();
+    await clock.tickAsync(200);
+    await done;
+    await settle();
+  }
+
+  /** Konami hung up some channels: Asterisk confirms each. */
+  async function confirmHangups(): Promise<void> {
+    for (const c of ari.channels.values()) if (c.hungUp !== undefined) app.handle(ev.destroyed(c.snapshot, c.hungUp));
+    await settle();
+  }
+
+  beforeEach(async function () {
+    clock = sinon.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
+    ari = new FakeAri();
+    journal = new MemoryJournal();
+    app = new StasisApp(ari, settings(), silentLogger());
+    alice = ari.addChannel_('alice', { state: 'Ring', caller: { name: 'Alice', number: '1001' }, exten: '2001' });
+    app.handle(ev.stasisStart(alice, ['account=acme']));
+    await settle();
+    bob = snapshot(ari.ops('createChannel')[0]!);
+    app.handle(ev.stasisStart(bob, ['leg=b', 'call=alice']));
+    app.handle(ev.state(bob, 'Up'));
+    await settle();
+    expect(call().phase).to.equal('bridged');
+  });
+
+  afterEach(function () {
+    clock.restore();
+  });
+
+  async function transfer(): Promise<{ mary: ChannelSnapshot; main: string; consult: string }> {
+    await press(alice, '*212600#');
+    const mary = snapshot(created('target').at(-1)!);
+    app.handle(ev.stasisStart(mary, ['leg=target', 'call=alice']));
+    app.handle(ev.state(mary, 'Ringing'));
+    await settle();
+    return { mary, main: call().bridgeId, consult: call().transfer!.consultBridge };
+  }
+
+  it('a call is kept before konami creates a channel for it, and forgotten when it ends', async function () {
+    const kept = JSON.parse(journal.docs.get('alice')!) as { legs: Array<{ id: string }>; phase: string };
+    expect(kept.phase).to.equal('bridged');
+    expect(kept.legs.map((l) => l.id)).to.include(bob.id);
+    app.handle(ev.destroyed(alice));
+    await settle();
+    await confirmHangups();
+    expect(app.activeCalls.size).to.equal(0);
+    expect(journal.docs.size, 'nothing kept for an ended call').to.equal(0);
+  });
+
+  it('Mary ended while konami was away (transfer calling): Alice is back with Bob, music stopped', async function () {
+    const { mary, main, consult } = await transfer();
+    expect(members(consult)).to.deep.equal(['alice']);
+    goneUnseen(mary);
+    await restart();
+    expect(call().transfer, 'no transfer left').to.equal(undefined);
+    expect(members(main)).to.deep.equal(['alice', bob.id].sort());
+    expect(ari.bridges.get(main)!.moh, "Bob's music stopped").to.equal(false);
+    expect(ari.bridges.has(consult), 'consultation bridge destroyed').to.equal(false);
+  });
+
+  it('Mary answered while konami was away (transfer calling): Alice and Mary talk, Bob holds', async function () {
+    const { mary, main, consult } = await transfer();
+    ari.channels.get(mary.id)!.snapshot.state = 'Up';
+    await restart();
+    expect(call().transfer?.state).to.equal('consulting');
+    expect(members(consult)).to.deep.equal(['alice', mary.id].sort());
+    expect(members(main)).to.deep.equal([bob.id]);
+    expect(ari.bridges.get(main)!.moh).to.equal(true);
+  });
+
+  it('Alice hung up during the consultation while konami was away: Bob and Mary are connected', async function () {
+    const { mary, main } = await transfer();
+    app.handle(ev.state(mary, 'Up'));
+    await settle();
+    goneUnseen(alice);
+    await restart();
+    expect(call().transfer).to.equal(undefined);
+    expect(members(main)).to.deep.equal([bob.id, mary.id].sort());
+    expect(ari.bridges.get(main)!.moh).to.equal(false);
+  });
+
+  it('a party found outside the bridge its state says is put back (konami stopped between two steps)', async function () {
+    const { main } = await transfer();
+    // Alice is back in the call's bridge although the transfer still rings Mary.
+    await ari.addChannel(main, ['alice']);
+    await restart();
+    expect(members(call().transfer!.consultBridge)).to.deep.equal(['alice']);
+    expect(members(main)).to.deep.equal([bob.id]);
+  });
+
+  it('a recall wait goes on after the restart: the next recall is dialled when it is due', async function () {
+    await press(alice, '*232600#');
+    const mary = snapshot(created('target').at(-1)!);
+    app.handle(ev.stasisStart(mary, ['leg=target', 'call=alice']));
+    await settle();
+    ari.channels.get('alice')!.hungUp = Cause.NORMAL_CLEARING;
+    app.handle(ev.destroyed(alice));
+    await settle();
+    ari.channels.get(mary.id)!.hungUp = Cause.USER_BUSY;
+    app.handle(ev.destroyed(mary, Cause.USER_BUSY));
+    await settle();
+    const first = snapshot(created('recall').at(-1)!);
+    app.handle(ev.stasisStart(first, ['leg=recall', 'call=alice']));
+    ari.channels.get(first.id)!.hungUp = Cause.NO_ANSWER;
+    app.handle(ev.destroyed(first, Cause.NO_ANSWER));
+    await settle();
+    expect(call().transfer?.state).to.equal('recall_wait');
+    await clock.tickAsync(2000);
+    await restart();
+    expect(created('recall'), 'not yet: 3 s of the 5 s delay are left').to.have.length(1);
+    await clock.tickAsync(3000);
+    await settle();
+    expect(created('recall'), 'the second recall, on time').to.have.length(2);
+    expect(call().transfer?.state).to.equal('recalling');
+  });
+
+  it('Bob and Mary both gone while konami was away: Alice hears the failure tone, the call ends, nothing is left', async function () {
+    const { mary } = await transfer();
+    goneUnseen(bob);
+    goneUnseen(mary);
+    await restart();
+    expect(ari.ops('play').at(-1)?.args['media']).to.equal('tone:congestion');
+    await clock.tickAsync(2000);
+    await settle();
+    await confirmHangups();
+    expect(app.activeCalls.size).to.equal(0);
+    expect([...ari.bridges.keys()]).to.deep.equal([]);
+    expect(ari.liveChannels()).to.deep.equal([]);
+    expect(journal.docs.size).to.equal(0);
+  });
+
+  it('channels of konami\'s application that no call knows are hung up; konami\'s unknown bridges destroyed', async function () {
+    journal.docs.clear();
+    for (const id of ['alice', bob.id]) {
+      ari.channels.get(id)!.snapshot.dialplan = { context: 'x', exten: '1', priority: 1, app_name: 'Stasis', app_data: 'konami,account=acme' };
+    }
+    ari.addChannel_('stranger', { dialplan: { context: 'x', exten: '1', priority: 1, app_name: 'Stasis', app_data: 'other-app' } });
+    app = new StasisApp(ari, settings(), silentLogger());
+    const done = app.reconcile();
+    await clock.tickAsync(200);
+    const report = await done;
+    expect(report).to.deep.equal({ calls: 0, orphanChannels: 2, orphanBridges: 1 });
+    expect(ari.liveChannels()).to.deep.equal(['stranger']);
+    expect([...ari.bridges.keys()]).to.deep.equal([]);
+  });
+});
