@@ -15,6 +15,12 @@ export interface Config {
   /** Seconds the called party may ring before the call fails as "no answer". */
   readonly ringTimeout: number;
   readonly logLevel: LogLevel;
+  readonly shutdown: {
+    /** Seconds SIGTERM waits for transfers in flight to finish. */
+    readonly grace: number;
+    /** What becomes of the calls still up after that: kept for the next konami, or hung up. */
+    readonly calls: ShutdownCalls;
+  };
   readonly api: {
     /** Signs auth tokens; every instance of a deployment needs the same. Undefined: kept in DATA_DIR/auth-secret. */
     readonly authSecret: string | undefined;
@@ -24,6 +30,9 @@ export interface Config {
     readonly rateLimit: number;
   };
 }
+
+export const SHUTDOWN_CALLS = ['handover', 'hangup'] as const;
+export type ShutdownCalls = (typeof SHUTDOWN_CALLS)[number];
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -125,6 +134,11 @@ export function loadConfig(env: Env = process.env): Config {
         ? undefined
         : 'must be a dial string such as PJSIP/{exten} containing {exten}'),
     ringTimeout: r.integer('RING_TIMEOUT', 30, 1, 600),
+    shutdown: {
+      grace: r.integer('SHUTDOWN_GRACE', 10, 0, 3600),
+      calls: r.string('SHUTDOWN_CALLS', 'handover', (v) =>
+        (SHUTDOWN_CALLS as readonly string[]).includes(v) ? undefined : `must be one of ${SHUTDOWN_CALLS.join(', ')}`) as ShutdownCalls,
+    },
     api: {
       authSecret: r.optionalSecret('AUTH_SECRET', 32),
       tokenTtl: r.integer('AUTH_TOKEN_TTL', 3600, 60, 86_400),

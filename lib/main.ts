@@ -31,7 +31,11 @@ export interface Konami {
   readonly store: AccountStore;
   readonly modules: ModuleRegistry<Call>;
   readonly metrics: Metrics;
-  /** Stops taking calls, lets calls end for up to graceMs, then hangs up the rest and disconnects. */
+  /**
+   * Stops taking calls and API requests, lets transfers in flight finish for
+   * up to graceMs (default SHUTDOWN_GRACE), then hands the calls over to the
+   * next konami or hangs them up (SHUTDOWN_CALLS), and disconnects.
+   */
   stop(graceMs?: number): Promise<void>;
 }
 
@@ -156,15 +160,26 @@ export async function startKonami(config: Config, log: Logger, options: StartOpt
     store,
     modules,
     metrics,
-    stop(graceMs = 5000) {
+    stop(graceMs = config.shutdown.grace * 1000) {
       stopped ??= (async () => {
         app.stopAccepting();
+        const mode = config.shutdown.calls;
+        log.info({ grace_ms: graceMs, calls: mode, transfers: app.transfersInFlight }, 'stopping: no new calls or API requests');
         const handOver = (async () => {
           await http.close();
-          if (!(await app.drained(graceMs))) {
-            log.warn({ calls: app.activeCalls.size }, 'calls still up at shutdown: hanging them up');
-            await Promise.all([...app.activeCalls.values()].map((c) => ari.hangup(c.id).catch(() => undefined)));
-            await app.drained(2000);
+          if (!(await app.transfersSettled(graceMs))) {
+            log.warn({ transfers: app.transfersInFlight }, 'transfers still in progress after the grace period');
+          }
+          if (mode === 'hangup') {
+            if (app.activeCalls.size > 0) log.warn({ calls: app.activeCalls.size }, 'calls still up at shutdown: hanging them up');
+            await Promise.all([...app.activeCalls.values()].map((c) => c.hangUpAll()));
+            await app.drained(5000);
+          } else {
+            await app.settled();
+            if (app.activeCalls.size > 0) {
+              log.info({ calls: app.activeCalls.size, transfers: app.transfersInFlight },
+                'calls handed over: they stay up in Asterisk and the next konami takes them back');
+            }
           }
         })();
         // An Asterisk that no longer answers must not keep konami from stopping.
@@ -173,7 +188,7 @@ export async function startKonami(config: Config, log: Logger, options: StartOpt
           deadline = setTimeout(() => {
             log.error({ calls: app.activeCalls.size }, 'shutdown did not finish in time: stopping anyway');
             resolve();
-          }, graceMs + 5000);
+          }, graceMs + 10_000);
         });
         await Promise.race([handOver, late]);
         clearTimeout(deadline);

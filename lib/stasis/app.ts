@@ -146,6 +146,28 @@ export class StasisApp implements CallOwner {
     this.accepting = false;
   }
 
+  /** Transfers in progress now. */
+  get transfersInFlight(): number {
+    let n = 0;
+    for (const call of this.calls.values()) if (call.transfer) n++;
+    return n;
+  }
+
+  /** Resolves when no transfer is in progress, or after timeoutMs; says which. */
+  async transfersSettled(timeoutMs: number, everyMs = 100): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.transfersInFlight > 0) {
+      if (Date.now() >= deadline) return false;
+      await new Promise((r) => setTimeout(r, Math.min(everyMs, Math.max(1, deadline - Date.now()))));
+    }
+    return true;
+  }
+
+  /** Resolves when every call has run every step queued so far (and kept its record). */
+  async settled(): Promise<void> {
+    await Promise.all([...this.calls.values()].map((c) => c.settled()));
+  }
+
   /** Resolves when no call is left, or after timeoutMs; says which. */
   async drained(timeoutMs: number): Promise<boolean> {
     if (this.calls.size === 0) return true;

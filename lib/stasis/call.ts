@@ -341,6 +341,11 @@ export class Call {
     return true;
   }
 
+  /** Ends the call now (shutdown): every channel hung up, every bridge destroyed. */
+  hangUpAll(): Promise<void> {
+    return this.step_(() => this.end(Cause.NORMAL_CLEARING));
+  }
+
   /** A short tone telling a party that what they asked for was refused. */
   async refuse(role: LegRole): Promise<void> {
     const leg = this.party(role);

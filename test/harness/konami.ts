@@ -27,6 +27,8 @@ export async function startTestKonami(
     DATA_DIR: mkdtempSync(join(tmpdir(), 'konami-test-')),
     DIAL_TEMPLATE: PHONES_TEMPLATE,
     LOG_LEVEL: 'debug',
+    // A test's konami leaves Asterisk as it found it.
+    SHUTDOWN_CALLS: 'hangup',
     ...settings,
   });
   return startKonami(config, createLogger(config.logLevel, logStream), options);

@@ -182,4 +182,20 @@ describe('konami killed and started again while calls are up', function () {
     await bob.waitHangup();
     await eventually(() => readdir(join(dataDir, 'calls')), (f) => f.length === 0, 'the kept state removed');
   });
+
+  it('a call made while konami is down is connected by the dialplan\'s fallback, without feature codes', async function () {
+    expect(await konami.kill('SIGKILL')).to.equal(null);
+    try {
+      const to = number(5000);
+      const alice = await phones.call(to, { account });
+      const bob = await phones.incoming(to);
+      await bob.answer();
+      await alice.waitState('Up');
+      expect(await konamiBridges(phones.ari), 'no konami bridge: the dialplan connected them').to.deep.equal([]);
+      await alice.hangup();
+      await bob.waitHangup();
+    } finally {
+      konami = await KonamiProcess.start(settings(), 'restart');
+    }
+  });
 });

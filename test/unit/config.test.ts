@@ -21,6 +21,7 @@ describe('configuration from the environment', function () {
     expect(c.dialTemplate).to.equal('PJSIP/{exten}');
     expect(c.ringTimeout).to.equal(30);
     expect(c.logLevel).to.equal('info');
+    expect(c.shutdown).to.deep.equal({ grace: 10, calls: 'handover' });
     expect(Object.isFrozen(c.ari)).to.equal(true);
   });
 
@@ -41,10 +42,12 @@ describe('configuration from the environment', function () {
   it('names every bad setting at once', function () {
     const problems = problemsOf({
       ARI_URL: 'ftp://x', HTTP_PORT: '70000', RING_TIMEOUT: '0', LOG_LEVEL: 'loud', ARI_APP: 'a b', DIAL_TEMPLATE: 'PJSIP/bob',
+      SHUTDOWN_GRACE: '-1', SHUTDOWN_CALLS: 'drop',
     });
     const named = problems.map((p) => p.split(':')[0]);
     expect(named).to.have.members([
       'ARI_URL', 'ARI_USERNAME', 'ARI_PASSWORD', 'ARI_APP', 'HTTP_PORT', 'DIAL_TEMPLATE', 'RING_TIMEOUT', 'LOG_LEVEL',
+      'SHUTDOWN_GRACE', 'SHUTDOWN_CALLS',
     ]);
   });
 
