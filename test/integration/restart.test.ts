@@ -16,11 +16,11 @@ import { expectBridges as expectBridgesOf, side } from '../harness/bridges.js';
 import { PHONES_TEMPLATE } from '../harness/konami.js';
 import { Phones, type Phone } from '../harness/phones.js';
 import { KonamiProcess } from '../harness/process.js';
-import { sandboxEnv } from '../harness/sandbox.js';
+import { sandboxEnv, type SandboxEnv } from '../harness/sandbox.js';
 
 describe('konami killed and started again while calls are up', function () {
   this.timeout(60_000);
-  const env = sandboxEnv();
+  let env: SandboxEnv;
   let phones: Phones;
   let konami: KonamiProcess;
   let dataDir: string;
@@ -32,6 +32,7 @@ describe('konami killed and started again while calls are up', function () {
   });
 
   before(async function () {
+    env = sandboxEnv();
     phones = await Phones.connect(env);
     await phones.reset();
     dataDir = mkdtempSync(join(tmpdir(), 'konami-restart-'));

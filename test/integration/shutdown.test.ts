@@ -14,11 +14,11 @@ import { expectBridges as expectBridgesOf, side } from '../harness/bridges.js';
 import { PHONES_TEMPLATE } from '../harness/konami.js';
 import { Phones, type Phone } from '../harness/phones.js';
 import { KonamiProcess } from '../harness/process.js';
-import { sandboxEnv } from '../harness/sandbox.js';
+import { sandboxEnv, type SandboxEnv } from '../harness/sandbox.js';
 
 describe('Stopping konami with SIGTERM', function () {
   this.timeout(60_000);
-  const env = sandboxEnv();
+  let env: SandboxEnv;
   let phones: Phones;
   let konami: KonamiProcess | undefined;
   let dataDir: string;
@@ -30,6 +30,7 @@ describe('Stopping konami with SIGTERM', function () {
   });
 
   before(async function () {
+    env = sandboxEnv();
     phones = await Phones.connect(env);
     await phones.reset();
     dataDir = mkdtempSync(join(tmpdir(), 'konami-shutdown-'));
