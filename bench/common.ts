@@ -1,5 +1,11 @@
 // What the benchmark scripts share: the sandbox Asterisk (started when not
-// running, stopped after if started here) and plain statistics.
+// running, stopped after if started here), konami as its own process, and
+// plain statistics.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { openSync, readFileSync } from 'node:fs';
+import { eventually } from '../test/harness/asterisk.js';
+import { PHONES_TEMPLATE } from '../test/harness/konami.js';
+import { freePort } from '../test/harness/process.js';
 import { sandbox, sandboxEnv, sandboxRunning, type SandboxEnv } from '../test/harness/sandbox.js';
 
 export async function withSandbox<T>(fn: (env: SandboxEnv) => Promise<T>): Promise<T> {
@@ -30,4 +36,32 @@ export function intEnv(name: string, fallback: number): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a positive whole number (got ${JSON.stringify(v)})`);
   return n;
+}
+
+/** A process's peak resident memory and the CPU seconds it used so far (Linux /proc). */
+export function procStat(pid: number): { rssPeakKb: number; cpuSeconds: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? NaN);
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]); // utime + stime
+  return { rssPeakKb: hwm, cpuSeconds: ticks / 100 };
+}
+
+/** konami from the build (dist/), as production runs it, dialling the harness's phones; resolves when ready. */
+export async function startKonamiProcess(
+  env: SandboxEnv, dataDir: string, logFile: string, extra: Record<string, string> = {},
+): Promise<ChildProcess & { httpPort: number }> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['dist/lib/main.js'], {
+    env: {
+      ...process.env, ARI_URL: env.url, ARI_USERNAME: env.username, ARI_PASSWORD: env.password,
+      DATA_DIR: dataDir, DIAL_TEMPLATE: PHONES_TEMPLATE, HTTP_PORT: String(port), LOG_LEVEL: process.env['BENCH_LOG_LEVEL'] ?? 'info',
+      SHUTDOWN_CALLS: 'hangup', ...extra,
+    },
+    stdio: ['ignore', openSync(logFile, 'w'), 'inherit'],
+  });
+  await eventually(async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status,
+    (s) => s === 200, 'konami to be ready', 15_000, 100);
+  return Object.assign(child, { httpPort: port });
 }

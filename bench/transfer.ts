@@ -9,9 +9,7 @@
 //     RSS and CPU seconds per transfer.
 //
 //   npm run bench:transfer          BENCH_SAMPLES=30 BENCH_CALLS=100
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -23,7 +21,7 @@ import { eventually, konamiBridges } from '../test/harness/asterisk.js';
 import { PHONES_TEMPLATE, startTestKonami } from '../test/harness/konami.js';
 import { Phones, type Phone } from '../test/harness/phones.js';
 import type { SandboxEnv } from '../test/harness/sandbox.js';
-import { intEnv, summary, withSandbox } from './common.js';
+import { intEnv, procStat, startKonamiProcess, summary, withSandbox } from './common.js';
 
 mkdirSync('test-output', { recursive: true });
 const SAMPLES = intEnv('BENCH_SAMPLES', 30);
@@ -83,39 +81,6 @@ async function digitToDial(env: SandboxEnv, phones: Phones): Promise<{ local: nu
   return { local, asterisk };
 }
 
-function procStat(pid: number): { rssPeakKb: number; cpuSeconds: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? NaN);
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]); // utime + stime
-  return { rssPeakKb: hwm, cpuSeconds: ticks / 100 };
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((r) => server.close(r));
-  return port;
-}
-
-async function startKonamiProcess(env: SandboxEnv, dataDir: string): Promise<ChildProcess> {
-  const port = await freePort();
-  const child = spawn(process.execPath, ['dist/lib/main.js'], {
-    env: {
-      ...process.env, ARI_URL: env.url, ARI_USERNAME: env.username, ARI_PASSWORD: env.password,
-      DATA_DIR: dataDir, DIAL_TEMPLATE: PHONES_TEMPLATE, HTTP_PORT: String(port), LOG_LEVEL: process.env['BENCH_LOG_LEVEL'] ?? 'info',
-    },
-    stdio: ['ignore', openSync('test-output/bench-konami.log', 'w'), 'inherit'],
-  });
-  // Ready when konami's health check says ARI is connected. (Asterisk keeps
-  // listing an application after its connection closes, so ARI cannot tell.)
-  await eventually(async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status,
-    (s) => s === 200, 'konami to be ready', 15_000, 100);
-  return child;
-}
-
 /** (b) N concurrent full attended transfers against konami as its own process. */
 async function concurrent(env: SandboxEnv, phones: Phones): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'konami-bench-'));
@@ -124,7 +89,7 @@ async function concurrent(env: SandboxEnv, phones: Phones): Promise<void> {
   await store.setMetaflows(account.id, validateMetaflows(METAFLOWS, builtInModules()));
   await store.close();
   console.error(`(b) starting konami and placing ${CALLS} calls...`);
-  const child = await startKonamiProcess(env, dataDir);
+  const child = await startKonamiProcess(env, dataDir, 'test-output/bench-konami.log');
   const pid = child.pid!;
   let failures: number;
   const failed: string[] = [];

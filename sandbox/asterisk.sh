@@ -10,11 +10,13 @@
 #   asterisk.sh status      exit 0 when running and ARI answers
 #   asterisk.sh env         print ARI_URL/ARI_USERNAME/ARI_PASSWORD for the sandbox
 #   asterisk.sh cli CMD     run an Asterisk CLI command (asterisk -rx)
+#   asterisk.sh sipp ARGS   run sipp inside the root (scenarios in sandbox/sip)
 #
 # Settings (environment):
 #   KONAMI_SANDBOX_CACHE  where the root is kept (default ~/.cache/konami/asterisk-22)
 #   KONAMI_SANDBOX_PORT   ARI/HTTP port on 127.0.0.1 (default 8088)
-#   KONAMI_SANDBOX_SIP_PORT  PJSIP UDP port on 127.0.0.1 (default 5060)
+#   KONAMI_SANDBOX_SIP_PORT  PJSIP UDP port on 127.0.0.1 (default 5060); the SIP
+#                         phones sipp plays use the next ports: +11 Alice, +12 Bob, +13 Mary
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -139,8 +141,12 @@ prepare_run() {
   local f
   for f in "$here"/etc/*; do
     sed -e "s|@PORT@|$port|g" -e "s|@SIP_PORT@|$sip_port|g" -e "s|@ARI_PASSWORD@|$(password)|g" \
+        -e "s|@SIP_PORT_BOB@|$((sip_port + 12))|g" -e "s|@SIP_PORT_MARY@|$((sip_port + 13))|g" \
         -e "s|@RUN@|$inroot|g" "$f" >"$run/etc/$(basename "$f")"
   done
+  # sipp scenarios for the SIP phone tests, where sipp (inside the root) finds them.
+  mkdir -p "$run/sip"
+  cp "$here"/sip/*.xml "$run/sip/"
   # A "voice" per test phone: pure sines that a Goertzel filter can tell apart.
   local hz
   for hz in 400 600 800 1000 1200 1400 1600 1800; do
@@ -212,5 +218,9 @@ case "${1:-}" in
     printf 'ARI_URL=http://127.0.0.1:%s\nARI_USERNAME=konami\nARI_PASSWORD=%s\n' "$port" "$(password)" ;;
   cli) shift; need_root; cli "$@" ;;
   root) echo "$root" ;;
-  *) echo "usage: $0 provision|start|stop|restart|status|env|cli CMD|root" >&2; exit 2 ;;
+  sip-port) echo "$sip_port" ;;
+  # sipp inside the root, from its run folder (scenarios in sip/); its pid is this one.
+  sipp) shift; need_root; alive || die "not running"
+    exec chroot "$root" /bin/sh -c "cd $inroot && exec /usr/bin/sipp \"\$@\"" sipp "$@" ;;
+  *) echo "usage: $0 provision|start|stop|restart|status|env|cli CMD|root|sip-port|sipp ARGS" >&2; exit 2 ;;
 esac

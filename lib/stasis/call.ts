@@ -240,27 +240,34 @@ export class Call {
         await this.end(this.endingCause ?? Cause.NORMAL_CLEARING);
         return;
       }
+      let missed = 0;
       for (const leg of [...this.legs.values()]) {
         if (!known.has(leg.id) || leg.gone || this.phase === 'ended') continue;
         const ch = picture.channels.get(leg.id);
         if (!ch) {
           this.log.info({ leg: leg.kind, channel: leg.id }, 'channel ended while konami was not looking');
+          missed++;
           await this.onGone(leg, leg.requestCause ?? Cause.NORMAL_CLEARING);
           continue;
         }
         if (leg.kind === 'a' || leg.answered || leg.hangupRequested) continue;
         if (ch.state === 'Ringing' || ch.state === 'Ring') leg.rang = true;
         if (ch.state === 'Up') {
+          missed++;
           leg.answered = true;
           await this.onAnswered(leg);
         } else if (ch.state === 'Busy') {
+          missed++;
           await this.dialFailed(leg, 'BUSY');
         } else if (!leg.dialled) {
+          missed++;
           leg.inStasis = true;
           await this.onInStasis(leg);
         }
       }
-      if (this.phase !== 'bridged') return;
+      // The events just played moved parties themselves, and the picture
+      // predates them: only a call that missed nothing is checked against it.
+      if (this.phase !== 'bridged' || missed > 0) return;
       if (this.transfer) await this.transfer.repair(picture);
       else for (const leg of [this.a, this.b]) await this.placeIn(leg, this.bridgeId, picture);
     });

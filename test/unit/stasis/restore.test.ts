@@ -165,9 +165,12 @@ describe('taking calls back after a restart (fake ARI, fake timers)', function (
     app.handle(ev.state(mary, 'Up'));
     await settle();
     goneUnseen(alice);
+    const before = ari.commands.length;
     await restart();
     expect(call().transfer).to.equal(undefined);
     expect(members(main)).to.deep.equal([bob.id, mary.id].sort());
+    const adds = ari.commands.slice(before).filter((c) => c.op === 'addChannel');
+    expect(adds, 'Mary joined Bob once, and nobody was "put back" from the older picture').to.have.length(1);
     expect(ari.bridges.get(main)!.moh).to.equal(false);
   });
 

@@ -1,0 +1,235 @@
+// Fuzz: malformed API requests and random DTMF storms against konami as its
+// own process on the sandbox Asterisk, bounded in count and time.
+//
+// (1) FUZZ_REQUESTS (default 3000) requests made of random methods, routes,
+//     headers, tokens and bodies (broken JSON, wrong types, huge or deeply
+//     nested bodies, hostile regexes in metaflows...): none may get a 5xx or
+//     no answer, and konami must still be healthy afterwards.
+// (2) FUZZ_CALLS (default 10) live calls whose two parties press random
+//     digits (0-9, *, #, A-D) with random timing for FUZZ_SECONDS (default
+//     20); the storms start transfers to numbers nobody answers and cancel
+//     them. Afterwards every call must be back to its two parties in its own
+//     bridge, pass digits end to end, and hang up leaving nothing behind.
+//
+// Random choices come from FUZZ_SEED (printed), so a failing run can be
+// replayed.   npm run fuzz
+import { mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { validateMetaflows } from '../lib/metaflow/config.js';
+import { builtInModules } from '../lib/stasis/modules/index.js';
+import { FileAccountStore } from '../lib/store/file-store.js';
+import { eventually, konamiBridges } from '../test/harness/asterisk.js';
+import { side } from '../test/harness/bridges.js';
+import { Phones, type Phone } from '../test/harness/phones.js';
+import { intEnv, startKonamiProcess, withSandbox } from './common.js';
+
+mkdirSync('test-output', { recursive: true });
+const REQUESTS = intEnv('FUZZ_REQUESTS', 3000);
+const CALLS = intEnv('FUZZ_CALLS', 10);
+const SECONDS = intEnv('FUZZ_SECONDS', 20);
+const SEED = intEnv('FUZZ_SEED', Math.floor(Math.random() * 2 ** 31));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A small seeded generator (mulberry32), so a run can be replayed. */
+let state = SEED;
+function random(): number {
+  state = (state + 0x6d2b79f5) | 0;
+  let x = Math.imul(state ^ (state >>> 15), 1 | state);
+  x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+  return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+}
+const int = (n: number) => Math.floor(random() * n);
+const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!;
+const chars = (alphabet: string, n: number) => Array.from({ length: n }, () => alphabet[int(alphabet.length)]).join('');
+const junk = (n: number) => chars('abcXYZ019 _-./%\\"\'{}[]:,\u0000\u00e9\u4e2d\ud83d\ude00<>&;=?#*', n);
+
+function randomValue(depth = 0): unknown {
+  switch (int(depth > 3 ? 5 : 8)) {
+    case 0: return null;
+    case 1: return int(2) === 0;
+    case 2: return pick([0, -1, 1e308, 2 ** 53 + 1, 3.14, -0]);
+    case 3: return junk(int(40));
+    case 4: return chars('0123456789*#', int(70));
+    case 5: return Array.from({ length: int(4) }, () => randomValue(depth + 1));
+    default: return Object.fromEntries(Array.from({ length: int(4) }, () => [pick(['data', 'action', 'target', 'api_key', junk(6)]), randomValue(depth + 1)]));
+  }
+}
+
+function nested(depth: number): string {
+  return '{"data":'.repeat(depth) + '1' + '}'.repeat(depth);
+}
+
+function randomMetaflows(): unknown {
+  return {
+    data: pick([
+      { binding_digit: pick(['*', '#', 'x', '', 5, null]) },
+      { digit_timeout: pick([-1, 0, 1e9, 'soon', 2000]) },
+      { listen_on: pick(['a', 'b', 'both', 'c', 7]) },
+      { patterns: { [pick(['(a+)+$', '(\\d+)*$', '([0-9]|[0-9])*#', '[', '21(\\d+)', '(?<x>1)\\k<x>', '.*'.repeat(20)])]: { module: pick(['transfer', 'resume', 'nope', 5]) } } },
+      { numbers: { [pick(['22', '', 'abc', '2'.repeat(100)])]: pick([{ module: 'resume' }, { module: 'x' }, 'resume', null]) } },
+      randomValue(),
+    ]),
+  };
+}
+
+interface Req { method: string; path: string; headers: Record<string, string>; body?: string }
+
+function randomRequest(account: string, token: string, callId: string | undefined): Req {
+  const ids = [account, 'nope', junk(8), '..%2f..', '%00', 'a'.repeat(300), '00000000000000000000000000000000'];
+  const calls = [callId ?? 'x', junk(10), 'konami-' + junk(5), '%ff%fe'];
+  const path = pick([
+    () => `/v1/accounts/${pick(ids)}/channels`,
+    () => `/v1/accounts/${pick(ids)}/channels/${pick(calls)}`,
+    () => `/v1/accounts/${pick(ids)}/metaflows`,
+    () => '/v1/api_auth',
+    () => `/v1/${junk(int(20))}`,
+    () => `/${junk(int(30))}`,
+    () => `/v1/accounts/${account}/channels?auth_token=${pick([token, junk(20), ''])}`,
+    () => '/v1/openapi.json',
+  ])();
+  const headers: Record<string, string> = {};
+  const tokenChoice = int(6);
+  if (tokenChoice === 0) headers['x-auth-token'] = token;
+  else if (tokenChoice === 1) headers['x-auth-token'] = token.slice(0, -3) + 'abc';
+  else if (tokenChoice === 2) headers['x-auth-token'] = junk(int(200)).replace(/[^\x21-\x7e]/g, 'x');
+  else if (tokenChoice === 3) headers['x-auth-token'] = 'x'.repeat(8000);
+  if (int(3) > 0) headers['content-type'] = pick(['application/json', 'text/plain', 'application/x-www-form-urlencoded', 'application/json; charset=utf-16', 'multipart/form-data; boundary=x']);
+  const method = pick(['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD', 'POST', 'POST']);
+  let body: string | undefined;
+  if (method !== 'GET' && method !== 'HEAD') {
+    body = pick([
+      () => JSON.stringify({ data: { action: pick(['transfer', 'cancel', 'hangup', 'fly', '', 5]), target: randomValue() } }),
+      () => JSON.stringify(randomMetaflows()),
+      () => JSON.stringify({ data: { api_key: randomValue() } }),
+      () => JSON.stringify(randomValue()),
+      () => '{"data": {"action": "transfer", "target": "26',
+      () => nested(int(5000)),
+      () => `{"data": "${'x'.repeat(70_000 + int(100_000))}"}`,
+      () => junk(int(500)),
+      () => '',
+    ])();
+  }
+  return { method, path, headers, body };
+}
+
+async function apiFuzz(base: string, account: string, token: string, callId: string | undefined): Promise<boolean> {
+  const statuses = new Map<number, number>();
+  const bad: string[] = [];
+  const started = performance.now();
+  for (let i = 0; i < REQUESTS; i++) {
+    const r = randomRequest(account, token, callId);
+    try {
+      const res = await fetch(base + r.path, { method: r.method, headers: r.headers, body: r.body, signal: AbortSignal.timeout(10_000) });
+      await res.arrayBuffer();
+      statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+      if (res.status >= 500) bad.push(`${res.status} for ${r.method} ${r.path.slice(0, 80)} body ${String(r.body).slice(0, 80)}`);
+    } catch (err) {
+      bad.push(`no answer for ${r.method} ${r.path.slice(0, 80)}: ${(err as Error).message}`);
+    }
+  }
+  const healthy = (await fetch(`${base}/healthz`).catch(() => undefined))?.status === 200;
+  console.log(`(1) ${REQUESTS} malformed API requests in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  console.log(`    by status: ${JSON.stringify(Object.fromEntries([...statuses].sort(([a], [b]) => a - b)))}`);
+  console.log(`    5xx or no answer: ${bad.length}; konami healthy afterwards: ${healthy}`);
+  for (const b of bad.slice(0, 10)) console.log(`    bad: ${b}`);
+  return bad.length === 0 && healthy;
+}
+
+async function storm(phone: Phone, until: number): Promise<number> {
+  let pressed = 0;
+  while (performance.now() < until) {
+    const digits = chars('0123456789*#ABCD**2122#', 1 + int(12));
+    const duration = 40 + int(200);
+    const between = 40 + int(200);
+    await phone.press(digits, between, duration).catch(() => undefined);
+    pressed += digits.length;
+    await sleep(int(1500));
+  }
+  return pressed;
+}
+
+async function dtmfFuzz(phones: Phones, account: string, konamiAlive: () => boolean): Promise<boolean> {
+  const calls: Array<{ alice: Phone; bob: Phone }> = [];
+  for (let i = 0; i < CALLS; i++) {
+    const to = `${7_100_000 + i}`;
+    const alice = await phones.call(to, { account, from: { number: `${7_200_000 + i}`, name: 'Alice' } });
+    const bob = await phones.incoming(to, 20_000);
+    await bob.answer();
+    await alice.waitState('Up', 20_000);
+    calls.push({ alice, bob });
+  }
+  const until = performance.now() + SECONDS * 1000;
+  const pressed = (await Promise.all(calls.flatMap(({ alice, bob }) => [storm(alice, until), storm(bob, until)]))).reduce((a, b) => a + b, 0);
+  // Transfers the storms started ring nobody: they fail after their 3 s ring timeout.
+  const harmed: string[] = [];
+  await eventually(async () => {
+    const bridges = await konamiBridges(phones.ari);
+    return calls.filter(({ alice, bob }) => {
+      const mine = bridges.filter((b) => b.name.startsWith(`konami/${alice.peerId}`));
+      return !(mine.length === 1 && JSON.stringify([...mine[0]!.channels].sort()) === JSON.stringify([alice.peerId!, side(bob)].sort()));
+    }).length;
+  }, (n) => n === 0, 'every call back to its two parties', 20_000, 500).catch((err) => harmed.push((err as Error).message));
+  for (const [i, { alice, bob }] of calls.entries()) {
+    const mark = `${i % 10}`;
+    bob.heard = '';
+    await alice.press(`#${mark}`, 120, 120);
+    await bob.waitHeard(mark, 10_000).catch(() => harmed.push(`call ${i}: Bob does not hear Alice's digit any more`));
+  }
+  const alive = konamiAlive();
+  for (const { alice, bob } of calls) {
+    await alice.hangup().catch(() => undefined);
+    await bob.waitHangup(10_000).catch(() => harmed.push(`Bob of ${alice.peerId} not hung up`));
+  }
+  await eventually(async () => (await phones.ari.listChannels()).map((c) => c.name), (l) => l.length === 0, 'every channel gone', 20_000, 250)
+    .catch((err) => harmed.push((err as Error).message));
+  await eventually(async () => (await phones.ari.listBridges()).length, (n) => n === 0, 'every bridge gone', 10_000, 250)
+    .catch((err) => harmed.push((err as Error).message));
+  console.log(`(2) DTMF storms on ${CALLS} live calls for ${SECONDS} s: ${pressed} random digits pressed by both parties`);
+  console.log(`    calls harmed: ${harmed.length}; konami alive: ${alive}; afterwards nothing left in Asterisk: ${harmed.length === 0}`);
+  for (const h of harmed.slice(0, 10)) console.log(`    harmed: ${h}`);
+  return harmed.length === 0 && alive;
+}
+
+await withSandbox(async (env) => {
+  console.log(`fuzz: seed ${SEED} (FUZZ_SEED=${SEED} replays this run)`);
+  const dataDir = mkdtempSync(join(tmpdir(), 'konami-fuzz-'));
+  const store = await FileAccountStore.open(dataDir);
+  const { account, apiKey } = await store.create('fuzz');
+  await store.setMetaflows(account.id, validateMetaflows({
+    digit_timeout: 1000,
+    numbers: { 22: { module: 'resume' } },
+    patterns: { '21(\\d+)': { module: 'transfer', data: { ring_timeout: 3, recall_attempts: 0 } } },
+  }, builtInModules()));
+  await store.close();
+  const konami = await startKonamiProcess(env, dataDir, 'test-output/fuzz-konami.log', { RATE_LIMIT: '100000' });
+  const base = `http://127.0.0.1:${konami.httpPort}`;
+  const phones = await Phones.connect(env);
+  await phones.reset();
+  try {
+    const auth = await fetch(`${base}/v1/api_auth`, {
+      method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ data: { api_key: apiKey } }),
+    });
+    const token = ((await auth.json()) as { auth_token: string }).auth_token;
+    // One live call, so that requests naming a real call id reach the call logic too.
+    const alice = await phones.call('7000001', { account: account.id });
+    const bob = await phones.incoming('7000001', 20_000);
+    await bob.answer();
+    await alice.waitState('Up', 20_000);
+    const apiOk = await apiFuzz(base, account.id, token, alice.peerId);
+    await alice.hangup().catch(() => undefined);
+    await bob.waitHangup(10_000).catch(() => undefined);
+    const dtmfOk = await dtmfFuzz(phones, account.id, () => konami.exitCode === null);
+    const kept = readdirSync(join(dataDir, 'calls')).length;
+    console.log(`    call states kept afterwards: ${kept}`);
+    if (!apiOk || !dtmfOk || kept > 0) process.exitCode = 1;
+  } finally {
+    await phones.reset();
+    await phones.stop();
+    if (konami.exitCode === null) {
+      konami.kill('SIGTERM');
+      await new Promise((r) => konami.once('exit', r));
+    }
+  }
+});

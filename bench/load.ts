@@ -1,0 +1,154 @@
+// Load: LOAD_CALLS calls at once (default 200) for LOAD_SECONDS (default 60)
+// against konami as its own process on the sandbox Asterisk, every call doing
+// a full attended transfer, while API clients list the account's calls and
+// send requests konami must refuse. Each call: Alice calls Bob, presses
+// *21<target>#, Mary answers, Alice hangs up, Bob presses 7 and Mary must hear
+// it (Bob and Mary connected), Bob hangs up; then the slot starts a new call.
+//
+// Prints completed and failed calls (failed must be 0), API requests by
+// status (no 5xx allowed), konami's peak RSS and CPU, and the transfer set-up
+// time (final digit sent -> Mary's phone rings), median and p95. Exit code 1
+// on any failure.
+//
+//   npm run load              LOAD_CALLS=200 LOAD_SECONDS=60 LOAD_API_CLIENTS=4
+import { mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { validateMetaflows } from '../lib/metaflow/config.js';
+import { builtInModules } from '../lib/stasis/modules/index.js';
+import { FileAccountStore } from '../lib/store/file-store.js';
+import { eventually } from '../test/harness/asterisk.js';
+import { Phones } from '../test/harness/phones.js';
+import { intEnv, procStat, startKonamiProcess, summary, withSandbox } from './common.js';
+
+mkdirSync('test-output', { recursive: true });
+const CALLS = intEnv('LOAD_CALLS', 200);
+const SECONDS = intEnv('LOAD_SECONDS', 60);
+const API_CLIENTS = intEnv('LOAD_API_CLIENTS', 4);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const jitter = (min: number, max: number) => min + Math.floor(Math.random() * (max - min));
+
+interface Tally {
+  completed: number;
+  failed: string[];
+  setupMs: number[];
+  active: number;
+  peakActive: number;
+}
+
+async function oneCall(phones: Phones, account: string, slot: number, n: number, t: Tally): Promise<void> {
+  const bobNumber = `${4_000_000 + slot * 1000 + (n % 1000)}`;
+  const maryNumber = `${5_000_000 + slot * 1000 + (n % 1000)}`;
+  t.active++;
+  t.peakActive = Math.max(t.peakActive, t.active);
+  try {
+    const alice = await phones.call(bobNumber, { account, from: { number: `6${slot}`, name: 'Alice' } });
+    const bob = await phones.incoming(bobNumber, 30_000);
+    await bob.answer();
+    await alice.waitState('Up', 30_000);
+    await sleep(jitter(1000, 4000));
+    await alice.press(`*21${maryNumber}#`, 80, 80);
+    const sent = performance.now();
+    const mary = await phones.incoming(maryNumber, 30_000);
+    t.setupMs.push(performance.now() - sent);
+    await mary.answer();
+    await sleep(jitter(1000, 3000));
+    await alice.hangup();
+    await sleep(300);
+    await bob.press('7', 100, 100);
+    await mary.waitHeard('7', 20_000);
+    await sleep(jitter(500, 2000));
+    await bob.hangup();
+    await mary.waitHangup(20_000);
+    t.completed++;
+  } catch (err) {
+    t.failed.push(`slot ${slot} call ${n}: ${(err as Error).message}`);
+  } finally {
+    t.active--;
+  }
+}
+
+/** One API client: lists the account's calls, and now and then sends a request konami must refuse. */
+async function apiClient(base: string, account: string, token: string, until: number, statuses: Map<number, number>): Promise<void> {
+  const headers = { 'x-auth-token': token, 'content-type': 'application/json' };
+  let i = 0;
+  while (performance.now() < until) {
+    let res: Response;
+    try {
+      if (++i % 5 === 0) {
+        res = await fetch(`${base}/v1/accounts/${account}/channels/no-such-call`, {
+          method: 'POST', headers, body: JSON.stringify({ data: { action: 'transfer', target: '2600' } }),
+        });
+      } else if (i % 7 === 0) {
+        res = await fetch(`${base}/v1/accounts/${account}/channels/x`, { method: 'POST', headers, body: '{"data": {"action": "fly"}}' });
+      } else {
+        res = await fetch(`${base}/v1/accounts/${account}/channels`, { headers });
+      }
+      await res.arrayBuffer();
+      statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+    } catch {
+      statuses.set(0, (statuses.get(0) ?? 0) + 1);
+    }
+    await sleep(20);
+  }
+}
+
+await withSandbox(async (env) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'konami-load-'));
+  const store = await FileAccountStore.open(dataDir);
+  const { account, apiKey } = await store.create('load');
+  await store.setMetaflows(account.id, validateMetaflows({
+    numbers: { 22: { module: 'resume' } },
+    patterns: { '21(\\d+)': { module: 'transfer', data: { ring_timeout: 60 } } },
+  }, builtInModules()));
+  await store.close();
+  const konami = await startKonamiProcess(env, dataDir, 'test-output/load-konami.log', { RATE_LIMIT: '100000' });
+  const base = `http://127.0.0.1:${konami.httpPort}`;
+  const phones = await Phones.connect(env);
+  await phones.reset();
+  const t: Tally = { completed: 0, failed: [], setupMs: [], active: 0, peakActive: 0 };
+  const statuses = new Map<number, number>();
+  try {
+    const auth = await fetch(`${base}/v1/api_auth`, {
+      method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ data: { api_key: apiKey } }),
+    });
+    const token = ((await auth.json()) as { auth_token: string }).auth_token;
+    console.error(`load: ${CALLS} calls at once for ${SECONDS} s, ${API_CLIENTS} API clients; konami pid ${konami.pid}`);
+    const started = performance.now();
+    const until = started + SECONDS * 1000;
+    const cpuBefore = procStat(konami.pid!).cpuSeconds;
+    const report = setInterval(() => {
+      console.error(`load: ${((performance.now() - started) / 1000).toFixed(0)} s: ${t.active} calls up, ${t.completed} completed, ${t.failed.length} failed`);
+    }, 10_000);
+    const api = Array.from({ length: API_CLIENTS }, () => apiClient(base, account.id, token, until, statuses));
+    const slots = Array.from({ length: CALLS }, async (_, slot) => {
+      await sleep(slot * 50); // ramp up over CALLS/20 seconds
+      for (let n = 0; performance.now() < until; n++) await oneCall(phones, account.id, slot, n, t);
+    });
+    await Promise.all([...slots, ...api]);
+    clearInterval(report);
+    const wall = (performance.now() - started) / 1000;
+    const stat = procStat(konami.pid!);
+    await eventually(async () => (await phones.ari.listChannels()).length, (n) => n === 0, 'every channel gone', 30_000, 250);
+    await eventually(async () => (await phones.ari.listBridges()).length, (n) => n === 0, 'every bridge gone', 10_000, 250);
+    const kept = readdirSync(join(dataDir, 'calls')).length;
+    const apiTotal = [...statuses.values()].reduce((a, b) => a + b, 0);
+    const fiveXX = [...statuses].filter(([s]) => s >= 500 || s === 0).reduce((a, [, n]) => a + n, 0);
+    console.log(`load: ${CALLS} calls at once (peak ${t.peakActive}) for ${SECONDS} s, each a full attended transfer; konami as its own process`);
+    console.log(`    completed: ${t.completed}, failed: ${t.failed.length}`);
+    for (const f of t.failed.slice(0, 10)) console.log(`    failure: ${f}`);
+    console.log(`    transfer set-up (final digit sent -> target rings): ${summary(t.setupMs, 'ms', 1)}`);
+    console.log(`    API: ${apiTotal} requests (${(apiTotal / wall).toFixed(0)}/s) by status: ${JSON.stringify(Object.fromEntries([...statuses].sort()))}; 5xx or no answer: ${fiveXX}`);
+    console.log(`    konami peak RSS: ${(stat.rssPeakKb / 1024).toFixed(1)} MB; CPU ${(stat.cpuSeconds - cpuBefore).toFixed(1)} s over ${wall.toFixed(0)} s`);
+    console.log(`    afterwards: no channel and no bridge left in Asterisk; call states kept: ${kept}`);
+    if (t.failed.length > 0 || fiveXX > 0 || kept > 0 || t.completed === 0) process.exitCode = 1;
+  } finally {
+    await phones.reset();
+    await phones.stop();
+    if (konami.exitCode === null) {
+      konami.kill('SIGTERM');
+      await new Promise((r) => konami.once('exit', r));
+    }
+  }
+});

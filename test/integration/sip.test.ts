@@ -1,0 +1,79 @@
+// A real SIP phone: sipp user agents call through Asterisk's PJSIP into
+// Stasis(konami) and press the transfer code as RFC 4733 telephone events,
+// the way a mobile carrier or SIP trunk delivers it. Alice (1001) calls Bob
+// (2001) and transfers him to Mary (2600); konami dials PJSIP endpoints.
+import { expect } from 'chai';
+import type { Konami } from '../../lib/main.js';
+import { validateMetaflows } from '../../lib/metaflow/config.js';
+import { assertNothingLeft, eventually, konamiBridges } from '../harness/asterisk.js';
+import { startTestKonami } from '../harness/konami.js';
+import { Phones } from '../harness/phones.js';
+import { sandboxEnv } from '../harness/sandbox.js';
+import { sipPort, Sipp, writeDtmf } from '../harness/sipp.js';
+
+describe('A real SIP phone through PJSIP (sipp, RFC 4733 DTMF)', function () {
+  this.timeout(60_000);
+  let phones: Phones;
+  let konami: Konami;
+  let account: string;
+  const running: Sipp[] = [];
+
+  before(async function () {
+    const env = sandboxEnv();
+    phones = await Phones.connect(env);
+    await phones.reset();
+    konami = await startTestKonami(env, { DIAL_TEMPLATE: 'PJSIP/{exten}' });
+    account = (await konami.store.create('SIP phones')).account.id;
+    await konami.store.setMetaflows(account, validateMetaflows({
+      numbers: { 22: { module: 'resume' } },
+      patterns: { '21(\\d+)': { module: 'transfer', data: { dial_template: 'PJSIP/{target}', ring_timeout: 20 } } },
+    }, konami.modules));
+  });
+
+  after(async function () {
+    for (const s of running) s.kill();
+    await konami?.stop(1000);
+    await phones?.stop();
+  });
+
+  /** Channel names (PJSIP/2001-...) per konami bridge: "main" for the call's, "consult" for a consultation. */
+  async function picture(): Promise<Record<string, string[]>> {
+    const names = new Map((await phones.ari.listChannels()).map((c) => [c.id, c.name.replace(/-[0-9a-f]+$/, '')]));
+    const out: Record<string, string[]> = {};
+    for (const b of await konamiBridges(phones.ari)) {
+      out[b.name.endsWith('/consult') ? 'consult' : 'main'] = b.channels.map((c) => names.get(c) ?? c).sort();
+    }
+    return out;
+  }
+
+  it('Alice presses *21 2600 # on her phone: Bob holds, Alice talks with Mary; Alice hangs up: Bob and Mary are connected', async function () {
+    const sip = sipPort();
+    writeDtmf('alice-dtmf', '*212600#');
+    const bob = Sipp.start('bob', { scenario: 'answer.xml', port: sip + 12, service: '2001', pauseMs: 200 });
+    const mary = Sipp.start('mary', { scenario: 'answer.xml', port: sip + 13, service: '2600', pauseMs: 1500 });
+    running.push(bob, mary);
+    await new Promise((r) => setTimeout(r, 500));
+    const alice = Sipp.start('alice', {
+      scenario: 'alice-transfers.xml', port: sip + 11, service: '2001', pauseMs: 7000,
+      remote: `127.0.0.1:${sip}`, keys: { account },
+    });
+    running.push(alice);
+
+    await eventually(picture, (p) => JSON.stringify(p) === JSON.stringify({ main: ['PJSIP/1001', 'PJSIP/2001'] }),
+      'Alice and Bob bridged', 10_000);
+    await eventually(picture, (p) => JSON.stringify(p) === JSON.stringify({ consult: ['PJSIP/1001', 'PJSIP/2600'], main: ['PJSIP/2001'] }),
+      'Alice talking with Mary while Bob holds', 10_000);
+    expect(konami.metrics.codesMatched.get({ module: 'transfer' }), 'the code arrived as RFC 4733 events').to.equal(1);
+
+    expect(await alice.result(), `Alice's call went as scripted:\n${alice.output}`).to.equal(0);
+    await eventually(picture, (p) => JSON.stringify(p) === JSON.stringify({ main: ['PJSIP/2001', 'PJSIP/2600'] }),
+      'Bob and Mary connected', 5000);
+    expect(konami.metrics.transfersEnded.get({ outcome: 'completed', cause: '' })).to.equal(1);
+
+    const bobChannel = (await phones.ari.listChannels()).find((c) => c.name.startsWith('PJSIP/2001-'))!;
+    await phones.ari.hangup(bobChannel.id);
+    expect(await bob.result(), `Bob's phone got its BYE:\n${bob.output}`).to.equal(0);
+    expect(await mary.result(), `Mary's phone got its BYE:\n${mary.output}`).to.equal(0);
+    await assertNothingLeft(phones.ari);
+  });
+});
