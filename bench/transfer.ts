@@ -18,7 +18,7 @@ import type { AriEvent } from '../lib/stasis/ari-types.js';
 import { builtInModules } from '../lib/stasis/modules/index.js';
 import { FileAccountStore } from '../lib/store/file-store.js';
 import { eventually, konamiBridges } from '../test/harness/asterisk.js';
-import { PHONES_TEMPLATE, startTestKonami } from '../test/harness/konami.js';
+import { startTestKonami } from '../test/harness/konami.js';
 import { Phones, type Phone } from '../test/harness/phones.js';
 import type { SandboxEnv } from '../test/harness/sandbox.js';
 import { intEnv, procStat, startKonamiProcess, summary, withSandbox } from './common.js';
