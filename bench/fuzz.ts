@@ -140,7 +140,13 @@ async function apiFuzz(base: string, account: string, token: string, callId: str
 async function storm(phone: Phone, until: number): Promise<number> {
   let pressed = 0;
   while (performance.now() < until) {
-    const digits = chars('0123456789*#ABCD**2122#', 1 + int(12));
+    // Plain noise, or something that starts like a code: a transfer to a number
+    // nobody answers, a cancel, a half code, a code cut short by another *.
+    const digits = pick([
+      () => chars('0123456789*#ABCD', 1 + int(12)),
+      () => `*21${chars('0123456789', int(8))}${pick(['#', '', '*', '9'])}`,
+      () => pick(['*22', '*2', '**', '*9', '#', '*21#', '*2*21']),
+    ])();
     const duration = 40 + int(200);
     const between = 40 + int(200);
     await phone.press(digits, between, duration).catch(() => undefined);
@@ -150,7 +156,7 @@ async function storm(phone: Phone, until: number): Promise<number> {
   return pressed;
 }
 
-async function dtmfFuzz(phones: Phones, account: string, konamiAlive: () => boolean): Promise<boolean> {
+async function dtmfFuzz(phones: Phones, account: string, konamiAlive: () => boolean, transfersStarted: () => Promise<number>): Promise<boolean> {
   const calls: Array<{ alice: Phone; bob: Phone }> = [];
   for (let i = 0; i < CALLS; i++) {
     const to = `${7_100_000 + i}`;
@@ -162,7 +168,7 @@ async function dtmfFuzz(phones: Phones, account: string, konamiAlive: () => bool
   }
   const until = performance.now() + SECONDS * 1000;
   const pressed = (await Promise.all(calls.flatMap(({ alice, bob }) => [storm(alice, until), storm(bob, until)]))).reduce((a, b) => a + b, 0);
-  // Transfers the storms started ring nobody: they fail after their 3 s ring timeout.
+  // Transfers the storms started ring nobody: they fail after their 5 s ring timeout.
   const harmed: string[] = [];
   await eventually(async () => {
     const bridges = await konamiBridges(phones.ari);
@@ -186,7 +192,8 @@ async function dtmfFuzz(phones: Phones, account: string, konamiAlive: () => bool
     .catch((err) => harmed.push((err as Error).message));
   await eventually(async () => (await phones.ari.listBridges()).length, (n) => n === 0, 'every bridge gone', 10_000, 250)
     .catch((err) => harmed.push((err as Error).message));
-  console.log(`(2) DTMF storms on ${CALLS} live calls for ${SECONDS} s: ${pressed} random digits pressed by both parties`);
+  const started = await transfersStarted();
+  console.log(`(2) DTMF storms on ${CALLS} live calls for ${SECONDS} s: ${pressed} random digits pressed by both parties; ${started} transfers started by them`);
   console.log(`    calls harmed: ${harmed.length}; konami alive: ${alive}; afterwards nothing left in Asterisk: ${harmed.length === 0}`);
   for (const h of harmed.slice(0, 10)) console.log(`    harmed: ${h}`);
   return harmed.length === 0 && alive;
@@ -200,7 +207,7 @@ await withSandbox(async (env) => {
   await store.setMetaflows(account.id, validateMetaflows({
     digit_timeout: 1000,
     numbers: { 22: { module: 'resume' } },
-    patterns: { '21(\\d+)': { module: 'transfer', data: { ring_timeout: 3, recall_attempts: 0 } } },
+    patterns: { '21(\\d+)': { module: 'transfer', data: { ring_timeout: 5, recall_attempts: 0 } } },
   }, builtInModules()));
   await store.close();
   const konami = await startKonamiProcess(env, dataDir, 'test-output/fuzz-konami.log', { RATE_LIMIT: '100000' });
@@ -220,7 +227,11 @@ await withSandbox(async (env) => {
     const apiOk = await apiFuzz(base, account.id, token, alice.peerId);
     await alice.hangup().catch(() => undefined);
     await bob.waitHangup(10_000).catch(() => undefined);
-    const dtmfOk = await dtmfFuzz(phones, account.id, () => konami.exitCode === null);
+    const transfersStarted = async () => {
+      const text = await (await fetch(`${base}/metrics`)).text();
+      return Number(/^konami_transfers_started_total (\d+)$/m.exec(text)?.[1] ?? 0);
+    };
+    const dtmfOk = await dtmfFuzz(phones, account.id, () => konami.exitCode === null, transfersStarted);
     const kept = readdirSync(join(dataDir, 'calls')).length;
     console.log(`    call states kept afterwards: ${kept}`);
     if (!apiOk || !dtmfOk || kept > 0) process.exitCode = 1;
