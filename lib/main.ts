@@ -94,7 +94,7 @@ export async function startKonami(config: Config, log: Logger, options: StartOpt
 
   // After every (re)connection konami compares its calls with Asterisk's and
   // is not ready until it has: events may have been missed meanwhile.
-  let inStep = false;
+  let reconciled = false;
   let reconciling: Promise<void> | undefined;
   let again = false;
   const reconcile = (): Promise<void> => {
@@ -102,7 +102,7 @@ export async function startKonami(config: Config, log: Logger, options: StartOpt
       again = true;
       return reconciling;
     }
-    inStep = false;
+    reconciled = false;
     reconciling = (async () => {
       do {
         again = false;
@@ -114,7 +114,7 @@ export async function startKonami(config: Config, log: Logger, options: StartOpt
           if (again) await new Promise((r) => setTimeout(r, 1000));
         }
       } while (again && ari.connected);
-      inStep = ari.connected;
+      reconciled = ari.connected;
       reconciling = undefined;
     })();
     return reconciling;
@@ -127,7 +127,7 @@ export async function startKonami(config: Config, log: Logger, options: StartOpt
     }
   });
   ari.on('disconnected', () => {
-    inStep = false;
+    reconciled = false;
   });
   ari.on('event', (e) => app.handle(e));
   ari.on('disconnected', () => log.warn('ARI disconnected: not ready'));
@@ -135,10 +135,10 @@ export async function startKonami(config: Config, log: Logger, options: StartOpt
   const api = createApi({
     store,
     modules,
-    calls: new CallControl(app, (id) => store.cached(id)?.metaflows, transferDialTemplate),
+    calls: new CallControl(app, (id) => store.cached(id)?.metaflows, transferDialTemplate, () => ari.connected && reconciled),
     tokens: new TokenSigner(authSecret(config), config.api.tokenTtl),
     limiter: new RateLimiter(config.api.rateLimit, config.api.rateLimit * 2),
-    readiness: { checks: () => ({ ari: ari.connected, store: store.usable(), calls_reconciled: inStep }) },
+    readiness: { checks: () => ({ ari: ari.connected, store: store.usable(), calls_reconciled: reconciled }) },
     log: log.child({ component: 'http' }),
     metrics,
   });

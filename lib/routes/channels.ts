@@ -27,6 +27,8 @@ function refusal(error: Exclude<ActionResult<unknown>, { ok: true }>['error']): 
   switch (error) {
     case 'not_found':
       return notFound();
+    case 'unavailable':
+      return new ApiError(503, 'not connected to Asterisk at the moment; try again shortly', {}, { 'Retry-After': '2' });
     case 'not_bridged':
       return new ApiError(409, 'Channel is not bridged', { id: { state: { message: 'the call is not connected to another party' } } });
     case 'in_progress':

@@ -92,7 +92,7 @@ export const OPENAPI = {
             },
           },
         }),
-        responses: { ...ok('accepted: the transfer (transfer, cancel) or nothing (hangup)', transfer, '202'), ...errors(400, 401, 404, 409, 413, 415, 429) },
+        responses: { ...ok('accepted: the transfer (transfer, cancel) or nothing (hangup)', transfer, '202'), ...errors(400, 401, 404, 409, 413, 415, 429, 503) },
       },
     },
     '/v1/accounts/{ACCOUNT_ID}/metaflows': {

@@ -35,13 +35,17 @@ export interface TransferView {
   target_answered: boolean;
 }
 
-export type ActionResult<T> = { ok: true; value: T } | { ok: false; error: TransferRefusal | 'not_found' | 'not_enabled' | 'no_transfer' };
+export type ActionResult<T> =
+  | { ok: true; value: T }
+  | { ok: false; error: TransferRefusal | 'not_found' | 'not_enabled' | 'no_transfer' | 'unavailable' };
 
 export class CallControl {
   constructor(
     private readonly app: StasisApp,
     private readonly metaflows: (account: string) => MetaflowConfig | null | undefined,
     private readonly defaultDialTemplate: string,
+    /** Asterisk can be commanded now (ARI connected and calls reconciled). */
+    private readonly available: () => boolean = () => true,
   ) {}
 
   list(account: string): ChannelView[] {
@@ -61,6 +65,7 @@ export class CallControl {
   async transfer(account: string, channelId: string, target: string): Promise<ActionResult<TransferView>> {
     const found = this.find(account, channelId);
     if (!found) return { ok: false, error: 'not_found' };
+    if (!this.available()) return { ok: false, error: 'unavailable' };
     const data = this.transferData(account);
     if (!data) return { ok: false, error: 'not_enabled' };
     const { call, leg } = found;
@@ -74,6 +79,7 @@ export class CallControl {
   async cancel(account: string, channelId: string): Promise<ActionResult<TransferView>> {
     const found = this.find(account, channelId);
     if (!found) return { ok: false, error: 'not_found' };
+    if (!this.available()) return { ok: false, error: 'unavailable' };
     const { call } = found;
     return call.run(async () => {
       if (!call.transfer) return { ok: false, error: 'no_transfer' } as const;
@@ -85,6 +91,7 @@ export class CallControl {
   async hangup(account: string, channelId: string): Promise<ActionResult<null>> {
     const found = this.find(account, channelId);
     if (!found) return { ok: false, error: 'not_found' };
+    if (!this.available()) return { ok: false, error: 'unavailable' };
     await this.app.hangup(found.leg.id, Cause.NORMAL_CLEARING);
     return { ok: true, value: null };
   }

@@ -61,7 +61,13 @@ describe('Losing ARI', function () {
     const konami: Konami = await startTestKonami(env, { ARI_URL: proxy.url });
     const phones = await Phones.connect(env);
     try {
-      const account = (await konami.store.create('Connection loss')).account.id;
+      const created = await konami.store.create('Connection loss');
+      const account = created.account.id;
+      const base = `http://127.0.0.1:${konami.http.port}`;
+      const auth = await fetch(`${base}/v1/api_auth`, {
+        method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ data: { api_key: created.apiKey } }),
+      });
+      const token = ((await auth.json()) as { auth_token: string }).auth_token;
       await konami.store.setMetaflows(account, validateMetaflows({
         numbers: { 22: { module: 'resume' } }, patterns: { '21(\\d+)': { module: 'transfer' } },
       }, konami.modules));
@@ -81,6 +87,11 @@ describe('Losing ARI', function () {
       await proxy.cut();
       await down;
       expect(await ready(), 'not ready while ARI is out of reach').to.equal(503);
+      const refused = await fetch(`${base}/v1/accounts/${account}/channels/${callId}`, {
+        method: 'POST', headers: { 'content-type': 'application/json', 'x-auth-token': token },
+        body: JSON.stringify({ data: { action: 'cancel' } }),
+      });
+      expect(refused.status, 'an API action is refused while it could not reach Asterisk').to.equal(503);
       await alice.hangup();
       await new Promise((r) => setTimeout(r, 1500));
       expect(konami.app.callOf(callId)?.transfer?.state, 'konami has not seen Alice go').to.equal('consulting');

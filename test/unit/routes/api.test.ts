@@ -222,6 +222,14 @@ describe('the HTTP API (Kazoo crossbar conventions)', function () {
       });
     }
 
+    it('503 with Retry-After while konami is not connected to Asterisk (an action now would be lost)', async function () {
+      refuse = { ok: false, error: 'unavailable' };
+      const r = await call('POST', `/v1/accounts/${acme.id}/channels/alice-1`, { token, body: { data: { action: 'transfer', target: '2600' } } });
+      expect(r.status).to.equal(503);
+      expect(r.headers.get('retry-after')).to.equal('2');
+      expect(r.json['status']).to.equal('error');
+    });
+
     it('409 for a cancel with no transfer in progress', async function () {
       refuse = { ok: false, error: 'no_transfer' };
       const r = await call('POST', `/v1/accounts/${acme.id}/channels/alice-1`, { token, body: { data: { action: 'cancel' } } });
