@@ -77,6 +77,11 @@ export interface AsteriskPicture extends BridgePicture {
 
 export const BRIDGE_TYPE = 'mixing,dtmf_events';
 
+/** The events a call acts on (the others are only traced). */
+const CALL_EVENTS = new Set<AriEvent['type']>([
+  'StasisStart', 'ChannelStateChange', 'Dial', 'StasisEnd', 'ChannelHangupRequest', 'ChannelDestroyed', 'ChannelDtmfReceived',
+]);
+
 /** How a digit passed on is played to the other party (ms). */
 export const DTMF_OUT = { duration: 120, between: 80 } as const;
 
@@ -206,6 +211,8 @@ export class Call {
   }
 
   dispatch(e: AriEvent): Promise<void> {
+    // Bridge and playback events change nothing konami keeps: no need to write the record.
+    if (!CALL_EVENTS.has(e.type)) return this.queue.push(() => this.on(e));
     return this.step_(() => this.on(e));
   }
 
