@@ -13,15 +13,12 @@
 //
 // Random choices come from FUZZ_SEED (printed), so a failing run can be
 // replayed.   npm run fuzz
-import { mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { validateMetaflows } from '../lib/metaflow/config.js';
-import { builtInModules } from '../lib/stasis/modules/index.js';
-import { FileAccountStore } from '../lib/store/file-store.js';
 import { eventually, konamiBridges } from '../test/harness/asterisk.js';
 import { side } from '../test/harness/bridges.js';
+import { apiToken, dataDirWithAccount } from '../test/harness/process.js';
 import { Phones, type Phone } from '../test/harness/phones.js';
 import { intEnv, startKonamiProcess, withSandbox } from './common.js';
 
@@ -201,37 +198,30 @@ async function dtmfFuzz(phones: Phones, account: string, konamiAlive: () => bool
 
 await withSandbox(async (env) => {
   console.log(`fuzz: seed ${SEED} (FUZZ_SEED=${SEED} replays this run)`);
-  const dataDir = mkdtempSync(join(tmpdir(), 'konami-fuzz-'));
-  const store = await FileAccountStore.open(dataDir);
-  const { account, apiKey } = await store.create('fuzz');
-  await store.setMetaflows(account.id, validateMetaflows({
+  const { dataDir, account, apiKey } = await dataDirWithAccount('fuzz', {
     digit_timeout: 1000,
     numbers: { 22: { module: 'resume' } },
     patterns: { '21(\\d+)': { module: 'transfer', data: { ring_timeout: 5, recall_attempts: 0 } } },
-  }, builtInModules()));
-  await store.close();
+  });
   const konami = await startKonamiProcess(env, dataDir, 'test-output/fuzz-konami.log', { RATE_LIMIT: '100000' });
   const base = `http://127.0.0.1:${konami.httpPort}`;
   const phones = await Phones.connect(env);
   await phones.reset();
   try {
-    const auth = await fetch(`${base}/v1/api_auth`, {
-      method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ data: { api_key: apiKey } }),
-    });
-    const token = ((await auth.json()) as { auth_token: string }).auth_token;
+    const token = await apiToken(base, apiKey);
     // One live call, so that requests naming a real call id reach the call logic too.
-    const alice = await phones.call('7000001', { account: account.id });
+    const alice = await phones.call('7000001', { account: account });
     const bob = await phones.incoming('7000001', 20_000);
     await bob.answer();
     await alice.waitState('Up', 20_000);
-    const apiOk = await apiFuzz(base, account.id, token, alice.peerId);
+    const apiOk = await apiFuzz(base, account, token, alice.peerId);
     await alice.hangup().catch(() => undefined);
     await bob.waitHangup(10_000).catch(() => undefined);
     const transfersStarted = async () => {
       const text = await (await fetch(`${base}/metrics`)).text();
       return Number(/^konami_transfers_started_total (\d+)$/m.exec(text)?.[1] ?? 0);
     };
-    const dtmfOk = await dtmfFuzz(phones, account.id, () => konami.exitCode === null, transfersStarted);
+    const dtmfOk = await dtmfFuzz(phones, account, () => konami.exitCode === null, transfersStarted);
     const kept = readdirSync(join(dataDir, 'calls')).length;
     console.log(`    call states kept afterwards: ${kept}`);
     if (!apiOk || !dtmfOk || kept > 0) process.exitCode = 1;

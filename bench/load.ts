@@ -14,14 +14,11 @@
 // on any failure.
 //
 //   npm run load              LOAD_CALLS=200 LOAD_SECONDS=90 LOAD_API_CLIENTS=4
-import { mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { validateMetaflows } from '../lib/metaflow/config.js';
-import { builtInModules } from '../lib/stasis/modules/index.js';
-import { FileAccountStore } from '../lib/store/file-store.js';
 import { eventually } from '../test/harness/asterisk.js';
+import { apiToken, dataDirWithAccount } from '../test/harness/process.js';
 import { Phones, type Phone } from '../test/harness/phones.js';
 import { intEnv, procStat, startKonamiProcess, summary, withSandbox } from './common.js';
 
@@ -114,14 +111,10 @@ async function apiClient(base: string, account: string, token: string, until: nu
 }
 
 await withSandbox(async (env) => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'konami-load-'));
-  const store = await FileAccountStore.open(dataDir);
-  const { account, apiKey } = await store.create('load');
-  await store.setMetaflows(account.id, validateMetaflows({
+  const { dataDir, account, apiKey } = await dataDirWithAccount('load', {
     numbers: { 22: { module: 'resume' } },
     patterns: { '21(\\d+)': { module: 'transfer', data: { ring_timeout: 60 } } },
-  }, builtInModules()));
-  await store.close();
+  });
   const konami = await startKonamiProcess(env, dataDir, 'test-output/load-konami.log', { RATE_LIMIT: '100000' });
   const base = `http://127.0.0.1:${konami.httpPort}`;
   const phones = await Phones.connect(env);
@@ -129,10 +122,7 @@ await withSandbox(async (env) => {
   const t: Tally = { completed: 0, failed: [], setupMs: [], active: 0, peakActive: 0 };
   const statuses = new Map<number, number>();
   try {
-    const auth = await fetch(`${base}/v1/api_auth`, {
-      method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ data: { api_key: apiKey } }),
-    });
-    const token = ((await auth.json()) as { auth_token: string }).auth_token;
+    const token = await apiToken(base, apiKey);
     console.error(`load: ${CALLS} calls at once for ${SECONDS} s, ${API_CLIENTS} API clients; konami pid ${konami.pid}`);
     const started = performance.now();
     const until = started + SECONDS * 1000;
@@ -140,10 +130,10 @@ await withSandbox(async (env) => {
     const report = setInterval(() => {
       console.error(`load: ${((performance.now() - started) / 1000).toFixed(0)} s: ${t.active} calls up, ${t.completed} completed, ${t.failed.length} failed`);
     }, 10_000);
-    const api = Array.from({ length: API_CLIENTS }, () => apiClient(base, account.id, token, until, statuses));
+    const api = Array.from({ length: API_CLIENTS }, () => apiClient(base, account, token, until, statuses));
     const slots = Array.from({ length: CALLS }, async (_, slot) => {
       await sleep(slot * 100); // ramp up over CALLS/10 seconds
-      for (let n = 0; performance.now() < until; n++) await oneCall(phones, account.id, slot, n, t);
+      for (let n = 0; performance.now() < until; n++) await oneCall(phones, account, slot, n, t);
     });
     await Promise.all([...slots, ...api]);
     clearInterval(report);

@@ -9,17 +9,14 @@
 //     RSS and CPU seconds per transfer.
 //
 //   npm run bench:transfer          BENCH_SAMPLES=30 BENCH_CALLS=100
-import { mkdirSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { validateMetaflows } from '../lib/metaflow/config.js';
 import type { AriEvent } from '../lib/stasis/ari-types.js';
-import { builtInModules } from '../lib/stasis/modules/index.js';
-import { FileAccountStore } from '../lib/store/file-store.js';
 import { eventually, konamiBridges } from '../test/harness/asterisk.js';
 import { startTestKonami } from '../test/harness/konami.js';
 import { Phones, type Phone } from '../test/harness/phones.js';
+import { dataDirWithAccount } from '../test/harness/process.js';
 import type { SandboxEnv } from '../test/harness/sandbox.js';
 import { intEnv, procStat, startKonamiProcess, summary, withSandbox } from './common.js';
 
@@ -45,8 +42,8 @@ async function connect(phones: Phones, to: string, account: string): Promise<{ a
 /** (a) final digit -> target dialled, one transfer at a time. */
 async function digitToDial(env: SandboxEnv, phones: Phones): Promise<{ local: number[]; asterisk: number[] }> {
   const konami = await startTestKonami(env, { LOG_LEVEL: process.env['BENCH_LOG_LEVEL'] ?? 'info' });
-  const { account } = await konami.store.create('bench-a');
-  await konami.store.setMetaflows(account.id, validateMetaflows(METAFLOWS, konami.modules));
+  const account = (await konami.store.create('bench-a')).account.id;
+  await konami.store.setMetaflows(account, validateMetaflows(METAFLOWS, konami.modules));
   const lastDigit = new Map<string, { at: number; ts: number }>();
   const dialled = new Map<string, { at: number; ts: number }>();
   konami.ari.on('event', (e: AriEvent) => {
@@ -58,7 +55,7 @@ async function digitToDial(env: SandboxEnv, phones: Phones): Promise<{ local: nu
   const asterisk: number[] = [];
   try {
     for (let i = 0; i < SAMPLES; i++) {
-      const { alice, bob } = await connect(phones, `${6000 + i}`, account.id);
+      const { alice, bob } = await connect(phones, `${6000 + i}`, account);
       await eventually(async () => konami.app.callOf(alice.peerId!)?.phase, (p) => p === 'bridged', 'bridged');
       const target = `${7000 + i}`;
       await alice.press(`*21${target}#`, 80, 80);
@@ -83,11 +80,7 @@ async function digitToDial(env: SandboxEnv, phones: Phones): Promise<{ local: nu
 
 /** (b) N concurrent full attended transfers against konami as its own process. */
 async function concurrent(env: SandboxEnv, phones: Phones): Promise<void> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'konami-bench-'));
-  const store = await FileAccountStore.open(dataDir);
-  const { account } = await store.create('bench-b');
-  await store.setMetaflows(account.id, validateMetaflows(METAFLOWS, builtInModules()));
-  await store.close();
+  const { dataDir, account } = await dataDirWithAccount('bench-b', METAFLOWS);
   console.error(`(b) starting konami and placing ${CALLS} calls...`);
   const child = await startKonamiProcess(env, dataDir, 'test-output/bench-konami.log');
   const pid = child.pid!;
@@ -97,7 +90,7 @@ async function concurrent(env: SandboxEnv, phones: Phones): Promise<void> {
   try {
     const calls = await Promise.all(Array.from({ length: CALLS }, async (_, i) => {
       await sleep(i * 20);
-      return connect(phones, `${8000 + i}`, account.id);
+      return connect(phones, `${8000 + i}`, account);
     }));
     await eventually(async () => (await konamiBridges(phones.ari)).filter((b) => b.channels.length === 2).length,
       (c) => c === CALLS, `${CALLS} bridged calls`, 60_000, 250);

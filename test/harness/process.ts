@@ -2,10 +2,40 @@
 // restart it, or cut its connection to Asterisk.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { createWriteStream, mkdirSync } from 'node:fs';
+import { createWriteStream, mkdirSync, mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { validateMetaflows } from '../../lib/metaflow/config.js';
+import { builtInModules } from '../../lib/stasis/modules/index.js';
+import { FileAccountStore } from '../../lib/store/file-store.js';
 import { OUTPUT_DIR, PHONES_TEMPLATE } from './konami.js';
+
+/**
+ * A fresh DATA_DIR holding one account with these metaflows, as `konami
+ * account create` and `konami metaflows set` leave it, for a konami process.
+ */
+export async function dataDirWithAccount(name: string, metaflows: unknown): Promise<{ dataDir: string; account: string; apiKey: string }> {
+  const dataDir = mkdtempSync(join(tmpdir(), `konami-${name.toLowerCase().replace(/[^a-z0-9]+/g, '-')}-`));
+  const store = await FileAccountStore.open(dataDir);
+  try {
+    const { account, apiKey } = await store.create(name);
+    const modules = builtInModules({ transferDialTemplate: PHONES_TEMPLATE.replace('{exten}', '{target}') });
+    await store.setMetaflows(account.id, validateMetaflows(metaflows, modules));
+    return { dataDir, account: account.id, apiKey };
+  } finally {
+    await store.close();
+  }
+}
+
+/** Exchanges an API key for a token at a running konami. */
+export async function apiToken(base: string, apiKey: string): Promise<string> {
+  const res = await fetch(`${base}/v1/api_auth`, {
+    method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ data: { api_key: apiKey } }),
+  });
+  if (res.status !== 200) throw new Error(`api_auth answered ${res.status}`);
+  return ((await res.json()) as { auth_token: string }).auth_token;
+}
 
 export interface LogLine {
   msg: string;

@@ -52,6 +52,10 @@ export class Sipp {
     return this.exited;
   }
 
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
   kill(): void {
     if (this.child.exitCode === null) this.child.kill('SIGKILL');
   }

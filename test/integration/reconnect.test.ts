@@ -8,6 +8,7 @@ import { assertNothingLeft, eventually, konamiBridges, mohPlaysIn } from '../har
 import { expectBridges, side } from '../harness/bridges.js';
 import { startTestKonami } from '../harness/konami.js';
 import { Phones } from '../harness/phones.js';
+import { apiToken } from '../harness/process.js';
 import { CuttableProxy } from '../harness/proxy.js';
 import { sandbox, sandboxEnv } from '../harness/sandbox.js';
 
@@ -64,10 +65,7 @@ describe('Losing ARI', function () {
       const created = await konami.store.create('Connection loss');
       const account = created.account.id;
       const base = `http://127.0.0.1:${konami.http.port}`;
-      const auth = await fetch(`${base}/v1/api_auth`, {
-        method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ data: { api_key: created.apiKey } }),
-      });
-      const token = ((await auth.json()) as { auth_token: string }).auth_token;
+      const token = await apiToken(base, created.apiKey);
       await konami.store.setMetaflows(account, validateMetaflows({
         numbers: { 22: { module: 'resume' } }, patterns: { '21(\\d+)': { module: 'transfer' } },
       }, konami.modules));

@@ -2,20 +2,14 @@
 // transfer state: the calls stay in Asterisk meanwhile, and konami takes them
 // back from its kept state and what ARI reports, so each ends as it would have
 // without the restart. Alice (1001) calls Bob and transfers him to Mary.
-import { mkdtempSync } from 'node:fs';
 import { rm, readdir } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { validateMetaflows } from '../../lib/metaflow/config.js';
 import { Cause } from '../../lib/stasis/causes.js';
-import { builtInModules } from '../../lib/stasis/modules/index.js';
-import { FileAccountStore } from '../../lib/store/file-store.js';
 import { eventually, konamiBridges, mohPlaysIn } from '../harness/asterisk.js';
 import { expectBridges as expectBridgesOf, side } from '../harness/bridges.js';
-import { PHONES_TEMPLATE } from '../harness/konami.js';
 import { Phones, type Phone } from '../harness/phones.js';
-import { KonamiProcess } from '../harness/process.js';
+import { dataDirWithAccount, KonamiProcess } from '../harness/process.js';
 import { sandboxEnv, type SandboxEnv } from '../harness/sandbox.js';
 
 describe('konami killed and started again while calls are up', function () {
@@ -35,15 +29,11 @@ describe('konami killed and started again while calls are up', function () {
     env = sandboxEnv();
     phones = await Phones.connect(env);
     await phones.reset();
-    dataDir = mkdtempSync(join(tmpdir(), 'konami-restart-'));
-    const store = await FileAccountStore.open(dataDir);
-    account = (await store.create('Restarts')).account.id;
-    await store.setMetaflows(account, validateMetaflows({
+    ({ dataDir, account } = await dataDirWithAccount('Restarts', {
       digit_timeout: 1500,
       numbers: { 22: { module: 'resume' } },
       patterns: { '21(\\d+)': { module: 'transfer', data: { ring_timeout: 30, recall_attempts: 1, recall_delay: 1 } } },
-    }, builtInModules({ transferDialTemplate: PHONES_TEMPLATE.replace('{exten}', '{target}') })));
-    await store.close();
+    }));
   });
 
   beforeEach(async function () {

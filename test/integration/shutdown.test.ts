@@ -1,19 +1,12 @@
 // SIGTERM: konami stops taking calls and API requests, lets transfers in
 // flight finish within SHUTDOWN_GRACE, then hands its calls over to the next
 // konami (SHUTDOWN_CALLS=handover, the default) or hangs them up (hangup).
-import { mkdtempSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { expect } from 'chai';
-import { validateMetaflows } from '../../lib/metaflow/config.js';
 import { Cause } from '../../lib/stasis/causes.js';
-import { builtInModules } from '../../lib/stasis/modules/index.js';
-import { FileAccountStore } from '../../lib/store/file-store.js';
 import { expectBridges as expectBridgesOf, side } from '../harness/bridges.js';
-import { PHONES_TEMPLATE } from '../harness/konami.js';
 import { Phones, type Phone } from '../harness/phones.js';
-import { KonamiProcess } from '../harness/process.js';
+import { dataDirWithAccount, KonamiProcess } from '../harness/process.js';
 import { sandboxEnv, type SandboxEnv } from '../harness/sandbox.js';
 
 describe('Stopping konami with SIGTERM', function () {
@@ -33,14 +26,10 @@ describe('Stopping konami with SIGTERM', function () {
     env = sandboxEnv();
     phones = await Phones.connect(env);
     await phones.reset();
-    dataDir = mkdtempSync(join(tmpdir(), 'konami-shutdown-'));
-    const store = await FileAccountStore.open(dataDir);
-    account = (await store.create('Shutdown')).account.id;
-    await store.setMetaflows(account, validateMetaflows({
+    ({ dataDir, account } = await dataDirWithAccount('Shutdown', {
       numbers: { 22: { module: 'resume' } },
       patterns: { '21(\\d+)': { module: 'transfer', data: { ring_timeout: 30 } } },
-    }, builtInModules({ transferDialTemplate: PHONES_TEMPLATE.replace('{exten}', '{target}') })));
-    await store.close();
+    }));
   });
 
   afterEach(async function () {

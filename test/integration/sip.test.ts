@@ -39,11 +39,11 @@ describe('A real SIP phone through PJSIP (sipp, RFC 4733 DTMF)', function () {
   /** Channel names (PJSIP/2001-...) per konami bridge: "main" for the call's, "consult" for a consultation. */
   async function picture(): Promise<Record<string, string[]>> {
     const names = new Map((await phones.ari.listChannels()).map((c) => [c.id, c.name.replace(/-[0-9a-f]+$/, '')]));
-    const out: Record<string, string[]> = {};
+    const out: Array<[string, string[]]> = [];
     for (const b of await konamiBridges(phones.ari)) {
-      out[b.name.endsWith('/consult') ? 'consult' : 'main'] = b.channels.map((c) => names.get(c) ?? c).sort();
+      out.push([b.name.endsWith('/consult') ? 'consult' : 'main', b.channels.map((c) => names.get(c) ?? c).sort()]);
     }
-    return out;
+    return Object.fromEntries(out.sort(([x], [y]) => x.localeCompare(y)));
   }
 
   it('Alice presses *21 2600 # on her phone: Bob holds, Alice talks with Mary; Alice hangs up: Bob and Mary are connected', async function () {
@@ -53,21 +53,33 @@ describe('A real SIP phone through PJSIP (sipp, RFC 4733 DTMF)', function () {
     const mary = Sipp.start('mary', { scenario: 'answer.xml', port: sip + 13, service: '2600', pauseMs: 1500 });
     running.push(bob, mary);
     await new Promise((r) => setTimeout(r, 500));
+    for (const phone of [bob, mary]) expect(phone.running, `${phone.name}'s sipp is up:\n${phone.output}`).to.equal(true);
     const alice = Sipp.start('alice', {
       scenario: 'alice-transfers.xml', port: sip + 11, service: '2001', pauseMs: 7000,
       remote: `127.0.0.1:${sip}`, keys: { account },
     });
     running.push(alice);
 
-    await eventually(picture, (p) => JSON.stringify(p) === JSON.stringify({ main: ['PJSIP/1001', 'PJSIP/2001'] }),
-      'Alice and Bob bridged', 10_000);
-    await eventually(picture, (p) => JSON.stringify(p) === JSON.stringify({ consult: ['PJSIP/1001', 'PJSIP/2600'], main: ['PJSIP/2001'] }),
-      'Alice talking with Mary while Bob holds', 10_000);
+    // Every distinct picture Asterisk shows, in order, until Bob and Mary are connected.
+    const seen: string[] = [];
+    const done = JSON.stringify({ main: ['PJSIP/2001', 'PJSIP/2600'] });
+    await eventually(async () => {
+      const p = JSON.stringify(await picture());
+      if (seen.at(-1) !== p) seen.push(p);
+      return p;
+    }, (p) => p === done, 'Bob and Mary connected', 30_000, 25).catch((err: Error) => {
+      throw new Error(`${err.message}\nseen: ${seen.join('\n      ')}`);
+    });
+    const wanted = [
+      JSON.stringify({ main: ['PJSIP/1001', 'PJSIP/2001'] }),
+      JSON.stringify({ consult: ['PJSIP/1001'], main: ['PJSIP/2001'] }),
+      JSON.stringify({ consult: ['PJSIP/1001', 'PJSIP/2600'], main: ['PJSIP/2001'] }),
+      done,
+    ];
+    expect(seen.filter((p) => wanted.includes(p)), 'Alice with Bob; Bob holds while Mary rings; Alice talks with Mary; Bob with Mary')
+      .to.deep.equal(wanted);
     expect(konami.metrics.codesMatched.get({ module: 'transfer' }), 'the code arrived as RFC 4733 events').to.equal(1);
-
     expect(await alice.result(), `Alice's call went as scripted:\n${alice.output}`).to.equal(0);
-    await eventually(picture, (p) => JSON.stringify(p) === JSON.stringify({ main: ['PJSIP/2001', 'PJSIP/2600'] }),
-      'Bob and Mary connected', 5000);
     expect(konami.metrics.transfersEnded.get({ outcome: 'completed', cause: '' })).to.equal(1);
 
     const bobChannel = (await phones.ari.listChannels()).find((c) => c.name.startsWith('PJSIP/2001-'))!;
