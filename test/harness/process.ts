@@ -33,7 +33,7 @@ export async function apiToken(base: string, apiKey: string): Promise<string> {
   const res = await fetch(`${base}/v1/api_auth`, {
     method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ data: { api_key: apiKey } }),
   });
-  if (res.status !== 200) throw new Error(`api_auth answered ${res.status}`);
+  if (!res.ok) throw new Error(`api_auth answered ${res.status}`);
   return ((await res.json()) as { auth_token: string }).auth_token;
 }
 
