@@ -272,6 +272,20 @@ export class Call {
           await this.onInStasis(leg);
         }
       }
+      // konami stopped after making a transfer's channel but before the
+      // transfer knew it: the transfer waits for a party it does not have.
+      const t = this.transfer;
+      if (t && this.phase === 'bridged') {
+        if (!t.target && (t.state === 'calling' || t.state === 'partial' || t.state === 'transferee_gone')) {
+          missed++;
+          this.log.warn({ state: t.state }, 'transfer without its target after a restart: the target failed');
+          await t.on({ kind: 'target_gone', cause: Cause.NORMAL_CLEARING });
+        } else if (!t.recall && t.state === 'recalling') {
+          missed++;
+          this.log.warn('recall without its channel after a restart: the recall failed');
+          await t.on({ kind: 'recall_gone', cause: Cause.NORMAL_CLEARING });
+        }
+      }
       // The events just played moved parties themselves, and the picture
       // predates them: only a call that missed nothing is checked against it.
       if (this.phase !== 'bridged' || missed > 0) return;

@@ -174,6 +174,20 @@ describe('taking calls back after a restart (fake ARI, fake timers)', function (
     expect(ari.bridges.get(main)!.moh).to.equal(false);
   });
 
+  it('konami stopped after creating Mary\'s channel but before the transfer knew it: Mary\'s channel is hung up, Alice is back with Bob', async function () {
+    const { mary, main } = await transfer();
+    const doc = JSON.parse(journal.docs.get('alice')!) as { transfer: { target?: string }; legs: Array<{ id: string; dialled: boolean; inStasis: boolean }> };
+    delete doc.transfer.target;
+    for (const leg of doc.legs) if (leg.id === mary.id) Object.assign(leg, { dialled: false, inStasis: false });
+    journal.docs.set('alice', JSON.stringify(doc));
+    ari.channels.get(mary.id)!.snapshot.state = 'Down';
+    await restart();
+    expect(call().transfer, 'the transfer ended').to.equal(undefined);
+    expect(call().lastTransfer?.outcome).to.equal('failed');
+    expect(members(main)).to.deep.equal(['alice', bob.id].sort());
+    expect(ari.channels.get(mary.id)!.hungUp, "Mary's channel hung up").to.not.equal(undefined);
+  });
+
   it('a party found outside the bridge its state says is put back (konami stopped between two steps)', async function () {
     const { main } = await transfer();
     // Alice is back in the call's bridge although the transfer still rings Mary.
