@@ -48,7 +48,7 @@ export const OPENAPI = {
   paths: {
     '/healthz': { get: { summary: 'the process is up', responses: { 200: { description: 'up' } } } },
     '/readyz': {
-      get: { summary: 'ARI connected and the store usable', responses: { 200: { description: 'ready' }, 503: { description: 'not ready, with each check' } } },
+      get: { summary: 'ARI connected, the store usable, calls reconciled with Asterisk', responses: { 200: { description: 'ready' }, 503: { description: 'not ready, with each check' } } },
     },
     '/metrics': { get: { summary: 'Prometheus metrics: active calls, transfers by outcome, codes matched, ARI reconnects, API requests by route and status', responses: { 200: { description: 'text exposition format' } } } },
     '/v1/openapi.json': { get: { summary: 'this document', responses: { 200: { description: 'the OpenAPI document' } } } },
