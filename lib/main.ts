@@ -193,6 +193,8 @@ export async function startKonami(config: Config, log: Logger, options: StartOpt
         await Promise.race([handOver, late]);
         clearTimeout(deadline);
         await ari.stop();
+        // Steps that were running when the events stopped keep their records too.
+        await Promise.race([app.settled(), new Promise((r) => setTimeout(r, 2000))]);
         await journal.flush();
         await store.close();
         log.info('stopped');

@@ -82,7 +82,8 @@ export class StasisApp implements CallOwner {
     for (const { id, state } of records) {
       const record = state as CallRecord;
       if (record?.v !== 1 || record.id !== id || !Array.isArray(record.legs)) {
-        this.log.error({ call_id: id }, 'kept call state not understood: skipped');
+        this.log.error({ call_id: id }, 'kept call state not understood: dropped (its channels are hung up as unknown)');
+        this.settings.journal?.remove(id);
         continue;
       }
       const call = Call.restore(this.ari, this, this.settings, this.log.child({ call_id: id, account: record.account ?? null }), record);
@@ -102,7 +103,8 @@ export class StasisApp implements CallOwner {
    */
   async reconcile(): Promise<ReconcileReport> {
     const known = new Map<Call, Set<string>>();
-    for (const call of this.calls.values()) known.set(call, new Set(call.channelIds()));
+    // Channels still being created are left out: the picture may predate them.
+    for (const call of this.calls.values()) known.set(call, new Set(call.settledChannelIds()));
     const [channels, bridges] = await Promise.all([this.ari.listChannels(), this.ari.listBridges()]);
     const bridgeOf = new Map<string, string>();
     for (const b of bridges) for (const c of b.channels) bridgeOf.set(c, b.id);

@@ -126,6 +126,10 @@ export class Call {
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly digits: DigitCollector;
   private readonly fired: Invocation[] = [];
+  /** Legs whose channel konami is creating now: Asterisk may not show them yet. */
+  private readonly creating = new Set<string>();
+  /** Timers of a restored call, armed at its first reconciliation (ARI is connected by then). */
+  private restoredTimers: Array<() => void> = [];
   /** Digits on their way to each channel, played one request after another. */
   private readonly dtmfOut = new Map<string, SerialQueue>();
   private readonly features: CallFeatures;
@@ -194,7 +198,9 @@ export class Call {
     );
     this.host = this.transferHost();
     if ('record' in origin && origin.record.transfer) {
-      this.transfer = Transfer.restore(this.host, origin.record.transfer, (id) => (id ? this.legs.get(id) : undefined));
+      const t = Transfer.restore(this.host, origin.record.transfer, (id) => (id ? this.legs.get(id) : undefined));
+      this.transfer = t;
+      if (t) this.restoredTimers.push(() => t.armRestoredTimers());
     }
   }
 
@@ -228,6 +234,11 @@ export class Call {
     return [...this.legs.keys()];
   }
 
+  /** The channels Asterisk must already show if they still exist (none still being created). */
+  settledChannelIds(): string[] {
+    return [...this.legs.keys()].filter((id) => !this.creating.has(id));
+  }
+
   /** The bridges this call may own. */
   bridgeIds(): string[] {
     return this.transfer ? [this.bridgeId, this.transfer.consultBridge] : [this.bridgeId];
@@ -243,21 +254,24 @@ export class Call {
    */
   reconcile(picture: AsteriskPicture, known: ReadonlySet<string>): Promise<void> {
     return this.step_(async () => {
-      if (this.phase === 'ending') {
-        await this.end(this.endingCause ?? Cause.NORMAL_CLEARING);
-        return;
-      }
       let missed = 0;
       for (const leg of [...this.legs.values()]) {
         if (!known.has(leg.id) || leg.gone || this.phase === 'ended') continue;
         const ch = picture.channels.get(leg.id);
-        if (!ch) {
-          this.log.info({ leg: leg.kind, channel: leg.id }, 'channel ended while konami was not looking');
+        if (!ch || this.leftStasis(leg, ch)) {
+          this.log.info({ leg: leg.kind, channel: leg.id, exists: ch !== undefined }, 'channel ended or left konami while konami was not looking');
           missed++;
+          if (ch) await this.hangUp(leg, Cause.NORMAL_CLEARING);
           await this.onGone(leg, leg.requestCause ?? Cause.NORMAL_CLEARING);
           continue;
         }
-        if (leg.kind === 'a' || leg.answered || leg.hangupRequested) continue;
+        if (leg.hangupRequested) {
+          // konami asked for it to go (its request failed, or konami stopped first): ask again.
+          leg.hangupRequested = false;
+          await this.hangUp(leg, leg === this.a && leg.kind === 'a' ? this.endingCause ?? Cause.NORMAL_CLEARING : Cause.NORMAL_CLEARING);
+          continue;
+        }
+        if (leg.kind === 'a' || leg.answered || this.phase === 'ending') continue;
         if (ch.state === 'Ringing' || ch.state === 'Ring') leg.rang = true;
         if (ch.state === 'Up') {
           missed++;
@@ -271,6 +285,10 @@ export class Call {
           leg.inStasis = true;
           await this.onInStasis(leg);
         }
+      }
+      if (this.phase === 'ending') {
+        await this.end(this.endingCause ?? Cause.NORMAL_CLEARING);
+        return;
       }
       // konami stopped after making a transfer's channel but before the
       // transfer knew it: the transfer waits for a party it does not have.
@@ -286,12 +304,21 @@ export class Call {
           await t.on({ kind: 'recall_gone', cause: Cause.NORMAL_CLEARING });
         }
       }
+      // Timers kept from before a restart run from now on, after the missed events.
+      for (const arm of this.restoredTimers.splice(0)) if (this.phase !== 'ended') arm();
       // The events just played moved parties themselves, and the picture
       // predates them: only a call that missed nothing is checked against it.
       if (this.phase !== 'bridged' || missed > 0) return;
       if (this.transfer) await this.transfer.repair(picture);
       else for (const leg of [this.a, this.b]) await this.placeIn(leg, this.bridgeId, picture);
     });
+  }
+
+  /** Asterisk shows the channel running something other than konami's Stasis application (it left, alive). */
+  private leftStasis(leg: Leg, ch: ChannelSnapshot): boolean {
+    const app = ch.dialplan.app_name;
+    if (app === undefined || (leg.kind !== 'a' && !leg.dialled)) return false;
+    return !(app === 'Stasis' && (ch.dialplan.app_data ?? '').split(',')[0] === this.settings.app);
   }
 
   record(): CallRecord {
@@ -402,6 +429,15 @@ export class Call {
   }
 
   private async createChannel(leg: Leg, endpoint: string, shownAs: CallerId, originator: string): Promise<boolean> {
+    this.creating.add(leg.id);
+    try {
+      return await this.createChannelNow(leg, endpoint, shownAs, originator);
+    } finally {
+      this.creating.delete(leg.id);
+    }
+  }
+
+  private async createChannelNow(leg: Leg, endpoint: string, shownAs: CallerId, originator: string): Promise<boolean> {
     // A konami started again must know every channel it made.
     await this.keep(true);
     try {
@@ -655,7 +691,9 @@ export class Call {
       out = new SerialQueue((err) => this.log.warn({ err: err instanceof AriError ? err.message : err }, 'passing digits failed'));
       this.dtmfOut.set(to.id, out);
     }
-    void out.push(() => this.step(`pass digits to ${to.kind}`, this.ari.sendDtmf(to.id, digits, DTMF_OUT)));
+    void out.push(async () => {
+      await this.step(`pass digits to ${to.kind}`, this.ari.sendDtmf(to.id, digits, DTMF_OUT));
+    });
   }
 
   /** Runs the modules of the codes that just matched, one after another, inside the call's queue. */
@@ -703,7 +741,8 @@ export class Call {
   private async hangUp(leg: Leg, cause: number): Promise<void> {
     if (leg.gone || leg.hangupRequested) return;
     leg.hangupRequested = true;
-    await this.step(`hang up ${leg.kind}`, this.ari.hangup(leg.id, cause));
+    // A request that failed (Asterisk out of reach) is tried again at the next reconciliation.
+    if (!(await this.step(`hang up ${leg.kind}`, this.ari.hangup(leg.id, cause)))) leg.hangupRequested = false;
   }
 
   /** A timer whose work runs in the call's queue; all are cleared when the call ends. */
@@ -767,11 +806,13 @@ export class Call {
   }
 
   /** One ARI step whose target may be gone already: that is logged, not thrown. */
-  private async step(what: string, p: Promise<unknown>): Promise<void> {
+  private async step(what: string, p: Promise<unknown>): Promise<boolean> {
     try {
       if (!(await tolerateGone(p))) this.log.debug({ step: what }, 'target already gone');
+      return true;
     } catch (err) {
       this.log.warn({ step: what, err: err instanceof AriError ? err.message : err }, 'ARI step failed');
+      return false;
     }
   }
 }

@@ -85,7 +85,7 @@ export interface TransferHost {
   /** Creates a channel for this call (the target or a recall); undefined if Asterisk refused to create it. */
   originate(kind: LegKind, endpoint: string, number: string, shownAs: CallerId, originator: string): Promise<Leg | undefined>;
   /** An ARI step whose target may be gone already (logged, never thrown). */
-  step(what: string, p: Promise<unknown>): Promise<void>;
+  step(what: string, p: Promise<unknown>): Promise<boolean>;
   /** Puts a living party into a bridge if Asterisk shows it elsewhere (the bridge made again if gone); says if it did. */
   placeIn(leg: Leg | undefined, bridgeId: string, picture: BridgePicture): Promise<boolean>;
   /** A timer whose callback runs through the call's queue. */
@@ -270,11 +270,15 @@ export class Transfer {
     t.consultCreated = r.consult_created;
     t.mohOn = r.moh_on;
     for (const [channel, playback] of r.ringing) t.ringing.set(channel, playback);
-    if (r.state === 'recall_wait') {
-      const due = r.recall_due_at ? new Date(r.recall_due_at).getTime() : Date.now();
-      t.timer(Math.max(0, due - Date.now()), { kind: 'recall_timer' });
-    }
+    t.recallDueAt = r.recall_due_at ? new Date(r.recall_due_at) : undefined;
     return t;
+  }
+
+  /** Arms again the timer a kept transfer was waiting on (the next recall), for the time it had left. */
+  armRestoredTimers(): void {
+    if (this.state !== 'recall_wait') return;
+    const due = this.recallDueAt?.getTime() ?? Date.now();
+    this.timer(Math.max(0, due - Date.now()), { kind: 'recall_timer' });
   }
 
   record(): TransferRecord {
@@ -646,6 +650,7 @@ export class Transfer {
   private async hangUp(leg: Leg | undefined): Promise<void> {
     if (!leg || leg.gone || leg.hangupRequested) return;
     leg.hangupRequested = true;
-    await this.host.step(`hang up ${leg.kind}`, this.host.ari.hangup(leg.id, Cause.NORMAL_CLEARING));
+    // A request that failed (Asterisk out of reach) is tried again at the next reconciliation.
+    if (!(await this.host.step(`hang up ${leg.kind}`, this.host.ari.hangup(leg.id, Cause.NORMAL_CLEARING)))) leg.hangupRequested = false;
   }
 }

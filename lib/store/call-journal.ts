@@ -80,7 +80,7 @@ export class FileCallJournal implements CallJournal {
   }
 
   async flush(): Promise<void> {
-    while (this.writing.size > 0) await Promise.all([...this.writing.values()]);
+    while (this.writing.size > 0) await Promise.allSettled([...this.writing.values()]);
   }
 
   private enqueue(id: string, p: Pending): Promise<void> {
@@ -101,9 +101,11 @@ export class FileCallJournal implements CallJournal {
    */
   private async drain(id: string): Promise<void> {
     const file = join(this.dir, `${id}.json`);
+    let failure: Error | undefined;
     try {
       for (let p = this.pending.get(id); p; p = this.pending.get(id)) {
         this.pending.delete(id);
+        failure = undefined;
         try {
           if ('removed' in p) {
             await fs.rm(file, { force: true });
@@ -113,11 +115,14 @@ export class FileCallJournal implements CallJournal {
             await fs.rename(tmp, file);
           }
         } catch (err) {
-          this.log.error({ call_id: id, err: (err as Error).message }, 'could not keep the call state');
+          failure = err as Error;
+          this.log.error({ call_id: id, err: failure.message }, 'could not keep the call state');
         }
       }
     } finally {
       this.writing.delete(id);
     }
+    // Whoever waits for this call's newest version learns that it is not on disk.
+    if (failure) throw failure;
   }
 }

@@ -223,6 +223,90 @@ describe('taking calls back after a restart (fake ARI, fake timers)', function (
     expect(call().transfer?.state).to.equal('recalling');
   });
 
+  it('a kept recall timer waits for the reconciliation (ARI connected) however late konami comes back', async function () {
+    await press(alice, '*232600#');
+    const mary = snapshot(created('target').at(-1)!);
+    app.handle(ev.stasisStart(mary, ['leg=target', 'call=alice']));
+    await settle();
+    ari.channels.get('alice')!.hungUp = Cause.NORMAL_CLEARING;
+    app.handle(ev.destroyed(alice));
+    await settle();
+    ari.channels.get(mary.id)!.hungUp = Cause.USER_BUSY;
+    app.handle(ev.destroyed(mary, Cause.USER_BUSY));
+    await settle();
+    const first = snapshot(created('recall').at(-1)!);
+    ari.channels.get(first.id)!.hungUp = Cause.NO_ANSWER;
+    app.handle(ev.destroyed(first, Cause.NO_ANSWER));
+    await settle();
+    const now = Date.now();
+    clock.reset();
+    clock.setSystemTime(now + 60_000); // konami came back a minute later
+    app = new StasisApp(ari, settings(), silentLogger());
+    app.restore(await journal.loadAll());
+    await clock.tickAsync(10_000);
+    expect(created('recall'), 'no recall before konami reconciled').to.have.length(1);
+    const done = app.reconcile();
+    await clock.tickAsync(200);
+    await done;
+    await settle();
+    expect(created('recall'), 'the overdue recall, at once').to.have.length(2);
+  });
+
+  it('konami stopped while the call was ending (Bob gone, Alice being hung up): taken back, it ends and is forgotten', async function () {
+    ari.channels.get(bob.id)!.hungUp = Cause.NORMAL_CLEARING;
+    app.handle(ev.destroyed(bob));
+    await settle();
+    expect(call().phase, 'waiting for Alice to be gone').to.equal('ending');
+    expect(ari.channels.get('alice')!.hungUp, 'Alice hung up by konami').to.not.equal(undefined);
+    await restart();
+    expect(app.activeCalls.size).to.equal(0);
+    expect(journal.docs.size, 'nothing kept').to.equal(0);
+  });
+
+  it('a hang-up that failed while Asterisk was out of reach is asked again after the reconnection', async function () {
+    ari.failNext('hangup', 'not connected to ARI', undefined);
+    ari.channels.get(bob.id)!.hungUp = Cause.NORMAL_CLEARING;
+    app.handle(ev.destroyed(bob));
+    await settle();
+    expect(ari.channels.get('alice')!.hungUp, 'the first request failed').to.equal(undefined);
+    const done = app.reconcile();
+    await clock.tickAsync(200);
+    await done;
+    await settle();
+    expect(ari.ops('hangup').filter((c) => c.target === 'alice'), 'asked twice').to.have.length(2);
+    await confirmHangups();
+    expect(app.activeCalls.size).to.equal(0);
+    expect(journal.docs.size).to.equal(0);
+  });
+
+  it('a reconciliation while Mary\'s channel is being created does not take her for gone', async function () {
+    const release = ari.hold('createChannel');
+    app.handle(ev.dtmf(alice, '*'));
+    for (const d of '212600#') app.handle(ev.dtmf(alice, d));
+    for (let i = 0; i < 20; i++) await clock.tickAsync(0);
+    expect(ari.ops('createChannel').at(-1)?.args['appArgs']).to.match(/^leg=target/);
+    const done = app.reconcile();
+    await clock.tickAsync(200); // the picture is taken: Mary's channel does not exist yet
+    expect(ari.ops('listChannels')).to.have.length(1);
+    release();
+    await settle();
+    await clock.tickAsync(200);
+    await done;
+    await settle();
+    expect(call().transfer?.state, 'the transfer goes on').to.equal('calling');
+    const mary = created('target').at(-1)!.target;
+    expect(ari.channels.get(mary)?.hungUp, 'Mary is not hung up').to.equal(undefined);
+  });
+
+  it('a party that left konami\'s application alive while konami was away counts as gone', async function () {
+    ari.channels.get(bob.id)!.snapshot.dialplan = { context: 'x', exten: 'y', priority: 1, app_name: 'Dial', app_data: 'PJSIP/x' };
+    ari.channels.get('alice')!.snapshot.dialplan = { context: 'x', exten: 'y', priority: 1, app_name: 'Stasis', app_data: 'konami,account=acme' };
+    await restart();
+    await confirmHangups();
+    expect(app.activeCalls.size, 'the call ended').to.equal(0);
+    expect(ari.liveChannels()).to.deep.equal([]);
+  });
+
   it('Bob and Mary both gone while konami was away: Alice hears the failure tone, the call ends, nothing is left', async function () {
     const { mary } = await transfer();
     goneUnseen(bob);

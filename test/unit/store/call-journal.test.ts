@@ -1,5 +1,5 @@
 // The file journal of calls in progress (lib/store/call-journal.ts).
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
@@ -50,6 +50,16 @@ describe('the file journal of calls in progress', function () {
     const again = await FileCallJournal.open(dir, silentLogger());
     expect(await again.loadAll()).to.deep.equal([{ id: 'b', state: { n: 2 } }]);
     expect(readdirSync(join(dir, 'calls')).sort(), 'temporary files swept').to.deep.equal(['b.json', 'broken.json']);
+  });
+
+  it('saveNow rejects when the version could not be written (konami must know its record is not on disk)', async function () {
+    rmSync(join(dir, 'calls'), { recursive: true });
+    writeFileSync(join(dir, 'calls'), 'not a folder');
+    let err: Error | undefined;
+    await journal.saveNow('call-1', '{}').catch((e: Error) => (err = e));
+    expect(err?.message).to.match(/ENOTDIR|EEXIST|ENOENT/);
+    journal.save('call-2', '{}');
+    await journal.flush();
   });
 
   it('refuses a call id unfit for a file name', async function () {
