@@ -65,3 +65,10 @@ export async function startKonamiProcess(
     (s) => s === 200, 'konami to be ready', 15_000, 100);
   return Object.assign(child, { httpPort: port });
 }
+
+/** SIGTERM, and wait for the process to end. */
+export async function stopKonamiProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGTERM');
+  await new Promise((r) => child.once('exit', r));
+}

@@ -20,7 +20,7 @@ import { eventually, konamiBridges } from '../test/harness/asterisk.js';
 import { side } from '../test/harness/bridges.js';
 import { apiToken, dataDirWithAccount } from '../test/harness/process.js';
 import { Phones, type Phone } from '../test/harness/phones.js';
-import { intEnv, startKonamiProcess, withSandbox } from './common.js';
+import { intEnv, startKonamiProcess, stopKonamiProcess, withSandbox } from './common.js';
 
 mkdirSync('test-output', { recursive: true });
 const REQUESTS = intEnv('FUZZ_REQUESTS', 3000);
@@ -228,9 +228,6 @@ await withSandbox(async (env) => {
   } finally {
     await phones.reset();
     await phones.stop();
-    if (konami.exitCode === null) {
-      konami.kill('SIGTERM');
-      await new Promise((r) => konami.once('exit', r));
-    }
+    await stopKonamiProcess(konami);
   }
 });

@@ -20,7 +20,7 @@ import { performance } from 'node:perf_hooks';
 import { eventually } from '../test/harness/asterisk.js';
 import { apiToken, dataDirWithAccount } from '../test/harness/process.js';
 import { Phones, type Phone } from '../test/harness/phones.js';
-import { intEnv, procStat, startKonamiProcess, summary, withSandbox } from './common.js';
+import { intEnv, procStat, startKonamiProcess, stopKonamiProcess, summary, withSandbox } from './common.js';
 
 mkdirSync('test-output', { recursive: true });
 const CALLS = intEnv('LOAD_CALLS', 200);
@@ -157,9 +157,6 @@ await withSandbox(async (env) => {
   } finally {
     await phones.reset();
     await phones.stop();
-    if (konami.exitCode === null) {
-      konami.kill('SIGTERM');
-      await new Promise((r) => konami.once('exit', r));
-    }
+    await stopKonamiProcess(konami);
   }
 });

@@ -18,7 +18,7 @@ import { startTestKonami } from '../test/harness/konami.js';
 import { Phones, type Phone } from '../test/harness/phones.js';
 import { dataDirWithAccount } from '../test/harness/process.js';
 import type { SandboxEnv } from '../test/harness/sandbox.js';
-import { intEnv, procStat, startKonamiProcess, summary, withSandbox } from './common.js';
+import { intEnv, procStat, startKonamiProcess, stopKonamiProcess, summary, withSandbox } from './common.js';
 
 mkdirSync('test-output', { recursive: true });
 const SAMPLES = intEnv('BENCH_SAMPLES', 30);
@@ -141,10 +141,7 @@ async function concurrent(env: SandboxEnv, phones: Phones): Promise<void> {
     await eventually(async () => (await phones.ari.listBridges()).length, (n) => n === 0, 'every bridge to be gone', 10_000, 250);
     console.log('    afterwards: no channel and no bridge left in Asterisk');
   } finally {
-    if (child.exitCode === null) {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
-    }
+    await stopKonamiProcess(child);
     await phones.reset();
   }
   if (failures > 0) process.exitCode = 1;

@@ -128,6 +128,26 @@ describe('taking calls back after a restart (fake ARI, fake timers)', function (
     return { mary, main: call().bridgeId, consult: call().transfer!.consultBridge };
   }
 
+  /** *23 (two recalls, 5 s apart): Alice hangs up, Mary is busy, the first recall is not answered. */
+  async function waitingForSecondRecall(): Promise<void> {
+    await press(alice, '*232600#');
+    const mary = snapshot(created('target').at(-1)!);
+    app.handle(ev.stasisStart(mary, ['leg=target', 'call=alice']));
+    await settle();
+    ari.channels.get('alice')!.hungUp = Cause.NORMAL_CLEARING;
+    app.handle(ev.destroyed(alice));
+    await settle();
+    ari.channels.get(mary.id)!.hungUp = Cause.USER_BUSY;
+    app.handle(ev.destroyed(mary, Cause.USER_BUSY));
+    await settle();
+    const first = snapshot(created('recall').at(-1)!);
+    app.handle(ev.stasisStart(first, ['leg=recall', 'call=alice']));
+    ari.channels.get(first.id)!.hungUp = Cause.NO_ANSWER;
+    app.handle(ev.destroyed(first, Cause.NO_ANSWER));
+    await settle();
+    expect(call().transfer?.state).to.equal('recall_wait');
+  }
+
   it('a call is kept before konami creates a channel for it, and forgotten when it ends', async function () {
     const kept = JSON.parse(journal.docs.get('alice')!) as { legs: Array<{ id: string }>; phase: string };
     expect(kept.phase).to.equal('bridged');
@@ -198,22 +218,7 @@ describe('taking calls back after a restart (fake ARI, fake timers)', function (
   });
 
   it('a recall wait goes on after the restart: the next recall is dialled when it is due', async function () {
-    await press(alice, '*232600#');
-    const mary = snapshot(created('target').at(-1)!);
-    app.handle(ev.stasisStart(mary, ['leg=target', 'call=alice']));
-    await settle();
-    ari.channels.get('alice')!.hungUp = Cause.NORMAL_CLEARING;
-    app.handle(ev.destroyed(alice));
-    await settle();
-    ari.channels.get(mary.id)!.hungUp = Cause.USER_BUSY;
-    app.handle(ev.destroyed(mary, Cause.USER_BUSY));
-    await settle();
-    const first = snapshot(created('recall').at(-1)!);
-    app.handle(ev.stasisStart(first, ['leg=recall', 'call=alice']));
-    ari.channels.get(first.id)!.hungUp = Cause.NO_ANSWER;
-    app.handle(ev.destroyed(first, Cause.NO_ANSWER));
-    await settle();
-    expect(call().transfer?.state).to.equal('recall_wait');
+    await waitingForSecondRecall();
     await clock.tickAsync(2000);
     await restart();
     expect(created('recall'), 'not yet: 3 s of the 5 s delay are left').to.have.length(1);
@@ -224,20 +229,7 @@ describe('taking calls back after a restart (fake ARI, fake timers)', function (
   });
 
   it('a kept recall timer waits for the reconciliation (ARI connected) however late konami comes back', async function () {
-    await press(alice, '*232600#');
-    const mary = snapshot(created('target').at(-1)!);
-    app.handle(ev.stasisStart(mary, ['leg=target', 'call=alice']));
-    await settle();
-    ari.channels.get('alice')!.hungUp = Cause.NORMAL_CLEARING;
-    app.handle(ev.destroyed(alice));
-    await settle();
-    ari.channels.get(mary.id)!.hungUp = Cause.USER_BUSY;
-    app.handle(ev.destroyed(mary, Cause.USER_BUSY));
-    await settle();
-    const first = snapshot(created('recall').at(-1)!);
-    ari.channels.get(first.id)!.hungUp = Cause.NO_ANSWER;
-    app.handle(ev.destroyed(first, Cause.NO_ANSWER));
-    await settle();
+    await waitingForSecondRecall();
     const now = Date.now();
     clock.reset();
     clock.setSystemTime(now + 60_000); // konami came back a minute later
