@@ -69,7 +69,8 @@ export interface StartOptions {
 export async function startKonami(config: Config, log: Logger, options: StartOptions = {}): Promise<Konami> {
   ensureDataDir(config.dataDir);
   const store = await FileAccountStore.open(config.dataDir, { pollMs: 1000, log: log.child({ component: 'store' }) });
-  const modules = builtInModules({ transferDialTemplate: config.dialTemplate.split('{exten}').join('{target}') });
+  const transferDialTemplate = config.dialTemplate.split('{exten}').join('{target}');
+  const modules = builtInModules({ transferDialTemplate });
   for (const m of options.modules ?? []) modules.register(m);
   const book = new MetaflowBook((id) => store.cached(id)?.metaflows, log.child({ component: 'metaflow' }));
   const journal = await FileCallJournal.open(config.dataDir, log.child({ component: 'journal' }));
@@ -128,10 +129,9 @@ export async function startKonami(config: Config, log: Logger, options: StartOpt
   });
   ari.on('disconnected', () => {
     reconciled = false;
+    log.warn('ARI disconnected: not ready');
   });
   ari.on('event', (e) => app.handle(e));
-  ari.on('disconnected', () => log.warn('ARI disconnected: not ready'));
-  const transferDialTemplate = config.dialTemplate.split('{exten}').join('{target}');
   const api = createApi({
     store,
     modules,

@@ -1,7 +1,7 @@
 // Konami's bridges for one call, as Asterisk reports them.
 import type { Ari } from '../../lib/stasis/ari.js';
 import { eventually, konamiBridges } from './asterisk.js';
-import type { Phone } from './phones.js';
+import type { Phone, Phones } from './phones.js';
 
 /** Konami's own channel for a phone konami dialled (the other half of its Local pair). */
 export const side = (p: Phone): string => p.id.replace(/;2$/, '');
@@ -20,4 +20,15 @@ export async function expectBridges(ari: Ari, callId: string, want: Record<strin
   const sorted = Object.fromEntries(Object.entries(want).map(([k, v]) => [k, [...v].sort()] as [string, string[]])
     .sort(([x], [y]) => x.localeCompare(y)));
   await eventually(() => bridgesOf(ari, callId), (b) => JSON.stringify(b) === JSON.stringify(sorted), what, 4000);
+}
+
+/** Alice (1001) calls `to` through konami, Bob answers, and Asterisk shows the two of them in the call's bridge. */
+export async function aliceCallsBob(phones: Phones, to: string, account: string): Promise<{ alice: Phone; bob: Phone; callId: string }> {
+  const alice = await phones.call(to, { account, from: { number: '1001', name: 'Alice' } });
+  const bob = await phones.incoming(to);
+  await bob.answer();
+  await alice.waitState('Up');
+  const callId = alice.peerId!;
+  await expectBridges(phones.ari, callId, { main: [callId, side(bob)] }, 'Alice and Bob bridged');
+  return { alice, bob, callId };
 }

@@ -3,6 +3,7 @@
 // stands for a network failure between konami and Asterisk.
 import { once } from 'node:events';
 import { createServer, connect, type Server, type Socket } from 'node:net';
+import { freePort } from './process.js';
 
 export class CuttableProxy {
   private server: Server | undefined;
@@ -13,13 +14,7 @@ export class CuttableProxy {
   /** Listens on a free loopback port, forwarding to `targetUrl`'s host and port. */
   static async start(targetUrl: string): Promise<CuttableProxy> {
     const u = new URL(targetUrl);
-    const probe = createServer();
-    probe.listen(0, '127.0.0.1');
-    await once(probe, 'listening');
-    const port = (probe.address() as { port: number }).port;
-    probe.close();
-    await once(probe, 'close');
-    const proxy = new CuttableProxy({ host: u.hostname, port: Number(u.port || 80) }, port);
+    const proxy = new CuttableProxy({ host: u.hostname, port: Number(u.port || 80) }, await freePort());
     await proxy.restore();
     return proxy;
   }

@@ -1,7 +1,6 @@
 // sipp, run inside the sandbox's root (sandbox/asterisk.sh sipp), playing a
 // real SIP phone against the sandbox's PJSIP: scenarios in sandbox/sip.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -5,7 +5,7 @@ import { expect } from 'chai';
 import type { Konami } from '../../lib/main.js';
 import { validateMetaflows } from '../../lib/metaflow/config.js';
 import { assertNothingLeft, eventually, konamiBridges, mohPlaysIn } from '../harness/asterisk.js';
-import { expectBridges, side } from '../harness/bridges.js';
+import { aliceCallsBob, expectBridges, side } from '../harness/bridges.js';
 import { startTestKonami } from '../harness/konami.js';
 import { Phones } from '../harness/phones.js';
 import { apiToken } from '../harness/process.js';
@@ -70,12 +70,7 @@ describe('Losing ARI', function () {
         numbers: { 22: { module: 'resume' } }, patterns: { '21(\\d+)': { module: 'transfer' } },
       }, konami.modules));
       const ready = async () => (await fetch(`http://127.0.0.1:${konami.http.port}/readyz`)).status;
-      const alice = await phones.call('3101', { account, from: { number: '1001', name: 'Alice' } });
-      const bob = await phones.incoming('3101');
-      await bob.answer();
-      await alice.waitState('Up');
-      const callId = alice.peerId!;
-      await expectBridges(phones.ari, callId, { main: [callId, side(bob)] }, 'Alice and Bob bridged');
+      const { alice, bob, callId } = await aliceCallsBob(phones, '3101', account);
       await alice.press('*212701#');
       const mary = await phones.incoming('2701');
       await mary.answer();

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import { Cause } from '../../lib/stasis/causes.js';
 import { eventually, konamiBridges, mohPlaysIn } from '../harness/asterisk.js';
-import { expectBridges as expectBridgesOf, side } from '../harness/bridges.js';
+import { aliceCallsBob, expectBridges as expectBridgesOf, side } from '../harness/bridges.js';
 import { Phones, type Phone } from '../harness/phones.js';
 import { dataDirWithAccount, KonamiProcess } from '../harness/process.js';
 import { sandboxEnv, type SandboxEnv } from '../harness/sandbox.js';
@@ -61,16 +61,7 @@ describe('konami killed and started again while calls are up', function () {
   const number = (base: number) => `${base + ++n * 10}`;
   const expectBridges = (callId: string, want: Record<string, string[]>, what: string) => expectBridgesOf(phones.ari, callId, want, what);
 
-  async function connect(): Promise<{ alice: Phone; bob: Phone; callId: string }> {
-    const to = number(5000);
-    const alice = await phones.call(to, { account, from: { number: '1001', name: 'Alice' } });
-    const bob = await phones.incoming(to);
-    await bob.answer();
-    await alice.waitState('Up');
-    const callId = alice.peerId!;
-    await expectBridges(callId, { main: [callId, side(bob)] }, 'Alice and Bob bridged');
-    return { alice, bob, callId };
-  }
+  const connect = () => aliceCallsBob(phones, number(5000), account);
 
   async function transfer(alice: Phone, callId: string, bob: Phone): Promise<Phone> {
     const target = number(2600);

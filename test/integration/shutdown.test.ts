@@ -4,7 +4,7 @@
 import { rm } from 'node:fs/promises';
 import { expect } from 'chai';
 import { Cause } from '../../lib/stasis/causes.js';
-import { expectBridges as expectBridgesOf, side } from '../harness/bridges.js';
+import { aliceCallsBob, expectBridges as expectBridgesOf, side } from '../harness/bridges.js';
 import { Phones, type Phone } from '../harness/phones.js';
 import { dataDirWithAccount, KonamiProcess } from '../harness/process.js';
 import { sandboxEnv, type SandboxEnv } from '../harness/sandbox.js';
@@ -48,13 +48,7 @@ describe('Stopping konami with SIGTERM', function () {
 
   /** Alice calls Bob, transfers him to Mary, and Mary answers or rings. */
   async function consultation(maryAnswers: boolean): Promise<{ alice: Phone; bob: Phone; mary: Phone; callId: string }> {
-    const to = number(6000);
-    const alice = await phones.call(to, { account, from: { number: '1001', name: 'Alice' } });
-    const bob = await phones.incoming(to);
-    await bob.answer();
-    await alice.waitState('Up');
-    const callId = alice.peerId!;
-    await expectBridges(callId, { main: [callId, side(bob)] }, 'Alice and Bob bridged');
+    const { alice, bob, callId } = await aliceCallsBob(phones, number(6000), account);
     const target = number(2800);
     await alice.press(`*21${target}#`);
     const mary = await phones.incoming(target);

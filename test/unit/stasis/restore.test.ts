@@ -5,13 +5,11 @@
 import { expect } from 'chai';
 import sinon from 'sinon';
 import { silentLogger } from '../../../lib/log.js';
-import { validateMetaflows } from '../../../lib/metaflow/config.js';
-import { Matcher } from '../../../lib/metaflow/matcher.js';
 import { StasisApp, type AppSettings } from '../../../lib/stasis/app.js';
 import type { ChannelSnapshot } from '../../../lib/stasis/ari-types.js';
 import { Cause } from '../../../lib/stasis/causes.js';
-import { builtInModules } from '../../../lib/stasis/modules/index.js';
 import type { CallJournal } from '../../../lib/store/call-journal.js';
+import { transferCodes } from '../../fakes/transfer-codes.js';
 import { ev, FakeAri, type Command } from '../../fakes/fake-ari.js';
 
 /** Keeps the newest document per call in memory, as the file journal does on disk. */
@@ -33,14 +31,8 @@ class MemoryJournal implements CallJournal {
 }
 
 describe('taking calls back after a restart (fake ARI, fake timers)', function () {
-  const registry = builtInModules({ transferDialTemplate: 'Local/{target}@phones/n' });
-  const matcher = new Matcher(validateMetaflows({
-    numbers: { 22: { module: 'resume' } },
-    patterns: {
-      '21(\\d+)': { module: 'transfer', data: { ring_timeout: 20, recall_attempts: 1, recall_delay: 5 } },
-      '23(\\d+)': { module: 'transfer', data: { ring_timeout: 20, recall_attempts: 2, recall_delay: 5 } },
-    },
-  }, registry));
+  // *21<n>: one recall; *23<n>: two recalls 5 s apart; *22: resume.
+  const { registry, matcher } = transferCodes();
 
   let clock: sinon.SinonFakeTimers;
   let ari: FakeAri;

@@ -11,14 +11,12 @@
 import { expect } from 'chai';
 import sinon from 'sinon';
 import { silentLogger } from '../../../lib/log.js';
-import { validateMetaflows } from '../../../lib/metaflow/config.js';
-import { Matcher } from '../../../lib/metaflow/matcher.js';
 import { StasisApp } from '../../../lib/stasis/app.js';
 import type { ChannelSnapshot } from '../../../lib/stasis/ari-types.js';
 import type { Call } from '../../../lib/stasis/call.js';
 import { Cause } from '../../../lib/stasis/causes.js';
-import { builtInModules } from '../../../lib/stasis/modules/index.js';
 import type { TransferSettings } from '../../../lib/stasis/transfer.js';
+import { transferCodes } from '../../fakes/transfer-codes.js';
 import { ev, FakeAri, type Command } from '../../fakes/fake-ari.js';
 
 const RING = 'tone:ring';
@@ -27,15 +25,8 @@ const CONGESTION = 'tone:congestion';
 const FAREWELL_MS = 2000;
 
 describe('attended transfer: the state machine through a call (fake ARI, fake timers)', function () {
-  const registry = builtInModules({ transferDialTemplate: 'Local/{target}@phones/n' });
   // *21<n>: one recall; *23<n>: two recalls 5 s apart; *22: resume.
-  const matcher = new Matcher(validateMetaflows({
-    numbers: { 22: { module: 'resume' } },
-    patterns: {
-      '21(\\d+)': { module: 'transfer', data: { ring_timeout: 20, recall_attempts: 1, recall_delay: 5 } },
-      '23(\\d+)': { module: 'transfer', data: { ring_timeout: 20, recall_attempts: 2, recall_delay: 5 } },
-    },
-  }, registry));
+  const { registry, matcher } = transferCodes();
 
   let clock: sinon.SinonFakeTimers;
   let ari: FakeAri;
