@@ -8,21 +8,24 @@ npm run --silent build
 
 started_sandbox=''
 if [ -z "${ARI_URL:-}" ]; then
+  # Stopped on exit only when started here.
+  bash sandbox/asterisk.sh status 2>/dev/null || started_sandbox=yes
   bash sandbox/asterisk.sh start
-  started_sandbox=yes
   while IFS='=' read -r key value; do export "$key=$value"; done < <(bash sandbox/asterisk.sh env)
   # The sandbox has no phones of its own: its "fixed" context answers with
   # echo, busy, congestion or endless ringing (see sandbox/etc/extensions.conf).
-  export DIAL_TEMPLATE="${DIAL_TEMPLATE:-Local/{exten}@fixed/n}"
+  # (A default with braces inside ${...:-...} would end at the first "}".)
+  sandbox_template='Local/{exten}@fixed/n'
+  export DIAL_TEMPLATE="${DIAL_TEMPLATE:-$sandbox_template}"
   echo "konami: running against the sandbox Asterisk; try: npm run sandbox -- cli 'channel originate Local/echo@konami-entry application Wait 10'" >&2
 fi
 
 node dist/lib/main.js &
 pid=$!
 trap 'kill -TERM "$pid" 2>/dev/null || true' TERM INT
+# wait returns early (128 + signal) when a trapped signal arrives: wait again
+# until konami itself has ended, and keep its own exit status.
 status=0
-wait "$pid" || status=$?
-# wait returns early when a trapped signal arrives: wait for konami itself.
-while kill -0 "$pid" 2>/dev/null; do wait "$pid" || status=$?; done
+while kill -0 "$pid" 2>/dev/null; do wait "$pid" && status=0 || status=$?; done
 [ -n "$started_sandbox" ] && bash sandbox/asterisk.sh stop
 exit "$status"

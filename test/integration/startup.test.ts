@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { expect } from 'chai';
-import { sandboxEnv } from '../harness/sandbox.js';
+import { freePort } from '../harness/process.js';
+import { sandboxEnv, sandboxRunning } from '../harness/sandbox.js';
 
 interface Run {
   code: number | null;
@@ -90,5 +91,30 @@ describe('Starting konami', function () {
       child.kill('SIGTERM');
       await exited;
     }
+  });
+
+  it('`npm start` with no ARI_URL runs against the sandbox with its dial template, and leaves a sandbox it did not start running', async function () {
+    this.timeout(90_000);
+    const port = await freePort();
+    const child = spawn('bash', ['scripts/start.sh'], {
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', HTTP_PORT: String(port), ARI_APP: 'konami-start-check', DATA_DIR: 'test-output/start-data' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    try {
+      const deadline = Date.now() + 60_000;
+      let status = 0;
+      while (status !== 200 && Date.now() < deadline && child.exitCode === null) {
+        status = (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status ?? 0;
+        if (status !== 200) await new Promise((r) => setTimeout(r, 250));
+      }
+      expect(status, `konami ready:\n${stderr}`).to.equal(200);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).to.equal(0);
+    expect(sandboxRunning(), 'the sandbox the tests started is still running').to.equal(true);
   });
 });
