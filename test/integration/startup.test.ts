@@ -97,7 +97,11 @@ describe('Starting konami', function () {
     this.timeout(90_000);
     const port = await freePort();
     const child = spawn('bash', ['scripts/start.sh'], {
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', HTTP_PORT: String(port), ARI_APP: 'konami-start-check', DATA_DIR: 'test-output/start-data' },
+      env: {
+        // The same sandbox as the tests' (its cache and ports may be set).
+        ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('KONAMI_SANDBOX_'))),
+        PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', HTTP_PORT: String(port), ARI_APP: 'konami-start-check', DATA_DIR: 'test-output/start-data',
+      },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';
