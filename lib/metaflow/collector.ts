@@ -14,7 +14,7 @@
 // The collector holds no timers of its own: the call supplies them, so a
 // timeout runs through the call's serial queue like every other event.
 import { MAX_CODE_DIGITS } from './config.js';
-import type { Matcher } from './matcher.js';
+import type { CodeCursor, Matcher } from './matcher.js';
 import type { CodeMatch, Invocation } from './modules.js';
 import type { LegRole } from './types.js';
 
@@ -35,8 +35,8 @@ export interface CollectorTimers {
 interface Armed {
   /** Digits held back from the other party, binding digit included. */
   held: string;
-  /** Digits after the binding digit. */
-  buffer: string;
+  /** The digits after the binding digit, matched so far. */
+  cursor: CodeCursor;
   timer: unknown;
 }
 
@@ -62,35 +62,34 @@ export class DigitCollector {
       else this.out.pass(leg, key);
       return;
     }
-    if (!m || !DTMF.test(digit)) {
-      // The metaflows were removed while a code was forming, or a key outside DTMF.
+    if (!m || m !== state.cursor.matcher || !DTMF.test(digit)) {
+      // The metaflows were removed or changed while a code was forming, or a key outside DTMF.
       this.giveBack(leg, state, 'impossible');
       this.press(leg, key);
       return;
     }
     if (digit === '#') {
       this.disarm(leg, state);
-      const { match } = this.evaluate(m, state.buffer);
+      const match = matchOf(state.cursor);
       if (match) this.fire(leg, match);
-      else this.replay(leg, state.held + key, state.buffer, 'terminated');
+      else this.replay(leg, state.held + key, state.cursor.buffer, 'terminated');
       return;
     }
-    const next = state.buffer + digit;
-    const { match, canExtend } = this.evaluate(m, next);
-    const more = canExtend && next.length < MAX_CODE_DIGITS;
-    if (match && !more) {
+    const next = state.cursor.push(digit);
+    const more = next.canExtend && next.buffer.length < MAX_CODE_DIGITS;
+    if (next.matches && !more) {
       this.disarm(leg, state);
-      this.fire(leg, match);
-    } else if (match || more) {
-      state.buffer = next;
+      this.fire(leg, next.match()!);
+    } else if (next.matches || more) {
+      state.cursor = next;
       state.held += key;
       this.restartTimer(leg, state, m);
     } else {
       // No code can be this: close the buffer as it stood, then take the digit afresh.
       this.disarm(leg, state);
-      const before = this.evaluate(m, state.buffer).match;
+      const before = matchOf(state.cursor);
       if (before) this.fire(leg, before);
-      else this.replay(leg, state.held, state.buffer, 'impossible');
+      else this.replay(leg, state.held, state.cursor.buffer, 'impossible');
       this.press(leg, key);
     }
   }
@@ -112,7 +111,7 @@ export class DigitCollector {
   }
 
   private arm(leg: LegRole, m: Matcher, digit: string): void {
-    const state: Armed = { held: digit, buffer: '', timer: undefined };
+    const state: Armed = { held: digit, cursor: m.begin(), timer: undefined };
     this.armed.set(leg, state);
     this.restartTimer(leg, state, m);
   }
@@ -125,27 +124,20 @@ export class DigitCollector {
   private expire(leg: LegRole, state: Armed): void {
     if (this.armed.get(leg) !== state) return; // a stale timer: that code already ended
     this.disarm(leg, state);
-    const m = this.matcher();
-    const match = m ? this.evaluate(m, state.buffer).match : undefined;
+    const match = this.matcher() === state.cursor.matcher ? matchOf(state.cursor) : undefined;
     if (match) this.fire(leg, match);
-    else this.replay(leg, state.held, state.buffer, 'timeout');
+    else this.replay(leg, state.held, state.cursor.buffer, 'timeout');
   }
 
   private giveBack(leg: LegRole, state: Armed, why: 'impossible'): void {
     this.disarm(leg, state);
-    this.replay(leg, state.held, state.buffer, why);
+    this.replay(leg, state.held, state.cursor.buffer, why);
   }
 
   private disarm(leg: LegRole, state: Armed): void {
     if (state.timer !== undefined) this.timers.clear(state.timer);
     state.timer = undefined;
     this.armed.delete(leg);
-  }
-
-  private evaluate(m: Matcher, buffer: string): { match: CodeMatch | undefined; canExtend: boolean } {
-    // An empty code is never a code, whatever a pattern would accept.
-    if (buffer === '') return { match: undefined, canExtend: true };
-    return m.evaluate(buffer);
   }
 
   private fire(leg: LegRole, match: CodeMatch): void {
@@ -156,4 +148,9 @@ export class DigitCollector {
     this.out.unmatched?.(leg, collected, why);
     this.out.pass(leg, digits);
   }
+}
+
+/** The code a cursor stands on; an empty code is never a code, whatever a pattern would accept. */
+function matchOf(cursor: CodeCursor): CodeMatch | undefined {
+  return cursor.buffer === '' ? undefined : cursor.match();
 }

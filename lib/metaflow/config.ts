@@ -1,9 +1,11 @@
 // Validation of an account's metaflows: Kazoo's shape, with defaults, checked
 // field by field. Every pattern is compiled by the linear-time DTMF engine, so
-// a saved pattern can neither fail to compile mid-call nor stall a call.
+// a saved pattern cannot fail to compile mid-call; and every pattern, and the
+// account's patterns together, must fit a cost budget, so no account's codes
+// can make a digit expensive for the calls of every other account.
 import Joi from 'joi';
 import { ValidationError, fieldErrors, type FieldError } from '../validation.js';
-import { DtmfRegex, RegexSyntaxError } from './dtmf-regex.js';
+import { DtmfRegex, RegexCostError, RegexSyntaxError } from './dtmf-regex.js';
 import type { ModuleRegistry } from './modules.js';
 import type { MetaflowConfig } from './types.js';
 
@@ -13,6 +15,12 @@ export const MAX_DIGIT_TIMEOUT_MS = 10_000;
 /** Longest code (digits after the binding digit). */
 export const MAX_CODE_DIGITS = 32;
 const MAX_CODES = 100;
+/**
+ * NFA steps one digit may cost an account: the sizes of its patterns added up
+ * (each at most MAX_PROGRAM). `npm run bench:patterns` measures the worst
+ * metaflows this admits.
+ */
+export const PATTERN_BUDGET = 8192;
 
 const action = Joi.object({
   module: Joi.string().min(1).max(64).required(),
@@ -40,18 +48,16 @@ export function validateMetaflows(raw: unknown, modules: Pick<ModuleRegistry<unk
   // The code tables are checked even when other fields are wrong, so one
   // answer names every problem.
   const config = value as Partial<MetaflowConfig> | undefined;
+  let cost = 0;
   for (const table of ['numbers', 'patterns'] as const) {
     const entries = config?.[table];
     if (!entries || typeof entries !== 'object') continue;
     for (const [key, act] of Object.entries(entries)) {
       const at = `${table}.${key}`;
       if (table === 'patterns') {
-        try {
-          new DtmfRegex(key);
-        } catch (err) {
-          if (!(err instanceof RegexSyntaxError)) throw err;
-          errors.push({ field: at, rule: 'pattern', message: `is not a valid pattern: ${err.message}` });
-        }
+        const problem = patternProblem(key);
+        if (typeof problem === 'number') cost += problem;
+        else errors.push({ field: at, ...problem });
       }
       if (!act || typeof act !== 'object' || typeof act.module !== 'string') continue;
       const module = modules.get(act.module);
@@ -66,6 +72,29 @@ export function validateMetaflows(raw: unknown, modules: Pick<ModuleRegistry<unk
       }
     }
   }
+  if (cost > PATTERN_BUDGET) {
+    errors.push({
+      field: 'patterns', rule: 'cost',
+      message: `together cost ${cost} steps per digit, over the ${PATTERN_BUDGET} an account may use: use fewer or simpler patterns`,
+    });
+  }
   if (errors.length > 0) throw new ValidationError(errors);
   return config as MetaflowConfig;
 }
+
+/** The pattern's cost (steps per digit), or why it cannot be saved. */
+function patternProblem(key: string): number | Omit<FieldError, 'field'> {
+  let re: DtmfRegex;
+  try {
+    re = new DtmfRegex(key);
+  } catch (err) {
+    if (err instanceof RegexCostError) return { rule: 'cost', message: err.message };
+    if (err instanceof RegexSyntaxError) return { rule: 'pattern', message: `is not a valid pattern: ${err.message}` };
+    throw err;
+  }
+  if (re.minLength > MAX_CODE_DIGITS) {
+    return { rule: 'cost', message: `can never match: it needs at least ${re.minLength} digits and a code has at most ${MAX_CODE_DIGITS}` };
+  }
+  return re.size;
+}
+

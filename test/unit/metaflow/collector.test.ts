@@ -177,7 +177,7 @@ describe('collecting feature codes from live digits (fake timers)', function () 
   });
 
   it('an overlong code that never matches is replayed whole when the bound is reached', function () {
-    use({ patterns: { '1\\d{20}\\d{20}': { module: 'probe' } } });
+    use({ patterns: { '1+5': { module: 'probe' } } });
     press('a', '*' + '1'.repeat(32), 10);
     expect(fired).to.have.length(0);
     expect(heardBy('a')).to.equal('*' + '1'.repeat(32));

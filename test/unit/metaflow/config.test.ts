@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { validateMetaflows } from '../../../lib/metaflow/config.js';
+import { MAX_CODE_DIGITS, PATTERN_BUDGET, validateMetaflows } from '../../../lib/metaflow/config.js';
+import { DtmfRegex, MAX_PROGRAM } from '../../../lib/metaflow/dtmf-regex.js';
 import { ValidationError, type FieldError } from '../../../lib/validation.js';
 import { testRegistry } from './helpers.js';
 
@@ -75,5 +76,50 @@ describe('metaflow validation', function () {
   it('refuses a code entry without a module, or something that is not an object', function () {
     expect(errorsOf({ numbers: { 22: {} } })[0]).to.deep.include({ field: 'numbers.22.module', rule: 'required' });
     expect(errorsOf([])[0]).to.deep.include({ field: '(body)', rule: 'type' });
+  });
+
+  describe('the cost budget: no account can make a digit expensive', function () {
+    it('refuses the metaflows that stalled every call: 64 patterns of 116 empty groups and nested repetitions', function () {
+      const patterns: Record<string, unknown> = {};
+      for (let i = 0; i < 64; i++) patterns[`${'()'.repeat(116)}((\\d?){30}){30}ABC${i}`] = { module: 'probe' };
+      const errors = errorsOf({ patterns });
+      expect(errors).to.have.length(64);
+      for (const e of errors) expect(e.field).to.match(/^patterns\.\(\)/);
+    });
+
+    it('refuses more than 9 capture groups in a pattern, naming it', function () {
+      const [e] = errorsOf({ patterns: { [`${'(1)'.repeat(10)}`]: { module: 'probe' } } });
+      expect(e).to.deep.include({ field: `patterns.${'(1)'.repeat(10)}`, rule: 'pattern' });
+      expect(e!.message).to.match(/more than 9 capture groups/);
+    });
+
+    it(`refuses a pattern that compiles to more than ${MAX_PROGRAM} steps, naming it and the rule`, function () {
+      const [e] = errorsOf({ patterns: { '((\\d?){30}){30}': { module: 'probe' } } });
+      expect(e).to.deep.include({ field: 'patterns.((\\d?){30}){30}', rule: 'cost' });
+      expect(e!.message).to.match(/more than 512 steps per digit/);
+    });
+
+    it(`refuses patterns that fit one by one but together cost more than ${PATTERN_BUDGET} steps a digit`, function () {
+      const big = (i: number) => `(?:(?:\\d?){31}){7}${i}`;
+      expect(new DtmfRegex(big(0)).size).to.be.within(PATTERN_BUDGET / 20, MAX_PROGRAM);
+      const patterns: Record<string, unknown> = {};
+      for (let i = 0; i < 20; i++) patterns[big(i)] = { module: 'probe' };
+      const errors = errorsOf({ patterns });
+      expect(errors).to.have.length(1);
+      expect(errors[0]).to.deep.include({ field: 'patterns', rule: 'cost' });
+      // Half of them is within the budget.
+      const half = Object.fromEntries(Object.entries(patterns).slice(0, 10));
+      expect(Object.keys(validateMetaflows({ patterns: half }, testRegistry()).patterns)).to.have.length(10);
+    });
+
+    it(`refuses a pattern that needs more than ${MAX_CODE_DIGITS} digits: it could never match`, function () {
+      const [e] = errorsOf({ patterns: { '\\d{20}\\d{20}': { module: 'probe' } } });
+      expect(e).to.deep.include({ field: 'patterns.\\d{20}\\d{20}', rule: 'cost' });
+      expect(e!.message).to.match(/needs at least 40 digits/);
+    });
+
+    it('refuses a class that matches no key', function () {
+      expect(errorsOf({ patterns: { '[^0-9*#A-D]': { module: 'probe' } } })[0]).to.deep.include({ rule: 'pattern' });
+    });
   });
 });

@@ -52,4 +52,23 @@ describe('the DTMF regular expression engine', function () {
     // Not a timing assertion of the engine's speed: a backtracking engine takes minutes here.
     expect(ms).to.be.below(1000);
   });
+
+  it('advances one digit at a time: stepping gives what a whole run gives, captures only on demand', function () {
+    const re = new DtmfRegex('21(\\d+)(#?)');
+    let state = re.initial();
+    const seen: Array<[boolean, boolean]> = [];
+    for (const d of '212600') {
+      state = re.step(state, d);
+      seen.push([re.accepts(state), re.canExtend(state)]);
+    }
+    expect(seen).to.deep.equal([[false, true], [false, true], [true, true], [true, true], [true, true], [true, true]]);
+    expect(re.captures('212600')).to.deep.equal(['2600', '']);
+    expect(re.step(state, 'x')).to.equal(null);
+    expect(re.captures('31')).to.equal(undefined);
+  });
+
+  it('keeps capture histories shared: a group repeated gives its last iteration, as PCRE (Kazoo\'s engine) does', function () {
+    expect(run('(?:(\\d)(\\*)?){1,8}', '12*3').captures).to.deep.equal(['3', '*']);
+    expect(run('((\\d)\\*)+', '1*2*').captures).to.deep.equal(['2*', '2']);
+  });
 });
