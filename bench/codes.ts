@@ -5,6 +5,7 @@
 // (which adds the websocket hop; millisecond resolution).
 //
 //   npm run bench:codes            (BENCH_CALLS=4 BENCH_CODES=10 per call and kind)
+import Joi from 'joi';
 import { performance } from 'node:perf_hooks';
 import { validateMetaflows } from '../lib/metaflow/config.js';
 import type { AriEvent } from '../lib/stasis/ari-types.js';
@@ -25,6 +26,7 @@ await withSandbox(async (env) => {
   const ran: Array<() => void> = [];
   const probe: CallModule = {
     name: 'probe',
+    dataSchema: Joi.object().unknown(true),
     description: 'records when it ran',
     async run(call) {
       const now = performance.now();

@@ -65,11 +65,9 @@ export function validateMetaflows(raw: unknown, modules: Pick<ModuleRegistry<unk
         errors.push({ field: `${at}.module`, rule: 'enum', message: `unknown module "${act.module}"; known: ${modules.names().join(', ')}` });
         continue;
       }
-      if (module.dataSchema) {
-        const r = module.dataSchema.validate(act.data ?? {}, { abortEarly: false, convert: false });
-        if (r.error) errors.push(...fieldErrors(r.error, `${at}.data`));
-        else act.data = r.value as Record<string, unknown>;
-      }
+      const r = module.dataSchema.validate(act.data ?? {}, { abortEarly: false, convert: false });
+      if (r.error) errors.push(...fieldErrors(r.error, `${at}.data`));
+      else act.data = r.value as Record<string, unknown>;
     }
   }
   if (cost > PATTERN_BUDGET) {

@@ -25,12 +25,14 @@ export interface Invocation extends CodeMatch {
 /**
  * A feature. `Target` is what the module acts on: the call, as lib/stasis
  * exposes it to modules. `dataSchema` validates the code's `data` when an
- * admin saves metaflows, so a bad value is refused then, not mid-call.
+ * admin saves metaflows, so a bad value is refused then, not mid-call; every
+ * module has one, and what it does not name is refused (a module that takes
+ * nothing says so with an empty object schema).
  */
 export interface FeatureModule<Target> {
   readonly name: string;
   readonly description: string;
-  readonly dataSchema?: Joi.ObjectSchema;
+  readonly dataSchema: Joi.ObjectSchema;
   run(target: Target, invocation: Invocation): Promise<void>;
 }
 

@@ -6,6 +6,8 @@ import type { Logger } from '../log.js';
 import { ApiError } from './errors.js';
 
 export const MAX_BODY_BYTES = 64 * 1024;
+/** Arrays and objects nested deeper than this are refused before they are parsed. */
+export const MAX_BODY_DEPTH = 16;
 
 export interface ApiState {
   requestId: string;
@@ -76,10 +78,31 @@ export async function jsonBody(ctx: Context, next: Next): Promise<void> {
       'content-type': { enum: { message: 'must be application/json' } },
     });
   }
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (nestingDepth(text) > MAX_BODY_DEPTH) {
+    throw new ApiError(400, 'invalid data', { body: { depth: { message: `nests arrays and objects deeper than ${MAX_BODY_DEPTH} levels` } } });
+  }
   try {
-    (ctx.state as ApiState).body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    (ctx.state as ApiState).body = JSON.parse(text);
   } catch (err) {
     throw new ApiError(400, 'invalid data', { body: { type: { message: `is not valid JSON: ${(err as Error).message}` } } });
   }
   return next();
+}
+
+/** How deep arrays and objects nest in a JSON text (strings skipped); no parse, no recursion. */
+export function nestingDepth(text: string): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: the next character is escaped
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) deepest = Math.max(deepest, ++depth);
+    else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return deepest;
 }

@@ -5,6 +5,7 @@
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
+import { isLeftover, writeAtomically } from './files.js';
 
 export interface CallJournal {
   /** Keeps the call's latest state (a JSON document). Writes of one call are coalesced: only the newest is written. */
@@ -40,13 +41,12 @@ type Pending = { json: string } | { removed: true };
 export class FileCallJournal implements CallJournal {
   private readonly pending = new Map<string, Pending>();
   private readonly writing = new Map<string, Promise<void>>();
-  private seq = 0;
 
   private constructor(private readonly dir: string, private readonly log: Logger) {}
 
   static async open(dataDir: string, log: Logger): Promise<FileCallJournal> {
     const dir = join(dataDir, 'calls');
-    await fs.mkdir(dir, { recursive: true });
+    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
     return new FileCallJournal(dir, log);
   }
 
@@ -66,7 +66,7 @@ export class FileCallJournal implements CallJournal {
     const out: Array<{ id: string; state: unknown }> = [];
     for (const name of await fs.readdir(this.dir)) {
       if (!name.endsWith('.json')) {
-        if (name.includes('.tmp-')) await fs.rm(join(this.dir, name), { force: true });
+        if (isLeftover(name)) await fs.rm(join(this.dir, name), { force: true });
         continue;
       }
       const id = name.slice(0, -'.json'.length);
@@ -110,9 +110,7 @@ export class FileCallJournal implements CallJournal {
           if ('removed' in p) {
             await fs.rm(file, { force: true });
           } else {
-            const tmp = `${file}.tmp-${process.pid}-${++this.seq}`;
-            await fs.writeFile(tmp, p.json);
-            await fs.rename(tmp, file);
+            await writeAtomically(file, p.json, { durable: false });
           }
         } catch (err) {
           failure = err as Error;

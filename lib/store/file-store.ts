@@ -12,6 +12,7 @@ import {
   ACCOUNT_ID, UnknownAccountError, hashApiKey, keyMatches, newAccountId, newApiKey,
   type Account, type AccountStore,
 } from './accounts.js';
+import { writeAtomically } from './files.js';
 
 const LOCK_STALE_MS = 30_000;
 const LOCK_WAIT_MS = 10_000;
@@ -41,7 +42,7 @@ export class FileAccountStore implements AccountStore {
 
   static async open(dataDir: string, options: FileStoreOptions = {}): Promise<FileAccountStore> {
     const store = new FileAccountStore(dataDir, options);
-    await fs.mkdir(store.dir, { recursive: true });
+    await fs.mkdir(store.dir, { recursive: true, mode: 0o700 });
     await store.scan();
     if (options.pollMs) {
       store.poller = setInterval(() => void store.scan().then(
@@ -124,21 +125,9 @@ export class FileAccountStore implements AccountStore {
 
   private async write(account: Account): Promise<void> {
     const target = this.file(account.id);
-    const tmp = `${target}.${process.pid}.${Date.now()}.tmp`;
-    const fh = await fs.open(tmp, 'w', 0o600);
-    try {
-      await fh.writeFile(`${JSON.stringify(account, null, 2)}\n`);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await fs.rename(tmp, target);
-    const dir = await fs.open(this.dir, 'r');
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
+    // Compact: a file is as large as what it holds, never more than its indentation.
+    const text = `${JSON.stringify(account)}\n`;
+    await writeAtomically(target, text);
     this.remember(account, versionOf(await fs.stat(target)));
   }
 
@@ -213,3 +202,4 @@ export class FileAccountStore implements AccountStore {
     }
   }
 }
+

@@ -1,3 +1,4 @@
+import Joi from 'joi';
 import { expect } from 'chai';
 import type { Konami } from '../../lib/main.js';
 import { validateMetaflows } from '../../lib/metaflow/config.js';
@@ -18,6 +19,7 @@ describe('Feature codes from live DTMF on the real Asterisk', function () {
 
   const probe: CallModule = {
     name: 'probe',
+    dataSchema: Joi.object().unknown(true),
     description: 'records that it ran',
     async run(call, invocation) {
       runs.push({ callId: call.id, invocation });

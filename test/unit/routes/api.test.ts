@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../../../lib/log.js';
@@ -29,6 +29,7 @@ const TRANSFER: TransferView = {
 
 describe('the HTTP API (Kazoo crossbar conventions)', function () {
   let store: FileAccountStore;
+  let dataDir: string;
   let server: HttpServer;
   let api: Api;
   let now: number;
@@ -58,7 +59,8 @@ describe('the HTTP API (Kazoo crossbar conventions)', function () {
   };
 
   before(async function () {
-    store = await FileAccountStore.open(mkdtempSync(join(tmpdir(), 'konami-api-')));
+    dataDir = mkdtempSync(join(tmpdir(), 'konami-api-'));
+    store = await FileAccountStore.open(dataDir);
     const a = await store.create('Acme');
     const o = await store.create('Other');
     acme = { id: a.account.id, key: a.apiKey };
@@ -263,6 +265,40 @@ describe('the HTTP API (Kazoo crossbar conventions)', function () {
       expect((await call('GET', path, { token })).json['data']).to.deep.include({ binding_digit: '*', digit_timeout: 2000 });
       expect((await call('DELETE', path, { token })).status).to.equal(200);
       expect((await call('GET', path, { token })).json['data']).to.equal(null);
+    });
+
+    it("refuses data a module does not take: 8 KB of nested arrays in resume's data never reach the disk", async function () {
+      const token = await tokenFor(acme.key);
+      const path = `/v1/accounts/${acme.id}/metaflows`;
+      const before = statSync(join(dataDir, 'accounts', `${acme.id}.json`)).size;
+      const junk = JSON.parse(`${'['.repeat(8)}${'0,'.repeat(4000)}0${']'.repeat(8)}`) as unknown;
+      const r = await call('POST', path, { token, body: { data: { numbers: { 22: { module: 'resume', data: { junk } } } } } });
+      expect(r.status).to.equal(400);
+      expect(r.json['data']).to.have.property('data.numbers.22.data.junk').that.has.property('unknown');
+      expect(statSync(join(dataDir, 'accounts', `${acme.id}.json`)).size).to.equal(before);
+    });
+
+    it('answers 400 naming the body, never a 5xx, for deep nesting, and leaves no temporary file', async function () {
+      const token = await tokenFor(acme.key);
+      const path = `/v1/accounts/${acme.id}/metaflows`;
+      for (const depth of [17, 5000, 20_000]) {
+        const raw = `{"data": {"numbers": {"22": {"module": "resume", "data": {"x": ${'['.repeat(depth)}${']'.repeat(depth)}}}}}}`;
+        const r = await call('POST', path, { token, raw, headers: { 'content-type': 'application/json' } });
+        expect(r.status, `depth ${depth}`).to.equal(400);
+        expect(r.json['data']).to.have.nested.property('body.depth');
+      }
+      // Brackets inside strings are text, not nesting.
+      const inString = await call('POST', path, { token, body: { data: { numbers: { 22: { module: 'resume' } }, note: '['.repeat(100) } } });
+      expect(inString.json['data']).not.to.have.property('body');
+      expect(readdirSync(join(dataDir, 'accounts')).filter((n) => !n.endsWith('.json'))).to.deep.equal([]);
+    });
+
+    it('keeps metaflows on disk as compact JSON: a file no larger than what it holds', async function () {
+      const token = await tokenFor(acme.key);
+      await call('POST', `/v1/accounts/${acme.id}/metaflows`, { token, body: { data: { numbers: { 22: { module: 'resume' } } } } });
+      const file = join(dataDir, 'accounts', `${acme.id}.json`);
+      const text = readFileSync(file, 'utf8');
+      expect(text.trimEnd()).to.equal(JSON.stringify(JSON.parse(text)));
     });
   });
 

@@ -1,3 +1,4 @@
+import Joi from 'joi';
 import { expect } from 'chai';
 import sinon from 'sinon';
 import { silentLogger } from '../../../lib/log.js';
@@ -20,6 +21,7 @@ describe('feature codes on a bridged call (fake ARI, fake timers)', function () 
 
   const probe: CallModule = {
     name: 'probe',
+    dataSchema: Joi.object().unknown(true),
     description: 'records its invocations',
     async run(call, invocation) {
       runs.push({ call, invocation });

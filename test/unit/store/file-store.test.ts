@@ -1,10 +1,11 @@
 import { expect } from 'chai';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { validateMetaflows } from '../../../lib/metaflow/config.js';
 import { hashApiKey } from '../../../lib/store/accounts.js';
 import { FileAccountStore } from '../../../lib/store/file-store.js';
+import { writeAtomically } from '../../../lib/store/files.js';
 import { testRegistry } from '../metaflow/helpers.js';
 
 const flows = (raw: unknown) => validateMetaflows(raw, testRegistry());
@@ -84,5 +85,20 @@ describe('the file account store', function () {
       thrown = err;
     }
     expect((thrown as Error).name).to.equal('UnknownAccountError');
+  });
+
+  it('a write that fails leaves nothing behind: no temporary file, the old file intact', async function () {
+    const target = join(dir, 'file.json');
+    writeFileSync(target, 'old');
+    // A folder where the file's temporary name would be renamed: the rename fails.
+    const blocked = join(dir, 'blocked');
+    mkdirSync(blocked);
+    let failed = false;
+    await writeAtomically(blocked, 'new').catch(() => (failed = true));
+    expect(failed).to.equal(true);
+    expect(readdirSync(dir).filter((n) => n.endsWith('.tmp'))).to.deep.equal([]);
+    await writeAtomically(target, 'new');
+    expect(readFileSync(target, 'utf8')).to.equal('new');
+    expect(statSync(target).mode & 0o777).to.equal(0o600);
   });
 });

@@ -1,0 +1,48 @@
+// Files written whole or not at all, readable by konami's user only.
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import { dirname } from 'node:path';
+
+export interface WriteOptions {
+  /**
+   * Wait for the disk (file and folder) before answering: the file must
+   * outlive the machine, not just the process. Default true.
+   */
+  durable?: boolean;
+}
+
+/**
+ * Writes `target` through a temporary file beside it (mode 0600, a name no
+ * other writer uses), renamed into place: a reader sees the old file or the
+ * new one, never half of one. A failure at any step removes the temporary
+ * file, so nothing half-written is left behind.
+ */
+export async function writeAtomically(target: string, text: string, options: WriteOptions = {}): Promise<void> {
+  const durable = options.durable ?? true;
+  const tmp = `${target}.${process.pid}-${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    const fh = await fs.open(tmp, 'wx', 0o600);
+    try {
+      await fh.writeFile(text);
+      if (durable) await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fs.rename(tmp, target);
+  } catch (err) {
+    await fs.rm(tmp, { force: true });
+    throw err;
+  }
+  if (!durable) return;
+  const dir = await fs.open(dirname(target), 'r');
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
+  }
+}
+
+/** A temporary file writeAtomically left behind when its process died mid-write. */
+export function isLeftover(name: string): boolean {
+  return /\.\d+-[0-9a-f]{12}\.tmp$/.test(name);
+}
