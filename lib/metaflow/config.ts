@@ -40,9 +40,12 @@ const schema = Joi.object({
 
 /**
  * Checks raw metaflows (parsed JSON) and returns them with defaults applied,
- * or throws a ValidationError naming every offending field.
+ * or throws a ValidationError naming every offending field. `context` is what
+ * the modules' data schemas may depend on (the account's dial routes).
  */
-export function validateMetaflows(raw: unknown, modules: Pick<ModuleRegistry<unknown>, 'get' | 'names'>): MetaflowConfig {
+export function validateMetaflows(
+  raw: unknown, modules: Pick<ModuleRegistry<unknown>, 'get' | 'names'>, context: Record<string, unknown> = {},
+): MetaflowConfig {
   const { value, error } = schema.validate(raw, { abortEarly: false, convert: false });
   const errors: FieldError[] = error ? fieldErrors(error) : [];
   // The code tables are checked even when other fields are wrong, so one
@@ -65,7 +68,7 @@ export function validateMetaflows(raw: unknown, modules: Pick<ModuleRegistry<unk
         errors.push({ field: `${at}.module`, rule: 'enum', message: `unknown module "${act.module}"; known: ${modules.names().join(', ')}` });
         continue;
       }
-      const r = module.dataSchema.validate(act.data ?? {}, { abortEarly: false, convert: false });
+      const r = module.dataSchema.validate(act.data ?? {}, { abortEarly: false, convert: false, context });
       if (r.error) errors.push(...fieldErrors(r.error, `${at}.data`));
       else act.data = r.value as Record<string, unknown>;
     }

@@ -2,7 +2,7 @@
 import Router from '@koa/router';
 import Joi from 'joi';
 import type { Context } from 'koa';
-import { TARGET } from '../stasis/call.js';
+import { NUMBER, NUMBER_RULE } from '../stasis/dial.js';
 import type { ActionResult, CallControl } from '../stasis/control.js';
 import { fieldErrors } from '../validation.js';
 import { reply, type ApiState } from './envelope.js';
@@ -15,8 +15,7 @@ const actionBody = Joi.object({
     action: Joi.string().valid('transfer', 'hangup', 'cancel').required(),
     target: Joi.when('action', {
       is: 'transfer',
-      then: Joi.string().pattern(TARGET).required()
-        .messages({ 'string.pattern.base': 'must be 1 to 64 of 0-9 A-Z a-z + * # . _ -' }),
+      then: Joi.string().pattern(NUMBER).required().messages({ 'string.pattern.base': NUMBER_RULE }),
       otherwise: Joi.any().strip(),
     }),
   }).unknown(true).required(),
@@ -44,6 +43,10 @@ function refusal(error: Exclude<ActionResult<unknown>, { ok: true }>['error']): 
       return ApiError.validation([{ field: 'data.target', rule: 'invalid', message: "is the transferor's own number" }]);
     case 'transferee_number':
       return ApiError.validation([{ field: 'data.target', rule: 'invalid', message: 'is the number of the party being transferred' }]);
+    case 'route_not_allowed':
+      return new ApiError(409, 'the dial route of the transfer code is not available to this account', {
+        dial_route: { enum: { message: 'ask the operator, or choose another route in the transfer code' } },
+      });
   }
 }
 

@@ -4,12 +4,15 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { validateMetaflows } from '../metaflow/config.js';
 import type { ModuleRegistry } from '../metaflow/modules.js';
+import type { DialRoutes } from '../stasis/dial.js';
 import type { AccountStore } from '../store/accounts.js';
 import { ValidationError } from '../validation.js';
 import { reply, type ApiState } from './envelope.js';
 import { ApiError, notFound } from './errors.js';
 
-export function metaflowRoutes(store: AccountStore, modules: Pick<ModuleRegistry<unknown>, 'get' | 'names'>): Router {
+export function metaflowRoutes(
+  store: AccountStore, modules: Pick<ModuleRegistry<unknown>, 'get' | 'names'>, dialRoutes: Pick<DialRoutes, 'namesFor'>,
+): Router {
   const router = new Router();
   const accountId = (ctx: Context) => (ctx.state as ApiState).accountId!;
 
@@ -26,7 +29,7 @@ export function metaflowRoutes(store: AccountStore, modules: Pick<ModuleRegistry
     }
     let metaflows;
     try {
-      metaflows = validateMetaflows(body.data, modules);
+      metaflows = validateMetaflows(body.data, modules, { dialRoutes: dialRoutes.namesFor(accountId(ctx)) });
     } catch (err) {
       if (err instanceof ValidationError) throw ApiError.validation(err.errors.map((e) => ({ ...e, field: e.field === '(body)' ? 'data' : `data.${e.field}` })));
       throw err;

@@ -5,7 +5,8 @@ import { tolerateGone, type Ari } from './ari.js';
 import { channelIdsOf, type AriEvent, type ChannelSnapshot, type StasisStart } from './ari-types.js';
 import { Call, type AsteriskPicture, type CallOwner, type CallRecord, type CallSettings } from './call.js';
 import { Cause } from './causes.js';
-import { applyDialTemplate, isOwnLeg, parseEntryArgs } from './entry.js';
+import { DEFAULT_ROUTE, dialString } from './dial.js';
+import { isOwnLeg, parseEntryArgs } from './entry.js';
 
 /** What a reconciliation found and did. */
 export interface ReconcileReport {
@@ -17,7 +18,6 @@ export interface ReconcileReport {
 }
 
 export interface AppSettings extends CallSettings {
-  dialTemplate: string;
   /** How long a channel of konami's application that no call knows may wait for its StasisStart (ms). */
   strayGraceMs?: number;
 }
@@ -190,13 +190,18 @@ export class StasisApp implements CallOwner {
     const args = parseEntryArgs(e.args);
     const log = this.log.child({ call_id: channel.id, account: args.account ?? null });
     if (args.unknown.length > 0) log.warn({ args: args.unknown }, 'unknown or invalid Stasis arguments ignored');
-    if (!this.accepting) {
-      log.warn('shutting down: new call refused');
-      void this.ari.hangup(channel.id, Cause.TEMPORARY_FAILURE).catch(() => undefined);
-      return;
-    }
+    const refuse = (cause: number, why: string, details: object = {}) => {
+      log.warn({ ...details, cause }, why);
+      void this.ari.hangup(channel.id, cause).catch(() => undefined);
+    };
+    if (!this.accepting) return refuse(Cause.TEMPORARY_FAILURE, 'shutting down: new call refused');
+    if (args.refused.length > 0) return refuse(Cause.CALL_REJECTED, 'Stasis arguments not to be trusted: call refused', { problems: args.refused });
     if (!args.account) log.warn('no account= argument: the call is connected without feature codes');
-    const endpoint = args.dial ?? applyDialTemplate(this.settings.dialTemplate, channel.dialplan.exten);
+    const template = this.settings.dialRoutes.template(DEFAULT_ROUTE);
+    const endpoint = args.dial ?? (template === undefined ? undefined : dialString(template, channel.dialplan.exten));
+    if (endpoint === undefined) {
+      return refuse(Cause.INVALID_NUMBER_FORMAT, 'the dialled extension is not a number konami dials: call refused', { exten: channel.dialplan.exten });
+    }
     const codes = this.settings.features?.matcher(args.account) !== undefined;
     log.info({ caller: channel.caller, exten: channel.dialplan.exten, endpoint, feature_codes: codes }, 'call entered');
     const call = new Call(this.ari, this, this.settings, log, { entry: { channel, account: args.account, endpoint } });

@@ -11,12 +11,13 @@ import type { Invocation } from '../metaflow/modules.js';
 import { AriError, tolerateGone, type Ari } from './ari.js';
 import type { AriEvent, CallerId, ChannelSnapshot } from './ari-types.js';
 import { Cause, causeName } from './causes.js';
+import { dialString, isDialable, type DialRoutes } from './dial.js';
 import { NO_FEATURES, type CallFeatures } from './features.js';
 import { newLeg, type Leg, type LegKind, type LegRole } from './leg.js';
 import { SerialQueue } from './queue.js';
 import {
-  FAILURE_MEDIA, Transfer, type BridgePicture, type TransferHost, type TransferRecord, type TransferResult,
-  type TransferSettings, type TransferSnapshot,
+  FAILURE_MEDIA, Transfer, type BridgePicture, type TransferHost, type TransferOptions, type TransferRecord,
+  type TransferResult, type TransferSettings, type TransferSnapshot,
 } from './transfer.js';
 
 export type { Leg, LegRole } from './leg.js';
@@ -35,6 +36,8 @@ export interface CallSettings {
   metrics?: CallMetrics;
   /** Where the call's state is kept for a konami started again (none by default). */
   journal?: CallJournal;
+  /** The dial routes the operator defined and allowed each account. */
+  dialRoutes: DialRoutes;
 }
 
 /** What the call needs from the app that owns it. */
@@ -97,12 +100,11 @@ const DIAL_FAILURES: Record<string, number> = {
 };
 
 export type TransferRefusal =
-  | 'not_bridged' | 'in_progress' | 'empty_target' | 'invalid_target' | 'own_number' | 'transferee_number';
+  | 'not_bridged' | 'in_progress' | 'empty_target' | 'invalid_target' | 'own_number' | 'transferee_number'
+  /** The dial route does not exist (any more) or the account may not use it. */
+  | 'route_not_allowed';
 
 export type TransferStart = { ok: true; transfer: TransferSnapshot } | { ok: false; reason: TransferRefusal };
-
-/** What a transfer target may look like: no character that could change the dial string. */
-export const TARGET = /^[0-9A-Za-z+*#._-]{1,64}$/;
 
 export class Call {
   readonly id: string;
@@ -363,7 +365,7 @@ export class Call {
    * transfer is already in progress, or the target is empty, malformed, or
    * one of the call's own parties.
    */
-  async startTransfer(by: LegRole, target: string, settings: TransferSettings): Promise<TransferStart> {
+  async startTransfer(by: LegRole, target: string, options: TransferOptions): Promise<TransferStart> {
     const refuse = (reason: TransferRefusal): TransferStart => {
       this.log.info({ by, target, reason }, 'transfer refused');
       return { ok: false, reason };
@@ -373,10 +375,14 @@ export class Call {
     if (this.phase !== 'bridged' || !transferor || !transferee || transferor.gone || transferee.gone) return refuse('not_bridged');
     if (this.transfer) return refuse('in_progress');
     if (target === '') return refuse('empty_target');
-    if (!TARGET.test(target)) return refuse('invalid_target');
+    if (!isDialable(target)) return refuse('invalid_target');
     if (target === transferor.number) return refuse('own_number');
     if (target === transferee.number) return refuse('transferee_number');
-    const endpoint = settings.dialTemplate.split('{target}').join(target);
+    const { route, ...timings } = options;
+    const dialTemplate = this.settings.dialRoutes.templateFor(this.account, route);
+    if (dialTemplate === undefined) return refuse('route_not_allowed');
+    const settings: TransferSettings = { dialTemplate, ...timings };
+    const endpoint = dialString(dialTemplate, target)!;
     const t = new Transfer(this.host, transferor, transferee, this.bridgeId, target, endpoint, settings);
     this.transfer = t;
     this.metrics.transferStarted();

@@ -4,7 +4,7 @@ import type { MetaflowConfig } from '../metaflow/types.js';
 import type { StasisApp } from './app.js';
 import type { Call, Leg, TransferRefusal } from './call.js';
 import { Cause } from './causes.js';
-import { transferSettings, type TransferData } from './modules/transfer.js';
+import { transferOptions, type TransferData } from './modules/transfer.js';
 import type { TransferSnapshot } from './transfer.js';
 
 export interface ChannelView {
@@ -43,7 +43,6 @@ export class CallControl {
   constructor(
     private readonly app: StasisApp,
     private readonly metaflows: (account: string) => MetaflowConfig | null | undefined,
-    private readonly defaultDialTemplate: string,
     /** Asterisk can be commanded now (ARI connected and calls reconciled). */
     private readonly available: () => boolean = () => true,
   ) {}
@@ -71,7 +70,7 @@ export class CallControl {
     const { call, leg } = found;
     return call.run(async () => {
       if (!leg.role || leg.gone) return { ok: false, error: 'not_found' } as const;
-      const started = await call.startTransfer(leg.role, target, transferSettings(data, this.defaultDialTemplate));
+      const started = await call.startTransfer(leg.role, target, transferOptions(data));
       return started.ok ? { ok: true, value: transferView(started.transfer) } : { ok: false, error: started.reason };
     });
   }

@@ -21,6 +21,7 @@ import type { Logger } from '../log.js';
 import type { Ari } from './ari.js';
 import type { CallerId } from './ari-types.js';
 import { Cause } from './causes.js';
+import { dialString } from './dial.js';
 import type { Leg, LegKind } from './leg.js';
 
 export type TransferState =
@@ -45,7 +46,7 @@ export type TransferOutcome =
   | 'abandoned';
 
 export interface TransferSettings {
-  /** Dial string with {target}. */
+  /** The template of the dial route the transfer was started with ({target}). */
   dialTemplate: string;
   /** Seconds the target (and each recall) may ring. */
   ringTimeout: number;
@@ -54,6 +55,11 @@ export interface TransferSettings {
   recallAttempts: number;
   /** Seconds between two recall attempts. */
   recallDelay: number;
+}
+
+/** What a transfer is asked for with: a dial route by name, resolved for the account when it starts. */
+export interface TransferOptions extends Omit<TransferSettings, 'dialTemplate'> {
+  route: string;
 }
 
 export type Stimulus =
@@ -606,11 +612,10 @@ export class Transfer {
     this.updatedAt = new Date();
   }
 
+  /** How Alice is called back: as konami reached her, or her number through the transfer's route. */
   private recallEndpoint(): string | undefined {
     const alice = this.transferor;
-    if (alice.endpoint) return alice.endpoint;
-    if (!/^[0-9A-Za-z+*#._-]{1,64}$/.test(alice.number)) return undefined;
-    return this.settings.dialTemplate.split('{target}').join(alice.number);
+    return alice.endpoint ?? dialString(this.settings.dialTemplate, alice.number);
   }
 
   private timer(ms: number, s: Stimulus): void {

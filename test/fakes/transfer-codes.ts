@@ -1,17 +1,19 @@
 // The feature codes the transfer unit tests dial: *21<n> (one recall),
-// *23<n> (two recalls 5 s apart), *22 (resume).
+// *23<n> (two recalls 5 s apart), *25<n> (through the dial route "pstn"),
+// *22 (resume).
 import { validateMetaflows } from '../../lib/metaflow/config.js';
 import { Matcher } from '../../lib/metaflow/matcher.js';
 import { builtInModules } from '../../lib/stasis/modules/index.js';
 
 export function transferCodes(): { registry: ReturnType<typeof builtInModules>; matcher: Matcher } {
-  const registry = builtInModules({ transferDialTemplate: 'Local/{target}@phones/n' });
+  const registry = builtInModules();
   const matcher = new Matcher(validateMetaflows({
     numbers: { 22: { module: 'resume' } },
     patterns: {
       '21(\\d+)': { module: 'transfer', data: { ring_timeout: 20, recall_attempts: 1, recall_delay: 5 } },
       '23(\\d+)': { module: 'transfer', data: { ring_timeout: 20, recall_attempts: 2, recall_delay: 5 } },
+      '25(\\d+)': { module: 'transfer', data: { dial_route: 'pstn', recall_attempts: 0 } },
     },
-  }, registry));
+  }, registry, { dialRoutes: ['default', 'pstn'] }));
   return { registry, matcher };
 }

@@ -20,8 +20,7 @@ export async function dataDirWithAccount(name: string, metaflows: unknown): Prom
   const store = await FileAccountStore.open(dataDir);
   try {
     const { account, apiKey } = await store.create(name);
-    const modules = builtInModules({ transferDialTemplate: PHONES_TEMPLATE.replace('{exten}', '{target}') });
-    await store.setMetaflows(account.id, validateMetaflows(metaflows, modules));
+    await store.setMetaflows(account.id, validateMetaflows(metaflows, builtInModules()));
     return { dataDir, account: account.id, apiKey };
   } finally {
     await store.close();

@@ -118,6 +118,18 @@ describe('Calls through konami on the real Asterisk', function () {
     expect(await alice.waitHangup()).to.equal(Cause.USER_BUSY);
   });
 
+  it('a second dial= smuggled in through the account argument: the call is refused (21), nothing is dialled', async function () {
+    // Stasis(konami,account=${KONAMI_ACCOUNT},dial=...) with a value that carries its own commas.
+    const alice = await phones.call('2012', { account: 'acme,dial=Local/2099@phones/n' });
+    expect(await alice.waitHangup()).to.equal(Cause.CALL_REJECTED);
+    expect(phones.pending('2099'), 'the smuggled number never rang').to.equal(0);
+  });
+
+  it('a dialled extension that is not a number never reaches the dial template: refused (28)', async function () {
+    const alice = await phones.call('2013x');
+    expect(await alice.waitHangup()).to.equal(Cause.INVALID_NUMBER_FORMAT);
+  });
+
   it('a call without an account is still connected (no feature codes)', async function () {
     const alice = await phones.call('2010');
     const bob = await phones.incoming('2010');

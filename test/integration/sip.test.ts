@@ -26,7 +26,7 @@ describe('A real SIP phone through PJSIP (sipp, RFC 4733 DTMF)', function () {
     account = (await konami.store.create('SIP phones')).account.id;
     await konami.store.setMetaflows(account, validateMetaflows({
       numbers: { 22: { module: 'resume' } },
-      patterns: { '21(\\d+)': { module: 'transfer', data: { dial_template: 'PJSIP/{target}', ring_timeout: 20 } } },
+      patterns: { '21(\\d+)': { module: 'transfer', data: { ring_timeout: 20 } } },
     }, konami.modules));
   });
 

@@ -27,9 +27,11 @@ describe('Transfers by star code on the real Asterisk', function () {
     const env = sandboxEnv();
     phones = await Phones.connect(env);
     await phones.reset();
-    konami = await startTestKonami(env, {}, {});
+    // The operator's route to the sandbox's fixed behaviours (busy, ring...), allowed to this account only.
+    konami = await startTestKonami(env, { DIAL_ROUTES: 'fixed=Local/{target}@fixed/n' }, {});
     watch = new PlaybackWatch(konami.ari, phones.ari);
     account = (await konami.store.create('Transfers')).account.id;
+    await konami.store.setDialRoutes(account, ['default', 'fixed']);
     await konami.store.setMetaflows(account, validateMetaflows({
       digit_timeout: 1500,
       numbers: {
@@ -38,9 +40,9 @@ describe('Transfers by star code on the real Asterisk', function () {
       },
       patterns: {
         '21(\\d+)': { module: 'transfer', data: { ring_timeout: 6, recall_attempts: 1, recall_delay: 1 } },
-        '23(\\d+)': { module: 'transfer', data: { dial_template: 'Local/{target}@fixed/n' } },
+        '23(\\d+)': { module: 'transfer', data: { dial_route: 'fixed' } },
       },
-    }, konami.modules));
+    }, konami.modules, { dialRoutes: ['default', 'fixed'] }));
   });
 
   after(async function () {

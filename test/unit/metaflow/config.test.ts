@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { MAX_CODE_DIGITS, PATTERN_BUDGET, validateMetaflows } from '../../../lib/metaflow/config.js';
 import { DtmfRegex, MAX_PROGRAM } from '../../../lib/metaflow/dtmf-regex.js';
 import { ValidationError, type FieldError } from '../../../lib/validation.js';
+import { builtInModules } from '../../../lib/stasis/modules/index.js';
 import { testRegistry } from './helpers.js';
 
 function errorsOf(raw: unknown): FieldError[] {
@@ -76,6 +77,32 @@ describe('metaflow validation', function () {
   it('refuses a code entry without a module, or something that is not an object', function () {
     expect(errorsOf({ numbers: { 22: {} } })[0]).to.deep.include({ field: 'numbers.22.module', rule: 'required' });
     expect(errorsOf([])[0]).to.deep.include({ field: '(body)', rule: 'type' });
+  });
+
+  describe('how a transfer is dialled is the operator\'s choice', function () {
+    const transfer = (data: object) => ({ patterns: { '21(\\d+)': { module: 'transfer', data } } });
+    const real = () => builtInModules();
+
+    it('refuses a dial string from the account, naming the field', function () {
+      let errors: FieldError[] = [];
+      try {
+        validateMetaflows(transfer({ dial_template: 'PJSIP/{target}@premium-trunk' }), real());
+      } catch (err) {
+        errors = [...(err as ValidationError).errors];
+      }
+      expect(errors.map((e) => e.field)).to.deep.equal(['patterns.21(\\d+).data.dial_template']);
+      expect(errors[0]!.message).to.match(/operator/);
+    });
+
+    it('accepts only a dial route the account may use, listing them', function () {
+      expect(() => validateMetaflows(transfer({ dial_route: 'pstn' }), real())).to.throw(ValidationError, /default$/);
+      const ok = validateMetaflows(transfer({ dial_route: 'pstn' }), real(), { dialRoutes: ['default', 'pstn'] });
+      expect(ok.patterns['21(\\d+)']!.data).to.deep.equal({ dial_route: 'pstn' });
+    });
+
+    it('a fixed target is a number, never a dial string', function () {
+      expect(() => validateMetaflows({ numbers: { 9: { module: 'transfer', data: { target: 'PJSIP/x' } } } }, real())).to.throw(ValidationError, /target/);
+    });
   });
 
   describe('the cost budget: no account can make a digit expensive', function () {

@@ -9,6 +9,7 @@ import type { Call } from '../../../lib/stasis/call.js';
 import type { CallModule } from '../../../lib/stasis/features.js';
 import { ev, FakeAri } from '../../fakes/fake-ari.js';
 import { matcherFor } from '../metaflow/helpers.js';
+import { fixedRoutes } from '../../fakes/dial-routes.js';
 
 describe('feature codes on a bridged call (fake ARI, fake timers)', function () {
   let clock: sinon.SinonFakeTimers;
@@ -47,7 +48,7 @@ describe('feature codes on a bridged call (fake ARI, fake timers)', function () 
       patterns: { '21(\\d+)': { module: 'probe' } },
     });
     app = new StasisApp(ari, {
-      app: 'konami', dialTemplate: 'PJSIP/{exten}', ringTimeout: 25,
+      app: 'konami', dialRoutes: fixedRoutes({ default: 'PJSIP/{target}' }), ringTimeout: 25,
       features: { matcher: (account) => (account === 'acme' ? matcher : undefined), module: (n) => (n === 'probe' ? probe : undefined) },
     }, silentLogger());
     alice = ari.addChannel_('alice', { state: 'Ring', caller: { name: 'Alice', number: '1001' } });

@@ -6,6 +6,7 @@ import type { ChannelSnapshot } from '../../../lib/stasis/ari-types.js';
 import { BRIDGE_TYPE, callerCause } from '../../../lib/stasis/call.js';
 import { Cause } from '../../../lib/stasis/causes.js';
 import { ev, FakeAri } from '../../fakes/fake-ari.js';
+import { fixedRoutes } from '../../fakes/dial-routes.js';
 
 describe('a call through the Stasis app (fake ARI)', function () {
   let ari: FakeAri;
@@ -14,7 +15,7 @@ describe('a call through the Stasis app (fake ARI)', function () {
 
   beforeEach(function () {
     ari = new FakeAri();
-    app = new StasisApp(ari, { app: 'konami', dialTemplate: 'PJSIP/{exten}', ringTimeout: 25, leftStasisGraceMs: 50 }, silentLogger());
+    app = new StasisApp(ari, { app: 'konami', dialRoutes: fixedRoutes({ default: 'PJSIP/{target}' }), ringTimeout: 25, leftStasisGraceMs: 50 }, silentLogger());
     alice = ari.addChannel_('alice', { state: 'Ring', caller: { name: 'Alice', number: '1001' }, exten: '2001' });
   });
 
@@ -158,6 +159,22 @@ describe('a call through the Stasis app (fake ARI)', function () {
     app.handle(ev.stasisStart(alice, ['account=acme']));
     await settle();
     expect(ari.ops('hangup')).to.deep.equal([{ op: 'hangup', target: 'alice', args: { cause: Cause.TEMPORARY_FAILURE } }]);
+    expect(ari.ops('createChannel')).to.have.length(0);
+  });
+
+  it('a repeated account= or dial= refuses the call (call rejected) and dials nothing', async function () {
+    app.handle(ev.stasisStart(alice, ['account=acme', 'dial=PJSIP/2001', 'dial=PJSIP/0900123@premium']));
+    await settle();
+    expect(ari.ops('hangup')).to.deep.equal([{ op: 'hangup', target: 'alice', args: { cause: Cause.CALL_REJECTED } }]);
+    expect(ari.ops('createChannel')).to.have.length(0);
+    expect(app.activeCalls.size).to.equal(0);
+  });
+
+  it('a dialled extension that is not a number is never put into the dial template (invalid number format)', async function () {
+    alice.dialplan.exten = '2001@premium-trunk';
+    app.handle(ev.stasisStart(alice, ['account=acme']));
+    await settle();
+    expect(ari.ops('hangup')).to.deep.equal([{ op: 'hangup', target: 'alice', args: { cause: Cause.INVALID_NUMBER_FORMAT } }]);
     expect(ari.ops('createChannel')).to.have.length(0);
   });
 

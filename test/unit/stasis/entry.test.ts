@@ -1,16 +1,16 @@
 import { expect } from 'chai';
-import { applyDialTemplate, isOwnLeg, parseEntryArgs } from '../../../lib/stasis/entry.js';
+import { isOwnLeg, parseEntryArgs } from '../../../lib/stasis/entry.js';
 
 describe('call entry arguments', function () {
   it('reads account and dial', function () {
     expect(parseEntryArgs(['account=acme', 'dial=PJSIP/bob'])).to.deep.equal({
-      account: 'acme', dial: 'PJSIP/bob', unknown: [],
+      account: 'acme', dial: 'PJSIP/bob', unknown: [], refused: [],
     });
   });
 
   it('treats empty values as absent and keeps unknown arguments aside', function () {
     expect(parseEntryArgs(['account=', 'dial=', 'colour=blue', ''])).to.deep.equal({
-      account: undefined, dial: undefined, unknown: ['colour=blue'],
+      account: undefined, dial: undefined, unknown: ['colour=blue'], refused: [],
     });
   });
 
@@ -20,13 +20,25 @@ describe('call entry arguments', function () {
     expect(args.unknown).to.deep.equal(['account=../etc/passwd']);
   });
 
-  it('applies the dial template to every {exten}', function () {
-    expect(applyDialTemplate('PJSIP/{exten}', '2600')).to.equal('PJSIP/2600');
-    expect(applyDialTemplate('Local/{exten}@phones/{exten}', '7')).to.equal('Local/7@phones/7');
+  it('refuses arguments smuggled in a second time: a repeated account= or dial= never overrides the first', function () {
+    // As Stasis(konami,account=${HEADER}) receives a header of "acme,account=victim,dial=PJSIP/x@trunk".
+    const args = parseEntryArgs(['account=acme', 'account=victim', 'dial=PJSIP/x@trunk']);
+    expect(args.refused).to.deep.equal(['account= given more than once']);
+    expect(parseEntryArgs(['dial=PJSIP/1', 'dial=PJSIP/2']).refused).to.deep.equal(['dial= given more than once']);
+    expect(parseEntryArgs(['account=a', 'account=']).refused).to.have.length(1);
   });
 
-  it('recognises the legs konami creates itself', function () {
+  it('refuses a dial= that is not a dial string', function () {
+    expect(parseEntryArgs(['dial=nothing-here']).refused).to.deep.equal(['dial= is not a dial string']);
+    expect(parseEntryArgs(['dial=PJSIP/a b']).refused).to.have.length(1);
+    expect(parseEntryArgs(['dial=PJSIP/2600@trunk']).refused).to.deep.equal([]);
+  });
+
+  it('recognises the legs konami creates itself, and nothing a dialplan argument could pass for one', function () {
     expect(isOwnLeg(['leg=b', 'call=x'])).to.equal(true);
+    expect(isOwnLeg(['leg=target', 'call=x'])).to.equal(true);
     expect(isOwnLeg(['account=acme'])).to.equal(false);
+    expect(isOwnLeg(['account=acme', 'leg=b', 'call=x'])).to.equal(false);
+    expect(isOwnLeg(['leg=b'])).to.equal(false);
   });
 });

@@ -11,6 +11,7 @@ import { Cause } from '../../../lib/stasis/causes.js';
 import type { CallJournal } from '../../../lib/store/call-journal.js';
 import { transferCodes } from '../../fakes/transfer-codes.js';
 import { ev, FakeAri, type Command } from '../../fakes/fake-ari.js';
+import { fixedRoutes } from '../../fakes/dial-routes.js';
 
 /** Keeps the newest document per call in memory, as the file journal does on disk. */
 class MemoryJournal implements CallJournal {
@@ -42,7 +43,7 @@ describe('taking calls back after a restart (fake ARI, fake timers)', function (
   let bob: ChannelSnapshot;
 
   const settings = (): AppSettings => ({
-    app: 'konami', dialTemplate: 'PJSIP/{exten}', ringTimeout: 25, leftStasisGraceMs: 50, farewellMs: 2000, strayGraceMs: 100,
+    app: 'konami', dialRoutes: fixedRoutes({ default: 'Local/{target}@phones/n' }), ringTimeout: 25, leftStasisGraceMs: 50, farewellMs: 2000, strayGraceMs: 100,
     features: { matcher: (account) => (account === 'acme' ? matcher : undefined), module: (n) => registry.get(n) },
     journal,
   });

@@ -18,6 +18,7 @@ import { Cause } from '../../../lib/stasis/causes.js';
 import type { TransferSettings } from '../../../lib/stasis/transfer.js';
 import { transferCodes } from '../../fakes/transfer-codes.js';
 import { ev, FakeAri, type Command } from '../../fakes/fake-ari.js';
+import { fixedRoutes } from '../../fakes/dial-routes.js';
 
 const RING = 'tone:ring';
 const BEEPERR = 'sound:beeperr';
@@ -37,6 +38,8 @@ describe('attended transfer: the state machine through a call (fake ARI, fake ti
   let mainBridge: string;
   /** Channels whose ChannelDestroyed the test has delivered. */
   let destroyed: Set<string>;
+  /** The dial routes the operator allows each account. */
+  let allowedRoutes: Record<string, string[]>;
 
   const settle = async () => {
     for (let i = 0; i < 6; i++) {
@@ -54,8 +57,9 @@ describe('attended transfer: the state machine through a call (fake ARI, fake ti
     clock = sinon.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
     ari = new FakeAri();
     destroyed = new Set();
+    allowedRoutes = { acme: ['default', 'pstn'] };
     app = new StasisApp(ari, {
-      app: 'konami', dialTemplate: 'PJSIP/{exten}', ringTimeout: 25, leftStasisGraceMs: 50, farewellMs: FAREWELL_MS,
+      app: 'konami', dialRoutes: fixedRoutes({ default: 'Local/{target}@phones/n', pstn: 'PJSIP/{target}@trunk' }, allowedRoutes), ringTimeout: 25, leftStasisGraceMs: 50, farewellMs: FAREWELL_MS,
       features: { matcher: (account) => (account === 'acme' ? matcher : undefined), module: (n) => registry.get(n) },
     }, silentLogger());
     alice = ari.addChannel_('alice', { state: 'Ring', caller: { name: 'Alice', number: '1001' }, exten: '2001' });
@@ -597,6 +601,26 @@ describe('attended transfer: the state machine through a call (fake ARI, fake ti
     expect(mohIn(mainBridge)).to.equal(false);
     expect(call.transfer).to.equal(undefined);
     expect(ari.bridges.size, 'no consultation bridge').to.equal(1);
+    await everyoneHangsUp();
+    expectNothingLeft();
+  });
+
+  it('*25 dials Mary through the dial route the operator allowed the account, and only through it', async function () {
+    await press(alice, '*252600#');
+    expect(created('target').map((c) => c.args['endpoint'])).to.deep.equal(['PJSIP/2600@trunk']);
+    await press(alice, '*22');
+    await confirmHangups();
+    expect(call.transfer).to.equal(undefined);
+    await everyoneHangsUp();
+    expectNothingLeft();
+  });
+
+  it('a route the operator withdrew after the code was saved: *25 is refused with a failure tone, nothing is dialled', async function () {
+    allowedRoutes['acme'] = ['default'];
+    await press(alice, '*252600#');
+    expect(created('target'), 'no target channel').to.have.length(0);
+    expect(playsTo(alice), 'Alice hears the failure tone').to.deep.equal([BEEPERR]);
+    expect(members(mainBridge), 'still Alice with Bob').to.deep.equal(sorted(['alice', bob.id]));
     await everyoneHangsUp();
     expectNothingLeft();
   });

@@ -1,0 +1,83 @@
+// What konami may dial, in one place. A number (a transfer target, the
+// extension a caller dialled, a transferor called back) is only ever digits;
+// how it is reached is the operator's decision: a dial route is a named
+// template the operator defines (DIAL_TEMPLATE is the route "default";
+// DIAL_ROUTES and `konami route set` add others) and allows per account. An
+// account picks among its routes; it never writes a dial string.
+
+/** A number konami dials: no letter and no separator, so it cannot change the dial string. */
+export const NUMBER = /^\+?[0-9*#]{1,32}$/;
+export const NUMBER_RULE = 'must be 1 to 32 of 0-9, * and #, with an optional leading +';
+
+export function isDialable(number: string): boolean {
+  return NUMBER.test(number);
+}
+
+/** The route every account may use unless the operator says otherwise: DIAL_TEMPLATE. */
+export const DEFAULT_ROUTE = 'default';
+export const ROUTE_NAME = /^[a-z0-9][a-z0-9_-]{0,31}$/;
+export const ROUTE_NAME_RULE = 'must be 1 to 32 of a-z, 0-9, _ and -, starting with a letter or digit';
+const PLACEHOLDER = '{target}';
+
+/** Why a route template cannot be used, or undefined when it can. */
+export function templateProblem(template: string): string | undefined {
+  if (template.length > 256) return 'must be at most 256 characters';
+  if (!/^[A-Za-z0-9_]+\/\S+$/.test(template)) return 'must be a dial string such as PJSIP/{target} or PJSIP/{target}@trunk, without spaces';
+  if (template.split(PLACEHOLDER).length !== 2) return `must contain ${PLACEHOLDER} exactly once`;
+  if (template.includes(',')) return 'must not contain a comma';
+  return undefined;
+}
+
+/** The dial string for a number through a route's template; undefined when the number may not be dialled. */
+export function dialString(template: string, number: string): string | undefined {
+  return isDialable(number) ? template.replace(PLACEHOLDER, number) : undefined;
+}
+
+/**
+ * Parses DIAL_ROUTES: `name=template` pairs separated by `;`, e.g.
+ * `pstn=PJSIP/{target}@trunk;lab=Local/{target}@lab/n`. Throws with every
+ * problem named.
+ */
+export function parseRoutes(text: string): Map<string, string> {
+  const routes = new Map<string, string>();
+  const problems: string[] = [];
+  for (const part of text.split(';').map((p) => p.trim()).filter((p) => p !== '')) {
+    const eq = part.indexOf('=');
+    const name = eq < 0 ? part : part.slice(0, eq).trim();
+    const template = eq < 0 ? '' : part.slice(eq + 1).trim();
+    if (!ROUTE_NAME.test(name)) problems.push(`route ${JSON.stringify(name)}: the name ${ROUTE_NAME_RULE}`);
+    else if (routes.has(name) || name === DEFAULT_ROUTE) problems.push(`route ${name}: defined twice (${DEFAULT_ROUTE} is DIAL_TEMPLATE)`);
+    const problem = templateProblem(template);
+    if (problem) problems.push(`route ${name}: the template ${problem}`);
+    routes.set(name, template);
+  }
+  if (problems.length > 0) throw new Error(problems.join('; '));
+  return routes;
+}
+
+/** The routes the operator defined, and which of them each account may use. */
+export class DialRoutes {
+  constructor(
+    /** Every route by name, `default` included. */
+    private readonly defined: () => ReadonlyMap<string, string>,
+    /** The routes the operator allowed an account (undefined: only the default route). */
+    private readonly allowedFor: (account: string) => readonly string[] | undefined,
+  ) {}
+
+  /** The routes an account may use now (allowed and defined). */
+  namesFor(account: string | undefined): string[] {
+    const defined = this.defined();
+    const allowed = account === undefined ? [DEFAULT_ROUTE] : this.allowedFor(account) ?? [DEFAULT_ROUTE];
+    return allowed.filter((name) => defined.has(name));
+  }
+
+  /** The route's template, whoever asks (the dialplan's entry uses the default route). */
+  template(route: string): string | undefined {
+    return this.defined().get(route);
+  }
+
+  /** The route's template, when the account may use it now; undefined otherwise. */
+  templateFor(account: string | undefined, route: string): string | undefined {
+    return this.namesFor(account).includes(route) ? this.defined().get(route) : undefined;
+  }
+}
