@@ -15,6 +15,7 @@ import { TokenSigner } from '../lib/routes/tokens.js';
 import type { ChannelView } from '../lib/stasis/control.js';
 import { builtInModules } from '../lib/stasis/modules/index.js';
 import { FileAccountStore } from '../lib/store/file-store.js';
+import { fixedRoutes } from '../test/fakes/dial-routes.js';
 
 const view = (id: string, other: string, direction: 'inbound' | 'outbound'): ChannelView => ({
   id, call_id: id, other_leg: other, direction, caller_id: { name: 'Alice', number: '1001' },
@@ -35,7 +36,8 @@ const calls: CallService = {
 const tokens = new TokenSigner(randomBytes(32), 3600);
 const api = createApi({
   store, modules: builtInModules(), calls, tokens,
-  limiter: new RateLimiter(1e9, 1e9),
+  dialRoutes: fixedRoutes({ default: 'PJSIP/{target}' }),
+      limiter: new RateLimiter(1e9, 1e9),
   readiness: { checks: () => ({ ari: true, store: true }) },
   log: silentLogger(),
 });
@@ -45,4 +47,4 @@ bareApp.use((ctx) => {
   ctx.body = { data: channels, status: 'success' };
 });
 const bare = await startHttp({ host: '127.0.0.1', port: 0 }, bareApp, silentLogger());
-process.send!({ api: server.port, bare: bare.port, token: tokens.issue(account.id).token, account: account.id });
+process.send!({ api: server.port, bare: bare.port, token: tokens.issue(account.id, account.api_keys[0]!.id).token, account: account.id });

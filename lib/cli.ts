@@ -1,11 +1,13 @@
-// The `konami` command line: account and metaflow administration on the
-// store under DATA_DIR. It works while konami runs (writes are atomic and
-// locked; a running konami picks changes up within a second).
+// The `konami` command line: the operator's administration of accounts, their
+// keys, their dial routes and their metaflows on the store under DATA_DIR. It
+// works while konami runs (writes are atomic and locked; a running konami
+// picks changes up within a second).
 import { readFile } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import { validateMetaflows } from './metaflow/config.js';
 import { builtInModules } from './stasis/modules/index.js';
-import { UnknownAccountError } from './store/accounts.js';
+import { DEFAULT_ROUTE, DialRoutes, ROUTE_NAME, ROUTE_NAME_RULE, parseRoutes, templateProblem } from './stasis/dial.js';
+import { UnknownAccountError, type Account } from './store/accounts.js';
 import { FileAccountStore } from './store/file-store.js';
 import { ValidationError } from './validation.js';
 
@@ -13,12 +15,23 @@ export const USAGE = `usage: konami <command>
 
   account create <name>            create an account; prints its id and an API key (shown once)
   account list                     list accounts
+  account rotate-key <account-id>  a new API key (shown once); the old key and every token it gave stop working
+  account delete <account-id>      remove the account: its keys and tokens stop working at once; its calls
+                                   in progress go on, without feature codes
+  account routes <account-id> [<route> ...]
+                                   show, or set, the dial routes the account may use (default: "default" only)
+  account routes <account-id> --reset
+                                   back to the default route only
+  route list                       the dial routes: "default" (DIAL_TEMPLATE), DIAL_ROUTES, and those set here
+  route set <name> <template>      define a dial route, e.g. pstn 'PJSIP/{target}@trunk'
+  route remove <name>              remove a dial route defined here
   metaflows show <account-id>      print the account's metaflows as JSON
   metaflows set <account-id> <file.json | ->
                                    replace the account's metaflows (validated first)
   metaflows clear <account-id>     remove the account's metaflows (no feature codes)
 
-The store is the folder DATA_DIR names (default: ./data).`;
+The store is the folder DATA_DIR names (default: ./data). DIAL_TEMPLATE and
+DIAL_ROUTES are read as konami reads them.`;
 
 export interface Io {
   env: Readonly<Record<string, string | undefined>>;
@@ -38,8 +51,11 @@ export async function runCli(args: readonly string[], io: Io): Promise<number> {
   const dataDir = io.env['DATA_DIR']?.trim() || 'data';
   let store: FileAccountStore | undefined;
   try {
+    const envRoutes = routesOfEnvironment(io.env);
     store = await FileAccountStore.open(dataDir);
-    return await dispatch(store, `${group} ${command ?? ''}`.trim(), rest, io);
+    const s = store;
+    const routes = new DialRoutes(() => new Map(Object.entries({ ...s.dialRoutes(), ...envRoutes })), (id) => s.cached(id)?.dial_routes);
+    return await dispatch({ store, routes, envRoutes }, `${group} ${command ?? ''}`.trim(), rest, io);
   } catch (err) {
     if (err instanceof UsageError) {
       io.err(`konami: ${err.message}\n\n${USAGE}\n`);
@@ -65,7 +81,35 @@ function arg(rest: readonly string[], i: number, what: string): string {
   return v;
 }
 
-async function dispatch(store: FileAccountStore, command: string, rest: readonly string[], io: Io): Promise<number> {
+/** DIAL_TEMPLATE and DIAL_ROUTES as konami reads them. */
+function routesOfEnvironment(env: Io['env']): Record<string, string> {
+  const routes: Record<string, string> = {};
+  const template = (env['DIAL_TEMPLATE']?.trim() || 'PJSIP/{exten}').replace('{exten}', '{target}');
+  if (!templateProblem(template)) routes[DEFAULT_ROUTE] = template;
+  const extra = env['DIAL_ROUTES']?.trim();
+  if (extra) {
+    try {
+      Object.assign(routes, Object.fromEntries(parseRoutes(extra)));
+    } catch (err) {
+      throw new UsageError(`DIAL_ROUTES: ${(err as Error).message}`);
+    }
+  }
+  return routes;
+}
+
+interface Context {
+  store: FileAccountStore;
+  routes: DialRoutes;
+  envRoutes: Readonly<Record<string, string>>;
+}
+
+async function existing(store: FileAccountStore, id: string): Promise<Account> {
+  const account = await store.get(id);
+  if (!account) throw new UnknownAccountError(id);
+  return account;
+}
+
+async function dispatch({ store, routes, envRoutes }: Context, command: string, rest: readonly string[], io: Io): Promise<number> {
   switch (command) {
     case 'account create': {
       const name = rest.join(' ').trim();
@@ -84,6 +128,60 @@ async function dispatch(store: FileAccountStore, command: string, rest: readonly
       }
       return 0;
     }
+    case 'account rotate-key': {
+      const id = arg(rest, 0, '<account-id>');
+      const { apiKey } = await store.rotateApiKey(id);
+      io.out(`api key:    ${apiKey}\n\nThe API key is shown this once; only its hash is stored. The previous key, and every token\nit gave, no longer work (a running konami sees it within a second).\n`);
+      return 0;
+    }
+    case 'account delete': {
+      const id = arg(rest, 0, '<account-id>');
+      await store.remove(id);
+      io.out(`account ${id} removed: its keys and tokens no longer work; its calls in progress go on without feature codes\n`);
+      return 0;
+    }
+    case 'account routes': {
+      const id = arg(rest, 0, '<account-id>');
+      await existing(store, id);
+      const names = rest.slice(1).flatMap((r) => r.split(',')).map((r) => r.trim()).filter((r) => r !== '');
+      if (names.length === 1 && names[0] === '--reset') {
+        await store.setDialRoutes(id, null);
+      } else if (names.length > 0) {
+        const bad = names.filter((n) => !ROUTE_NAME.test(n));
+        if (bad.length > 0) throw new UsageError(`route names ${ROUTE_NAME_RULE}: ${bad.join(', ')}`);
+        await store.setDialRoutes(id, [...new Set(names)]);
+        const unknown = names.filter((n) => routes.template(n) === undefined);
+        if (unknown.length > 0) io.err(`konami: warning: not defined here (neither \`konami route set\` nor this DIAL_ROUTES): ${unknown.join(', ')}\n`);
+      }
+      io.out(`dial routes of ${id}: ${routes.namesFor(id).join(', ') || '(none defined)'}\n`);
+      return 0;
+    }
+    case 'route list': {
+      const table = { ...store.dialRoutes(), ...envRoutes };
+      for (const [name, template] of Object.entries(table).sort(([a], [b]) => a.localeCompare(b))) {
+        const from = name in envRoutes ? (name === DEFAULT_ROUTE ? 'DIAL_TEMPLATE' : 'DIAL_ROUTES') : 'konami route set';
+        io.out(`${name}  ${template}  (${from})\n`);
+      }
+      return 0;
+    }
+    case 'route set': {
+      const name = arg(rest, 0, '<name>');
+      const template = arg(rest, 1, '<template>');
+      if (!ROUTE_NAME.test(name)) throw new UsageError(`the route name ${ROUTE_NAME_RULE}`);
+      if (name === DEFAULT_ROUTE) throw new UsageError(`"${DEFAULT_ROUTE}" is DIAL_TEMPLATE: set it in konami's environment`);
+      const problem = templateProblem(template);
+      if (problem) throw new UsageError(`the template ${problem}`);
+      await store.setDialRoute(name, template);
+      io.out(`dial route ${name}: ${template}${name in envRoutes ? ' (DIAL_ROUTES defines it too, and wins)' : ''}\n`);
+      return 0;
+    }
+    case 'route remove': {
+      const name = arg(rest, 0, '<name>');
+      if (!(name in store.dialRoutes())) throw new UsageError(`no dial route "${name}" was set with \`konami route set\``);
+      await store.setDialRoute(name, null);
+      io.out(`dial route ${name} removed: transfers through it are refused from now on\n`);
+      return 0;
+    }
     case 'metaflows show': {
       const id = arg(rest, 0, '<account-id>');
       const account = await store.get(id);
@@ -94,8 +192,9 @@ async function dispatch(store: FileAccountStore, command: string, rest: readonly
     case 'metaflows set': {
       const id = arg(rest, 0, '<account-id>');
       const file = arg(rest, 1, '<file.json | ->');
+      await existing(store, id);
       const text = file === '-' ? await io.readStdin() : await readFile(file, 'utf8');
-      const metaflows = validateMetaflows(JSON.parse(text), builtInModules());
+      const metaflows = validateMetaflows(JSON.parse(text), builtInModules(), { dialRoutes: routes.namesFor(id) });
       await store.setMetaflows(id, metaflows);
       io.out(`metaflows of ${id} replaced\n`);
       return 0;

@@ -1,5 +1,7 @@
 // Configuration is read once from the environment, validated as a whole and
 // frozen. A bad setting stops the start with a message that names it.
+import { parseProxies } from './routes/rate-limit.js';
+import { DEFAULT_ROUTE, parseRoutes, templateProblem } from './stasis/dial.js';
 
 export interface Config {
   readonly ari: {
@@ -10,8 +12,13 @@ export interface Config {
   };
   readonly http: { readonly host: string; readonly port: number };
   readonly dataDir: string;
-  /** Applied to the dialled extension when the dialplan gives no dial= argument. */
-  readonly dialTemplate: string;
+  /**
+   * Dial routes by name, each a template with {target}: `default` is
+   * DIAL_TEMPLATE (applied to the dialled extension when the dialplan gives no
+   * dial= argument, and the transfer route of every account unless the
+   * operator says otherwise); DIAL_ROUTES adds others.
+   */
+  readonly dialRoutes: Readonly<Record<string, string>>;
   /** Seconds the called party may ring before the call fails as "no answer". */
   readonly ringTimeout: number;
   readonly logLevel: LogLevel;
@@ -26,10 +33,15 @@ export interface Config {
     readonly authSecret: string | undefined;
     /** Seconds an auth token is valid. */
     readonly tokenTtl: number;
-    /** Requests a second one client may make on average (bursts of twice that). */
+    /** Requests a second one client (an account, else an address) may make on average (bursts of twice that). */
     readonly rateLimit: number;
+    /** Proxies in front of konami whose X-Forwarded-For names the client's address. */
+    readonly trustedProxies: readonly string[];
   };
 }
+
+/** The shortest token-signing secret konami accepts: 256 bits. */
+export const MIN_SECRET_BYTES = 32;
 
 export const SHUTDOWN_CALLS = ['handover', 'hangup'] as const;
 export type ShutdownCalls = (typeof SHUTDOWN_CALLS)[number];
@@ -82,11 +94,23 @@ class Reader {
   }
 
   /** A secret that may be absent; never echoed. */
-  optionalSecret(name: string, minLength: number): string | undefined {
+  optionalSecret(name: string, minBytes: number): string | undefined {
     const v = this.env[name];
     if (v === undefined || v === '') return undefined;
-    if (v.length < minLength) this.problems.push(`${name}: must be at least ${minLength} characters`);
+    if (Buffer.byteLength(v, 'utf8') < minBytes) this.problems.push(`${name}: must be at least ${minBytes} bytes`);
     return v;
+  }
+
+  /** A setting parsed by `parse`, which throws naming what is wrong. */
+  parsed<T>(name: string, fallback: T, parse: (v: string) => T): T {
+    const v = this.raw(name);
+    if (v === undefined) return fallback;
+    try {
+      return parse(v);
+    } catch (err) {
+      this.problems.push(`${name}: ${(err as Error).message}`);
+      return fallback;
+    }
   }
 
   integer(name: string, fallback: number, min: number, max: number): number {
@@ -129,10 +153,12 @@ export function loadConfig(env: Env = process.env): Config {
       port: r.integer('HTTP_PORT', 8000, 0, 65535),
     },
     dataDir: r.string('DATA_DIR', 'data'),
-    dialTemplate: r.string('DIAL_TEMPLATE', 'PJSIP/{exten}', (v) =>
-      v.includes('{exten}') && /^[A-Za-z0-9_]+\//.test(v)
-        ? undefined
-        : 'must be a dial string such as PJSIP/{exten} containing {exten}'),
+    dialRoutes: {
+      // {exten} is DIAL_TEMPLATE's historical name for the number.
+      [DEFAULT_ROUTE]: r.string('DIAL_TEMPLATE', 'PJSIP/{exten}', (v) => templateProblem(v.replace('{exten}', '{target}')))
+        .replace('{exten}', '{target}'),
+      ...r.parsed('DIAL_ROUTES', {}, (v) => Object.fromEntries(parseRoutes(v))),
+    },
     ringTimeout: r.integer('RING_TIMEOUT', 30, 1, 600),
     shutdown: {
       grace: r.integer('SHUTDOWN_GRACE', 10, 0, 3600),
@@ -140,9 +166,10 @@ export function loadConfig(env: Env = process.env): Config {
         (SHUTDOWN_CALLS as readonly string[]).includes(v) ? undefined : `must be one of ${SHUTDOWN_CALLS.join(', ')}`) as ShutdownCalls,
     },
     api: {
-      authSecret: r.optionalSecret('AUTH_SECRET', 32),
+      authSecret: r.optionalSecret('AUTH_SECRET', MIN_SECRET_BYTES),
       tokenTtl: r.integer('AUTH_TOKEN_TTL', 3600, 60, 86_400),
       rateLimit: r.integer('RATE_LIMIT', 50, 1, 100_000),
+      trustedProxies: r.parsed('TRUSTED_PROXIES', [], parseProxies),
     },
     logLevel: r.string('LOG_LEVEL', 'info', (v) =>
       (LOG_LEVELS as readonly string[]).includes(v) ? undefined : `must be one of ${LOG_LEVELS.join(', ')}`) as LogLevel,

@@ -1,8 +1,5 @@
 // The composition root: builds configuration, logger, ARI connection, Stasis
 // app and HTTP server, and owns shutdown in reverse order.
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, accessSync, constants, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createLogger, type Logger } from './log.js';
@@ -17,10 +14,12 @@ import { CallControl } from './stasis/control.js';
 import { StasisApp } from './stasis/app.js';
 import type { Call } from './stasis/call.js';
 import { AriAuthError, AriConnection } from './stasis/connection.js';
+import { DialRoutes } from './stasis/dial.js';
 import type { CallModule } from './stasis/features.js';
 import { builtInModules } from './stasis/modules/index.js';
 import type { AccountStore } from './store/accounts.js';
 import { FileCallJournal } from './store/call-journal.js';
+import { authSecret, prepareDataDir } from './store/data-dir.js';
 import { FileAccountStore } from './store/file-store.js';
 
 export interface Konami {
@@ -39,38 +38,21 @@ export interface Konami {
   stop(graceMs?: number): Promise<void>;
 }
 
-function ensureDataDir(dir: string): void {
-  try {
-    mkdirSync(dir, { recursive: true });
-    accessSync(dir, constants.W_OK);
-  } catch (err) {
-    throw new ConfigError([`DATA_DIR: cannot create or write ${JSON.stringify(dir)} (${(err as NodeJS.ErrnoException).code ?? err})`]);
-  }
-}
-
-/** The token secret: AUTH_SECRET, or one made once and kept in DATA_DIR (shared by instances sharing it). */
-function authSecret(config: Config): Buffer {
-  if (config.api.authSecret) return Buffer.from(config.api.authSecret, 'utf8');
-  const file = join(config.dataDir, 'auth-secret');
-  try {
-    return Buffer.from(readFileSync(file, 'utf8').trim(), 'base64');
-  } catch {
-    const secret = randomBytes(32);
-    writeFileSync(file, `${secret.toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
-    return secret;
-  }
-}
-
 export interface StartOptions {
   /** Feature modules beyond the built-in ones (tests use one to prove dispatch). */
   modules?: CallModule[];
 }
 
 export async function startKonami(config: Config, log: Logger, options: StartOptions = {}): Promise<Konami> {
-  ensureDataDir(config.dataDir);
+  await prepareDataDir(config.dataDir, log);
+  const secret = await authSecret(config);
   const store = await FileAccountStore.open(config.dataDir, { pollMs: 1000, log: log.child({ component: 'store' }) });
-  const transferDialTemplate = config.dialTemplate.split('{exten}').join('{target}');
-  const modules = builtInModules({ transferDialTemplate });
+  const modules = builtInModules();
+  // Routes defined with the command line, then those of the environment (which win).
+  const dialRoutes = new DialRoutes(
+    () => new Map(Object.entries({ ...store.dialRoutes(), ...config.dialRoutes })),
+    (account) => store.cached(account)?.dial_routes,
+  );
   for (const m of options.modules ?? []) modules.register(m);
   const book = new MetaflowBook((id) => store.cached(id)?.metaflows, log.child({ component: 'metaflow' }));
   const journal = await FileCallJournal.open(config.dataDir, log.child({ component: 'journal' }));
@@ -81,7 +63,7 @@ export async function startKonami(config: Config, log: Logger, options: StartOpt
     ari,
     {
       app: config.ari.app,
-      dialTemplate: config.dialTemplate,
+      dialRoutes,
       ringTimeout: config.ringTimeout,
       features: { matcher: (account) => book.matcherFor(account), module: (name) => modules.get(name) },
       metrics: callMetrics(metrics),
@@ -132,12 +114,15 @@ export async function startKonami(config: Config, log: Logger, options: StartOpt
     log.warn('ARI disconnected: not ready');
   });
   ari.on('event', (e) => app.handle(e));
+  const limiter = new RateLimiter(config.api.rateLimit, config.api.rateLimit * 2);
   const api = createApi({
     store,
     modules,
-    calls: new CallControl(app, (id) => store.cached(id)?.metaflows, transferDialTemplate, () => ari.connected && reconciled),
-    tokens: new TokenSigner(authSecret(config), config.api.tokenTtl),
-    limiter: new RateLimiter(config.api.rateLimit, config.api.rateLimit * 2),
+    calls: new CallControl(app, (id) => store.cached(id)?.metaflows, () => ari.connected && reconciled),
+    dialRoutes,
+    tokens: new TokenSigner(secret, config.api.tokenTtl),
+    limiter,
+    trustedProxies: config.api.trustedProxies,
     readiness: { checks: () => ({ ari: ari.connected, store: store.usable(), calls_reconciled: reconciled }) },
     log: log.child({ component: 'http' }),
     metrics,
@@ -196,6 +181,7 @@ export async function startKonami(config: Config, log: Logger, options: StartOpt
         // Steps that were running when the events stopped keep their records too.
         await Promise.race([app.settled(), new Promise((r) => setTimeout(r, 2000))]);
         await journal.flush();
+        limiter.close();
         await store.close();
         log.info('stopped');
       })();

@@ -2,18 +2,19 @@
 // and the account routes behind a token. Routes are thin: validate, call one
 // domain function, shape the answer.
 import Router from '@koa/router';
-import Koa, { type Context } from 'koa';
+import Koa from 'koa';
 import type { Logger } from '../log.js';
 import { Metrics } from '../metrics.js';
 import type { ModuleRegistry } from '../metaflow/modules.js';
+import type { DialRoutes } from '../stasis/dial.js';
 import type { AccountStore } from '../store/accounts.js';
-import { authRoutes, requireAccount } from './auth.js';
+import { authRoutes, identify, requireAccount } from './auth.js';
 import { channelRoutes, type CallService } from './channels.js';
 import { envelope, jsonBody } from './envelope.js';
 import { healthRoutes, type Readiness } from './health.js';
 import { metaflowRoutes } from './metaflows.js';
 import { OPENAPI } from './openapi.js';
-import { rateLimit, type RateLimiter } from './rate-limit.js';
+import { clientOf, rateLimit, type RateLimiter } from './rate-limit.js';
 import type { TokenSigner } from './tokens.js';
 import { serveUi } from './ui.js';
 
@@ -23,6 +24,9 @@ export interface ApiDeps {
   calls: CallService;
   tokens: TokenSigner;
   limiter: RateLimiter;
+  /** Proxies whose X-Forwarded-For names the client (TRUSTED_PROXIES). */
+  trustedProxies?: readonly string[];
+  dialRoutes: Pick<DialRoutes, 'namesFor'>;
   readiness: Readiness;
   log: Logger;
   metrics?: Metrics;
@@ -48,18 +52,20 @@ export function createApi(deps: ApiDeps): Api {
   });
   const auth = authRoutes(deps.store, deps.tokens);
   const account = new Router({ prefix: '/v1/accounts/:accountId' });
-  account.use(requireAccount(deps.tokens));
+  account.use(requireAccount());
   const channels = channelRoutes(deps.calls);
-  const metaflows = metaflowRoutes(deps.store, deps.modules);
+  const metaflows = metaflowRoutes(deps.store, deps.modules, deps.dialRoutes);
   account.use(channels.routes(), channels.allowedMethods());
   account.use(metaflows.routes(), metaflows.allowedMethods());
 
   app.use(envelope(deps.log, (route, status) => {
     if (route.startsWith('/v1')) metrics.apiRequests.inc({ route, status: String(status) });
   }));
+  // Everything counts against a client's rate, health checks, metrics and the web app included.
+  app.use(identify(deps.tokens, deps.store));
+  app.use(rateLimit(deps.limiter, clientOf(new Set(deps.trustedProxies ?? []))));
   app.use(health.routes());
   app.use(serveUi());
-  app.use(rateLimit(deps.limiter, (ctx: Context) => ctx.get('x-auth-token') || `ip:${ctx.ip}`));
   app.use(jsonBody);
   for (const r of [docs, auth, account]) app.use(r.routes()).use(r.allowedMethods());
 

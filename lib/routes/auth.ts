@@ -1,60 +1,125 @@
-// PUT/POST /v1/api_auth: an account's API key for an expiring token; and the
-// middleware that admits a request to /v1/accounts/{ACCOUNT_ID}/... only with
-// a valid token of that very account.
+// Who is asking. PUT/POST /v1/api_auth exchanges an account's API key for an
+// expiring token; GET/DELETE /v1/token_auth read and revoke (sign out) the
+// token presented. identify() reads the token of every request once (the rate
+// limiter keys on the account it proves); requireAccount() admits a request
+// to /v1/accounts/{ACCOUNT_ID}/... only with a live token of that very
+// account: signed here, not expired, its key still the account's, not revoked.
 import Router from '@koa/router';
 import Joi from 'joi';
 import type { Context, Next } from 'koa';
-import type { AccountStore } from '../store/accounts.js';
+import type { Account, AccountStore } from '../store/accounts.js';
 import { fieldErrors } from '../validation.js';
 import { reply, type ApiState } from './envelope.js';
 import { ApiError } from './errors.js';
-import type { TokenSigner } from './tokens.js';
+import type { TokenCheck, TokenClaims, TokenProblem, TokenSigner } from './tokens.js';
 
 const authBody = Joi.object({
   data: Joi.object({ api_key: Joi.string().min(1).max(256).required() }).required(),
 }).unknown(true);
+
+/** What identify() found: no token, or the token's check. */
+export type AuthState = TokenCheck | undefined;
+
+const WHY: Record<TokenProblem, string> = {
+  malformed: 'the auth token is malformed',
+  forged: 'the auth token is not valid',
+  expired: 'the auth token has expired',
+  revoked: 'the auth token was revoked (signed out, API key rotated or account removed)',
+};
+
+/**
+ * The token of the request: the X-Auth-Token header, or, for reads only, the
+ * auth_token query parameter as Kazoo's clients send it where they cannot set
+ * a header (links, event streams). Neither is ever logged.
+ */
+function tokenOf(ctx: Context): string | undefined {
+  const header = ctx.get('x-auth-token');
+  if (header) return header;
+  if (ctx.method !== 'GET' && ctx.method !== 'HEAD') return undefined;
+  const q = ctx.query['auth_token'];
+  return typeof q === 'string' && q !== '' ? q : undefined;
+}
+
+/** Signed-out token ids per account version, so a check is one set lookup. */
+const revokedSets = new WeakMap<Account, ReadonlySet<string>>();
+
+function revokedOf(account: Account): ReadonlySet<string> {
+  let set = revokedSets.get(account);
+  if (!set) {
+    set = new Set((account.revoked_tokens ?? []).map((r) => r.jti));
+    revokedSets.set(account, set);
+  }
+  return set;
+}
+
+/** The token still speaks for its account: the account exists, the key is still its own, it was not signed out. */
+export function stillValid(account: Account | undefined, claims: TokenClaims): boolean {
+  if (!account || account.id !== claims.account_id) return false;
+  if (!account.api_keys.some((k) => k.id === claims.kid)) return false;
+  if (account.tokens_not_before !== undefined && claims.iat < account.tokens_not_before) return false;
+  return !revokedOf(account).has(claims.jti);
+}
+
+/** Reads and checks the request's token, if any, without refusing anything: the routes decide. */
+export function identify(tokens: TokenSigner, accounts: Pick<AccountStore, 'cached'>) {
+  return async (ctx: Context, next: Next): Promise<void> => {
+    const token = tokenOf(ctx);
+    if (token !== undefined) {
+      let check = tokens.verify(token);
+      if (check.ok && !stillValid(accounts.cached(check.claims.account_id), check.claims)) check = { ok: false, why: 'revoked' };
+      (ctx.state as ApiState).auth = check;
+    }
+    await next();
+  };
+}
+
+/** The claims of the request's live token, or a 401 saying what is wrong with it. */
+function claimsOf(ctx: Context): TokenClaims {
+  const auth = (ctx.state as ApiState).auth;
+  if (!auth) throw new ApiError(401, 'invalid credentials', { 'X-Auth-Token': { required: { message: 'an auth token is required' } } });
+  if (!auth.ok) throw new ApiError(401, 'invalid credentials', { 'X-Auth-Token': { [auth.why]: { message: WHY[auth.why] } } });
+  return auth.claims;
+}
 
 export function authRoutes(store: AccountStore, tokens: TokenSigner): Router {
   const router = new Router({ prefix: '/v1' });
   const handler = async (ctx: Context) => {
     const { value, error } = authBody.validate((ctx.state as ApiState).body ?? {}, { abortEarly: false });
     if (error) throw ApiError.validation(fieldErrors(error));
-    const account = await store.findByApiKey((value as { data: { api_key: string } }).data.api_key);
-    if (!account) throw new ApiError(401, 'invalid credentials', { api_key: { invalid: { message: 'is not a valid API key' } } });
-    const { token, expiresAt } = tokens.issue(account.id);
-    (ctx.state as ApiState).log.info({ account: account.id }, 'token issued');
+    const found = await store.findByApiKey((value as { data: { api_key: string } }).data.api_key);
+    if (!found) throw new ApiError(401, 'invalid credentials', { api_key: { invalid: { message: 'is not a valid API key' } } });
+    const { account, keyId } = found;
+    const { token, expiresAt } = tokens.issue(account.id, keyId);
+    (ctx.state as ApiState).log.info({ account: account.id, key_id: keyId }, 'token issued');
     reply(ctx, { account_id: account.id, account_name: account.name, expires_at: expiresAt.toISOString() }, 201, { auth_token: token });
   };
   router.put('/api_auth', handler);
   router.post('/api_auth', handler);
+
+  // Kazoo's token_auth: what the presented token is, and signing it out.
+  router.get('/token_auth', (ctx) => {
+    const claims = claimsOf(ctx);
+    reply(ctx, {
+      account_id: claims.account_id, issued_at: new Date(claims.iat * 1000).toISOString(), expires_at: new Date(claims.exp * 1000).toISOString(),
+    });
+  });
+  router.delete('/token_auth', async (ctx) => {
+    const claims = claimsOf(ctx);
+    await store.revokeToken(claims.account_id, claims.jti, claims.exp);
+    (ctx.state as ApiState).log.info({ account: claims.account_id }, 'token revoked (signed out)');
+    reply(ctx, {});
+  });
   return router;
 }
 
-/** The token from X-Auth-Token (or, as Kazoo allows, ?auth_token=). */
-function tokenOf(ctx: Context): string | undefined {
-  const header = ctx.get('x-auth-token');
-  if (header) return header;
-  const q = ctx.query['auth_token'];
-  return typeof q === 'string' && q !== '' ? q : undefined;
-}
-
-const WHY: Record<string, string> = {
-  malformed: 'the auth token is malformed',
-  forged: 'the auth token is not valid',
-  expired: 'the auth token has expired',
-};
-
-export function requireAccount(tokens: TokenSigner) {
+export function requireAccount() {
   return async (ctx: Context & { params: Record<string, string> }, next: Next): Promise<void> => {
-    const token = tokenOf(ctx);
-    if (!token) throw new ApiError(401, 'invalid credentials', { 'X-Auth-Token': { required: { message: 'an auth token is required' } } });
-    const check = tokens.verify(token);
-    if (!check.ok) throw new ApiError(401, 'invalid credentials', { 'X-Auth-Token': { [check.why]: { message: WHY[check.why]! } } });
+    const claims = claimsOf(ctx);
     // Another account's resources answer exactly like resources that do not exist.
-    if (ctx.params['accountId'] !== check.claims.account_id) {
+    if (ctx.params['accountId'] !== claims.account_id) {
       throw new ApiError(404, 'bad identifier', { id: { not_found: { message: 'no such call or account' } } });
     }
-    (ctx.state as ApiState).accountId = check.claims.account_id;
+    (ctx.state as ApiState).accountId = claims.account_id;
     await next();
   };
 }

@@ -3,7 +3,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Context, Next } from 'koa';
 import type { Logger } from '../log.js';
-import { ApiError } from './errors.js';
+import { UnknownAccountError } from '../store/accounts.js';
+import type { AuthState } from './auth.js';
+import { ApiError, notFound } from './errors.js';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 /** Arrays and objects nested deeper than this are refused before they are parsed. */
@@ -13,6 +15,8 @@ export interface ApiState {
   requestId: string;
   log: Logger;
   body?: unknown;
+  /** The request's token, as identify() found it (undefined: none given). */
+  auth?: AuthState;
   accountId?: string;
 }
 
@@ -39,7 +43,8 @@ export function envelope(log: Logger, onResponse?: (route: string, status: numbe
       if (ctx.status === 404 && ctx.body === undefined) throw new ApiError(404, 'not found', { path: { not_found: { message: `no route for ${ctx.method} ${ctx.path}` } } });
       if (ctx.status === 405 && (ctx.body === undefined || typeof ctx.body === 'string')) throw new ApiError(405, 'method not allowed');
     } catch (err) {
-      const e = err instanceof ApiError ? err : undefined;
+      // An account removed while its request ran is an account that does not exist.
+      const e = err instanceof ApiError ? err : err instanceof UnknownAccountError ? notFound() : undefined;
       if (!e) state.log.error({ err }, 'request failed');
       const status = e?.status ?? 500;
       ctx.status = status;

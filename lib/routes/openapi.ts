@@ -29,7 +29,9 @@ const errors = (...codes: number[]) => Object.fromEntries(codes.map((c) => [Stri
 const ok = (description: string, data: object, status = '200') => ({
   [status]: { description, content: { 'application/json': { schema: envelope(data) } } },
 });
+/** Reads accept the token in the query too (as Kazoo's clients send it where they cannot set a header); changes only in the header. */
 const auth = [{ authToken: [] }, { authTokenQuery: [] }];
+const headerAuth = [{ authToken: [] }];
 const accountParam = { name: 'ACCOUNT_ID', in: 'path', required: true, schema: { type: 'string', pattern: '^[0-9a-f]{32}$' } };
 const callParam = { name: 'CALL_ID', in: 'path', required: true, schema: { type: 'string' }, description: "a party's channel id" };
 const jsonBody = (schema: object) => ({ required: true, content: { 'application/json': { schema } } });
@@ -66,6 +68,16 @@ export const OPENAPI = {
         ...errors(400, 401, 413, 415, 429),
       },
     }])),
+    '/v1/token_auth': {
+      get: {
+        summary: 'the token presented: its account and lifetime', security: auth,
+        responses: { ...ok('the token', { type: 'object', properties: { account_id: { type: 'string' }, issued_at: { type: 'string' }, expires_at: { type: 'string' } } }), ...errors(401, 429) },
+      },
+      delete: {
+        summary: 'sign out: the token presented is refused from now on, by every instance', security: headerAuth,
+        responses: { ...ok('revoked', { type: 'object' }), ...errors(401, 429) },
+      },
+    },
     '/v1/accounts/{ACCOUNT_ID}/channels': {
       get: {
         summary: "the account's calls, a channel per party", security: auth, parameters: [accountParam],
@@ -79,7 +91,7 @@ export const OPENAPI = {
       },
       post: {
         summary: 'act on a channel: transfer (attended, this party as transferor), cancel the transfer in progress, or hang up',
-        security: auth, parameters: [accountParam, callParam],
+        security: headerAuth, parameters: [accountParam, callParam],
         requestBody: jsonBody({
           type: 'object', required: ['data'],
           properties: {
@@ -98,17 +110,17 @@ export const OPENAPI = {
     '/v1/accounts/{ACCOUNT_ID}/metaflows': {
       get: { summary: "the account's metaflows (null: none)", security: auth, parameters: [accountParam], responses: { ...ok('the metaflows', metaflows), ...errors(401, 404, 429) } },
       post: {
-        summary: 'replace the metaflows (validated)', security: auth, parameters: [accountParam],
+        summary: 'replace the metaflows (validated)', security: headerAuth, parameters: [accountParam],
         requestBody: jsonBody({ type: 'object', required: ['data'], properties: { data: metaflows } }),
         responses: { ...ok('the metaflows saved, defaults applied', metaflows), ...errors(400, 401, 404, 413, 415, 429) },
       },
-      delete: { summary: 'remove the metaflows (no feature codes)', security: auth, parameters: [accountParam], responses: { ...ok('removed', { nullable: true }), ...errors(401, 404, 429) } },
+      delete: { summary: 'remove the metaflows (no feature codes)', security: headerAuth, parameters: [accountParam], responses: { ...ok('removed', { nullable: true }), ...errors(401, 404, 429) } },
     },
   },
   components: {
     securitySchemes: {
       authToken: { type: 'apiKey', in: 'header', name: 'X-Auth-Token' },
-      authTokenQuery: { type: 'apiKey', in: 'query', name: 'auth_token' },
+      authTokenQuery: { type: 'apiKey', in: 'query', name: 'auth_token', description: 'for GET requests only; never logged' },
     },
     responses: { Error: error },
     schemas: {

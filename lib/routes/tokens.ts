@@ -1,15 +1,28 @@
 // Auth tokens: a payload signed with HMAC-SHA256 under a secret every konami
-// instance of a deployment shares, so any of them can verify any token.
+// instance of a deployment shares, so any of them can verify any token. A
+// token names the API key it came from (kid) and has its own id (jti), so it
+// dies with its key (rotation, account removal) or alone (sign-out). Each
+// token has exactly one spelling: base64url that decodes to the same bytes
+// with other padding bits is refused, as is a lifetime longer than the TTL.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 export interface TokenClaims {
   account_id: string;
+  /** The id of the API key the token was issued for. */
+  kid: string;
+  /** The token's own id. */
+  jti: string;
   /** Seconds since the epoch. */
   exp: number;
   iat: number;
 }
 
-export type TokenCheck = { ok: true; claims: TokenClaims } | { ok: false; why: 'malformed' | 'forged' | 'expired' };
+export type TokenProblem = 'malformed' | 'forged' | 'expired' | 'revoked';
+export type TokenCheck = { ok: true; claims: TokenClaims } | { ok: false; why: TokenProblem };
+
+/** A clock step between instances that a token's issue time may be ahead by. */
+const CLOCK_SKEW_SECONDS = 60;
+const SEGMENT = /^[A-Za-z0-9_-]+$/;
 
 export class TokenSigner {
   constructor(
@@ -18,29 +31,40 @@ export class TokenSigner {
     private readonly now: () => number = () => Date.now(),
   ) {}
 
-  issue(accountId: string): { token: string; expiresAt: Date } {
+  issue(accountId: string, keyId: string): { token: string; claims: TokenClaims; expiresAt: Date } {
     const iat = Math.floor(this.now() / 1000);
-    const claims: TokenClaims & { jti: string } = { account_id: accountId, iat, exp: iat + this.ttlSeconds, jti: randomBytes(8).toString('hex') };
+    const claims: TokenClaims = { account_id: accountId, kid: keyId, jti: randomBytes(12).toString('base64url'), iat, exp: iat + this.ttlSeconds };
     const payload = Buffer.from(JSON.stringify(claims)).toString('base64url');
-    return { token: `v1.${payload}.${this.sign(payload)}`, expiresAt: new Date(claims.exp * 1000) };
+    return { token: `v1.${payload}.${this.sign(payload)}`, claims, expiresAt: new Date(claims.exp * 1000) };
   }
 
   verify(token: string): TokenCheck {
     const parts = token.split('.');
-    if (parts.length !== 3 || parts[0] !== 'v1' || !/^[A-Za-z0-9_-]+$/.test(parts[1]!) || !/^[A-Za-z0-9_-]{43}$/.test(parts[2]!)) {
+    if (parts.length !== 3 || parts[0] !== 'v1' || !SEGMENT.test(parts[1]!) || !/^[A-Za-z0-9_-]{43}$/.test(parts[2]!)) {
       return { ok: false, why: 'malformed' };
     }
-    const expected = Buffer.from(this.sign(parts[1]!), 'base64url');
-    const given = Buffer.from(parts[2]!, 'base64url');
+    const [, payload, signature] = parts as [string, string, string];
+    const given = Buffer.from(signature, 'base64url');
+    // One spelling per token: the last character's unused bits must be zero.
+    if (given.toString('base64url') !== signature) return { ok: false, why: 'malformed' };
+    const expected = Buffer.from(this.sign(payload), 'base64url');
     if (expected.length !== given.length || !timingSafeEqual(expected, given)) return { ok: false, why: 'forged' };
+    const body = Buffer.from(payload, 'base64url');
+    if (body.toString('base64url') !== payload) return { ok: false, why: 'malformed' };
     let claims: TokenClaims;
     try {
-      claims = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8')) as TokenClaims;
+      claims = JSON.parse(body.toString('utf8')) as TokenClaims;
     } catch {
       return { ok: false, why: 'malformed' };
     }
-    if (typeof claims.exp !== 'number' || typeof claims.account_id !== 'string') return { ok: false, why: 'malformed' };
-    if (claims.exp * 1000 <= this.now()) return { ok: false, why: 'expired' };
+    if (!claims || typeof claims.exp !== 'number' || typeof claims.iat !== 'number' || typeof claims.account_id !== 'string'
+      || typeof claims.kid !== 'string' || typeof claims.jti !== 'string') {
+      return { ok: false, why: 'malformed' };
+    }
+    const nowSeconds = this.now() / 1000;
+    // A token living longer than the TTL, or issued in the future, was not made by this deployment's rules.
+    if (claims.exp - claims.iat > this.ttlSeconds || claims.iat > nowSeconds + CLOCK_SKEW_SECONDS) return { ok: false, why: 'forged' };
+    if (claims.exp <= nowSeconds) return { ok: false, why: 'expired' };
     return { ok: true, claims };
   }
 

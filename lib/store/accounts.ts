@@ -19,16 +19,43 @@ export interface Account {
   api_keys: ApiKeyRecord[];
   /** Validated, defaults applied; null until an admin enables features. */
   metaflows: MetaflowConfig | null;
+  /** The dial routes the operator allows this account (absent: only the default route). Never set through the API. */
+  dial_routes?: string[];
+  /** Tokens signed out before they expired, refused until they would have. */
+  revoked_tokens?: RevokedToken[];
+  /** Tokens issued before this time (seconds since the epoch) are refused: set when too many were signed out to list. */
+  tokens_not_before?: number;
 }
+
+export interface RevokedToken {
+  jti: string;
+  /** When the token would have expired (seconds since the epoch): then it is forgotten. */
+  exp: number;
+}
+
+/** Signed-out tokens listed per account; beyond this, every token issued so far is refused instead. */
+export const MAX_REVOKED_TOKENS = 1000;
 
 export interface AccountStore {
   create(name: string): Promise<{ account: Account; apiKey: string }>;
   get(id: string): Promise<Account | undefined>;
   list(): Promise<Account[]>;
-  /** The account an API key belongs to (compared by hash, in constant time). */
-  findByApiKey(apiKey: string): Promise<Account | undefined>;
+  /** The account an API key belongs to, and the key's id (compared by hash, in constant time). */
+  findByApiKey(apiKey: string): Promise<{ account: Account; keyId: string } | undefined>;
+  /** A new API key for the account (shown once); every other key, and every token they gave, stops working. */
+  rotateApiKey(id: string): Promise<{ account: Account; apiKey: string }>;
+  /** Removes the account: its keys and tokens stop working, its calls get no feature codes. */
+  remove(id: string): Promise<void>;
+  /** Refuses one token from now until it would have expired (sign-out). */
+  revokeToken(id: string, jti: string, exp: number): Promise<void>;
   /** Replaces (or with null removes) the metaflows; the caller validated them. */
   setMetaflows(id: string, metaflows: MetaflowConfig | null): Promise<Account>;
+  /** The operator's choice of dial routes for the account (null: only the default route). */
+  setDialRoutes(id: string, routes: string[] | null): Promise<Account>;
+  /** Dial routes the operator defined with the command line, by name (without I/O). */
+  dialRoutes(): Readonly<Record<string, string>>;
+  /** Defines (or with null removes) a dial route. */
+  setDialRoute(name: string, template: string | null): Promise<void>;
   /** Called with the account whenever it changes, here or in another process. */
   onChange(listener: (account: Account) => void): void;
   /** The last account state this instance knows, without I/O (for the call path). */
@@ -68,4 +95,12 @@ export function keyMatches(record: ApiKeyRecord, presentedHash: string): boolean
   const a = Buffer.from(record.sha256, 'hex');
   const b = Buffer.from(presentedHash, 'hex');
   return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** The account's list of signed-out tokens with one more, expired ones dropped, within MAX_REVOKED_TOKENS. */
+export function withRevoked(account: Account, jti: string, exp: number, nowSeconds: number): Account {
+  const kept = (account.revoked_tokens ?? []).filter((r) => r.exp > nowSeconds && r.jti !== jti);
+  if (kept.length < MAX_REVOKED_TOKENS) return { ...account, revoked_tokens: [...kept, { jti, exp }] };
+  // Too many to list: refuse every token issued up to now, the signed-out ones included.
+  return { ...account, revoked_tokens: [], tokens_not_before: Math.ceil(nowSeconds) };
 }

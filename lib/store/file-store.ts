@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import type { MetaflowConfig } from '../metaflow/types.js';
 import {
-  ACCOUNT_ID, UnknownAccountError, hashApiKey, keyMatches, newAccountId, newApiKey,
+  ACCOUNT_ID, UnknownAccountError, hashApiKey, keyMatches, newAccountId, newApiKey, withRevoked,
   type Account, type AccountStore,
 } from './accounts.js';
 import { writeAtomically } from './files.js';
@@ -30,6 +30,9 @@ export interface FileStoreOptions {
 
 export class FileAccountStore implements AccountStore {
   private readonly dir: string;
+  /** The dial routes defined with the command line (the operator's, not an account's). */
+  private readonly routesFile: string;
+  private routes: { table: Readonly<Record<string, string>>; version: string } = { table: {}, version: '' };
   private readonly accounts = new Map<string, { account: Account; version: string }>();
   private readonly events = new EventEmitter();
   private poller: NodeJS.Timeout | undefined;
@@ -38,6 +41,7 @@ export class FileAccountStore implements AccountStore {
 
   private constructor(dataDir: string, private readonly options: FileStoreOptions) {
     this.dir = join(dataDir, 'accounts');
+    this.routesFile = join(dataDir, 'dial-routes.json');
   }
 
   static async open(dataDir: string, options: FileStoreOptions = {}): Promise<FileAccountStore> {
@@ -75,19 +79,61 @@ export class FileAccountStore implements AccountStore {
     return [...this.accounts.values()].map((e) => e.account).sort((a, b) => a.created.localeCompare(b.created));
   }
 
-  async findByApiKey(apiKey: string): Promise<Account | undefined> {
+  async findByApiKey(apiKey: string): Promise<{ account: Account; keyId: string } | undefined> {
     const hash = hashApiKey(apiKey);
     await this.scan();
-    let found: Account | undefined;
+    let found: { account: Account; keyId: string } | undefined;
     // Every record is compared, so the time taken says nothing about which key is close.
     for (const { account } of this.accounts.values()) {
-      for (const record of account.api_keys) if (keyMatches(record, hash)) found = account;
+      for (const record of account.api_keys) if (keyMatches(record, hash)) found = { account, keyId: record.id };
     }
     return found;
   }
 
+  async rotateApiKey(id: string): Promise<{ account: Account; apiKey: string }> {
+    const { key, record } = newApiKey();
+    const account = await this.update(id, (a) => ({ ...a, api_keys: [record] }));
+    return { account, apiKey: key };
+  }
+
+  async remove(id: string): Promise<void> {
+    if (!ACCOUNT_ID.test(id)) throw new UnknownAccountError(id);
+    await this.locked(this.file(id), async () => {
+      if (!(await this.read(id))) throw new UnknownAccountError(id);
+      await fs.rm(this.file(id));
+      this.accounts.delete(id);
+    });
+  }
+
+  async revokeToken(id: string, jti: string, exp: number): Promise<void> {
+    await this.update(id, (a) => withRevoked(a, jti, exp, Date.now() / 1000));
+  }
+
   async setMetaflows(id: string, metaflows: MetaflowConfig | null): Promise<Account> {
     return this.update(id, (a) => ({ ...a, metaflows }));
+  }
+
+  async setDialRoutes(id: string, routes: string[] | null): Promise<Account> {
+    return this.update(id, (a) => {
+      const next = { ...a, dial_routes: routes ?? undefined };
+      if (routes === null) delete next.dial_routes;
+      return next;
+    });
+  }
+
+  dialRoutes(): Readonly<Record<string, string>> {
+    return this.routes.table;
+  }
+
+  async setDialRoute(name: string, template: string | null): Promise<void> {
+    await this.locked(this.routesFile, async () => {
+      await this.readRoutes();
+      const table: Record<string, string> = { ...this.routes.table };
+      if (template === null) delete table[name];
+      else table[name] = template;
+      await writeAtomically(this.routesFile, `${JSON.stringify(table)}\n`);
+      await this.readRoutes();
+    });
   }
 
   onChange(listener: (account: Account) => void): void {
@@ -114,7 +160,7 @@ export class FileAccountStore implements AccountStore {
 
   private async update(id: string, change: (a: Account) => Account): Promise<Account> {
     if (!ACCOUNT_ID.test(id)) throw new UnknownAccountError(id);
-    return this.locked(id, async () => {
+    return this.locked(this.file(id), async () => {
       const current = (await this.read(id))?.account;
       if (!current) throw new UnknownAccountError(id);
       const next = { ...change(current), updated: new Date().toISOString() };
@@ -157,6 +203,26 @@ export class FileAccountStore implements AccountStore {
     }
   }
 
+  /** Reads the dial routes file if it changed since last read. */
+  private async readRoutes(): Promise<void> {
+    let version: string;
+    try {
+      version = versionOf(await fs.stat(this.routesFile));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      this.routes = { table: {}, version: '' };
+      return;
+    }
+    if (version === this.routes.version) return;
+    try {
+      const table = JSON.parse(await fs.readFile(this.routesFile, 'utf8')) as unknown;
+      if (!table || typeof table !== 'object' || Array.isArray(table)) throw new Error('not an object of name: template');
+      this.routes = { table: Object.freeze({ ...(table as Record<string, string>) }), version };
+    } catch (err) {
+      this.options.log?.error({ file: this.routesFile, err: (err as Error).message }, 'unreadable dial routes file ignored');
+    }
+  }
+
   private remember(account: Account, version: string): void {
     const known = this.accounts.get(account.id);
     this.accounts.set(account.id, { account, version });
@@ -170,6 +236,7 @@ export class FileAccountStore implements AccountStore {
         const ids = names.filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5)).filter((id) => ACCOUNT_ID.test(id));
         for (const id of ids) await this.read(id);
         for (const id of this.accounts.keys()) if (!ids.includes(id)) this.accounts.delete(id);
+        await this.readRoutes();
       } finally {
         this.scanning = undefined;
       }
@@ -177,9 +244,9 @@ export class FileAccountStore implements AccountStore {
     return this.scanning;
   }
 
-  /** Runs fn holding the account's lock file (shared with other processes). */
-  private async locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
-    const lock = `${this.file(id)}.lock`;
+  /** Runs fn holding the lock file of `file` (shared with other processes). */
+  private async locked<T>(file: string, fn: () => Promise<T>): Promise<T> {
+    const lock = `${file}.lock`;
     const deadline = Date.now() + LOCK_WAIT_MS;
     for (;;) {
       try {
@@ -191,7 +258,7 @@ export class FileAccountStore implements AccountStore {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
         const age = await fs.stat(lock).then((s) => Date.now() - s.mtimeMs, () => 0);
         if (age > LOCK_STALE_MS) await fs.rm(lock, { force: true });
-        else if (Date.now() > deadline) throw new Error(`account ${id} is locked by another writer (${lock})`, { cause: err });
+        else if (Date.now() > deadline) throw new Error(`${file} is locked by another writer (${lock})`, { cause: err });
         else await new Promise((r) => setTimeout(r, 20));
       }
     }

@@ -46,3 +46,28 @@ export async function writeAtomically(target: string, text: string, options: Wri
 export function isLeftover(name: string): boolean {
   return /\.\d+-[0-9a-f]{12}\.tmp$/.test(name);
 }
+
+/**
+ * Creates `target` with `text` unless it exists (then nothing is written and
+ * false is answered): written whole beside it first, then linked into place,
+ * so two processes starting at once agree on one file.
+ */
+export async function createExclusively(target: string, text: string): Promise<boolean> {
+  const tmp = `${target}.${process.pid}-${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    const fh = await fs.open(tmp, 'wx', 0o600);
+    try {
+      await fh.writeFile(text);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fs.link(tmp, target);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  } finally {
+    await fs.rm(tmp, { force: true });
+  }
+}

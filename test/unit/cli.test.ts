@@ -30,7 +30,7 @@ describe('the konami command line', function () {
     const id = /account id: ([0-9a-f]{32})/.exec(created.out)![1]!;
     const key = /api key:\s+(kmi_\S+)/.exec(created.out)![1]!;
     const store = await FileAccountStore.open(dir);
-    expect((await store.findByApiKey(key))?.name).to.equal('Acme Corp');
+    expect((await store.findByApiKey(key))?.account.name).to.equal('Acme Corp');
     await store.close();
     const listed = await konami(['account', 'list']);
     expect(listed.out).to.contain(id).and.to.contain('Acme Corp').and.not.to.contain(key);
@@ -62,12 +62,48 @@ describe('the konami command line', function () {
 
   it('answers an unknown account, an unknown command and a missing argument clearly', async function () {
     expect((await konami(['metaflows', 'show', '0123456789abcdef0123456789abcdef'])).err).to.match(/no account "0123/);
-    const unknown = await konami(['account', 'delete']);
+    const unknown = await konami(['account', 'frobnicate']);
     expect(unknown.code).to.equal(1);
-    expect(unknown.err).to.match(/unknown command "account delete"/).and.to.contain('usage: konami');
+    expect(unknown.err).to.match(/unknown command "account frobnicate"/).and.to.contain('usage: konami');
     expect((await konami(['metaflows', 'set'])).err).to.match(/missing <account-id>/);
     expect((await konami([])).code).to.equal(1);
     expect((await konami(['help'])).code).to.equal(0);
+  });
+  it('rotates a key: the new one is printed once, the old one no longer finds the account', async function () {
+    const created = (await konami(['account', 'create', 'Acme'])).out;
+    const id = /account id: (\S+)/.exec(created)![1]!;
+    const oldKey = /api key:\s+(kmi_\S+)/.exec(created)![1]!;
+    const rotated = await konami(['account', 'rotate-key', id]);
+    expect(rotated.code).to.equal(0);
+    const newKey = /api key:\s+(kmi_\S+)/.exec(rotated.out)![1]!;
+    const store = await FileAccountStore.open(dir);
+    expect(await store.findByApiKey(oldKey)).to.equal(undefined);
+    expect((await store.findByApiKey(newKey))?.account.id).to.equal(id);
+    await store.close();
+  });
+
+  it('deletes an account', async function () {
+    const id = /account id: (\S+)/.exec((await konami(['account', 'create', 'Acme'])).out)![1]!;
+    expect((await konami(['account', 'delete', id])).code).to.equal(0);
+    expect((await konami(['account', 'list'])).out).not.to.contain(id);
+    expect((await konami(['account', 'delete', id])).err).to.match(/no account/);
+  });
+
+  it('defines dial routes and allows them per account; metaflows may then name them, and only them', async function () {
+    const id = /account id: (\S+)/.exec((await konami(['account', 'create', 'Acme'])).out)![1]!;
+    expect((await konami(['route', 'set', 'pstn', 'PJSIP/{target}@trunk'])).code).to.equal(0);
+    expect((await konami(['route', 'set', 'bad', 'PJSIP/x'])).err).to.match(/\{target\} exactly once/);
+    expect((await konami(['route', 'set', 'default', 'PJSIP/{target}'])).err).to.match(/DIAL_TEMPLATE/);
+    expect((await konami(['route', 'list'])).out).to.contain('pstn  PJSIP/{target}@trunk  (konami route set)').and.to.contain('default  PJSIP/{target}  (DIAL_TEMPLATE)');
+    const code = JSON.stringify({ patterns: { '21(\\d+)': { module: 'transfer', data: { dial_route: 'pstn' } } } });
+    const refused = await konami(['metaflows', 'set', id, '-'], code);
+    expect(refused.code).to.equal(1);
+    expect(refused.err).to.match(/dial_route: must be a dial route this account may use: default/);
+    expect((await konami(['account', 'routes', id, 'default', 'pstn'])).out).to.contain('default, pstn');
+    expect((await konami(['metaflows', 'set', id, '-'], code)).code).to.equal(0);
+    expect((await konami(['account', 'routes', id, '--reset'])).out).to.match(/: default\n$/);
+    expect((await konami(['route', 'remove', 'pstn'])).code).to.equal(0);
+    expect((await konami(['route', 'list'])).out).not.to.contain('pstn');
   });
 });
 
@@ -85,4 +121,5 @@ describe('the konami executable (bin/konami.js, built sources)', function () {
     const bad = run('metaflows', 'show', 'nope');
     expect(bad.status).to.equal(1);
   });
+
 });

@@ -18,7 +18,7 @@ describe('configuration from the environment', function () {
     const c = loadConfig(minimal);
     expect(c.ari).to.deep.equal({ url: 'http://127.0.0.1:8088', username: 'konami', password: 's3cret', app: 'konami' });
     expect(c.http).to.deep.equal({ host: '127.0.0.1', port: 8000 });
-    expect(c.dialTemplate).to.equal('PJSIP/{exten}');
+    expect(c.dialRoutes).to.deep.equal({ default: 'PJSIP/{target}' });
     expect(c.ringTimeout).to.equal(30);
     expect(c.logLevel).to.equal('info');
     expect(c.shutdown).to.deep.equal({ grace: 10, calls: 'handover' });
@@ -34,7 +34,7 @@ describe('configuration from the environment', function () {
     expect(c.ari.app).to.equal('konami-2');
     expect(c.http).to.deep.equal({ host: '0.0.0.0', port: 9000 });
     expect(c.dataDir).to.equal('/var/lib/konami');
-    expect(c.dialTemplate).to.equal('Local/{exten}@phones/n');
+    expect(c.dialRoutes).to.deep.equal({ default: 'Local/{target}@phones/n' });
     expect(c.ringTimeout).to.equal(45);
     expect(c.logLevel).to.equal('debug');
   });
@@ -57,6 +57,12 @@ describe('configuration from the environment', function () {
     expect(problemsOf({ ...minimal, ARI_URL: 'not a url' })[0]).to.match(/^ARI_URL: must be a URL/);
     const all = problemsOf({ ARI_USERNAME: 'konami', ARI_PASSWORD: '', HTTP_PORT: 'x' }).join('\n');
     expect(all).to.match(/ARI_PASSWORD: is required/);
+  });
+
+  it('reads dial routes: DIAL_TEMPLATE is "default" ({exten} or {target}), DIAL_ROUTES adds named ones', function () {
+    const c = loadConfig({ ...minimal, DIAL_TEMPLATE: 'PJSIP/{target}', DIAL_ROUTES: 'pstn=PJSIP/{target}@trunk;lab=Local/{target}@lab/n' });
+    expect(c.dialRoutes).to.deep.equal({ default: 'PJSIP/{target}', pstn: 'PJSIP/{target}@trunk', lab: 'Local/{target}@lab/n' });
+    expect(problemsOf({ ...minimal, DIAL_ROUTES: 'pstn=PJSIP/2600' })[0]).to.match(/^DIAL_ROUTES: route pstn: the template must contain \{target\}/);
   });
 
   it('rejects a non-numeric or fractional port', function () {

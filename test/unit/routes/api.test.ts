@@ -12,6 +12,7 @@ import { TokenSigner } from '../../../lib/routes/tokens.js';
 import type { ActionResult, ChannelView, TransferView } from '../../../lib/stasis/control.js';
 import { builtInModules } from '../../../lib/stasis/modules/index.js';
 import { FileAccountStore } from '../../../lib/store/file-store.js';
+import { fixedRoutes } from '../../fakes/dial-routes.js';
 
 const SECRET = Buffer.from('a'.repeat(32));
 
@@ -69,6 +70,7 @@ describe('the HTTP API (Kazoo crossbar conventions)', function () {
     api = createApi({
       store, modules: builtInModules(), calls: service,
       tokens: new TokenSigner(SECRET, 3600, () => now),
+      dialRoutes: fixedRoutes({ default: 'PJSIP/{target}' }),
       limiter: new RateLimiter(1000, 1000),
       readiness: { checks: () => ({ ari: true, store: true }) },
       log: silentLogger(),
@@ -139,7 +141,7 @@ describe('the HTTP API (Kazoo crossbar conventions)', function () {
       const malformed = await call('GET', path, { token: 'garbage' });
       expect(malformed.status).to.equal(401);
       expect(malformed.json['data']).to.deep.equal({ 'X-Auth-Token': { malformed: { message: 'the auth token is malformed' } } });
-      const forged = new TokenSigner(Buffer.from('b'.repeat(32)), 3600).issue(acme.id).token;
+      const forged = new TokenSigner(Buffer.from('b'.repeat(32)), 3600).issue(acme.id, 'k').token;
       expect((await call('GET', path, { token: forged })).json['data']).to.have.nested.property('X-Auth-Token.forged');
       const token = await tokenFor(acme.key);
       expect((await call('GET', `${path}?auth_token=${encodeURIComponent(token)}`)).status).to.equal(200);
@@ -198,6 +200,8 @@ describe('the HTTP API (Kazoo crossbar conventions)', function () {
       ['an unknown action', { data: { action: 'teleport' } }, 'data.action', 'enum'],
       ['a missing target', { data: { action: 'transfer' } }, 'data.target', 'required'],
       ['a malformed target', { data: { action: 'transfer', target: '26&00' } }, 'data.target', 'pattern'],
+      ['a target with letters (a SIP user, a trunk)', { data: { action: 'transfer', target: 'bob' } }, 'data.target', 'pattern'],
+      ['a target that names a trunk', { data: { action: 'transfer', target: '0900123@premium' } }, 'data.target', 'pattern'],
       ['a missing data envelope', { action: 'transfer' }, 'data', 'required'],
     ] as const) {
       it(`400 for ${what}, naming ${field}`, async function () {
@@ -327,7 +331,8 @@ describe('the HTTP API (Kazoo crossbar conventions)', function () {
     it('429 when a client exceeds the rate, with Retry-After', async function () {
       const limited = createApi({
         store, modules: builtInModules(), calls: service, tokens: new TokenSigner(SECRET, 3600),
-        limiter: new RateLimiter(1, 2), readiness: { checks: () => ({}) }, log: silentLogger(),
+        dialRoutes: fixedRoutes({ default: 'PJSIP/{target}' }),
+      limiter: new RateLimiter(1, 2), readiness: { checks: () => ({}) }, log: silentLogger(),
       });
       const s = await startHttp({ host: '127.0.0.1', port: 0 }, limited.app, silentLogger());
       try {
@@ -348,6 +353,105 @@ describe('the HTTP API (Kazoo crossbar conventions)', function () {
       expect(served).to.deep.equal(documented);
       const doc = await call('GET', '/v1/openapi.json');
       expect(doc.json['openapi']).to.equal('3.0.3');
+    });
+  });
+
+  describe('tokens die with their rights', function () {
+    it('sign-out (DELETE /v1/token_auth) revokes that token only, at once', async function () {
+      const signedOut = await tokenFor(acme.key);
+      const other = await tokenFor(acme.key);
+      const path = `/v1/accounts/${acme.id}/channels`;
+      expect((await call('GET', '/v1/token_auth', { token: signedOut })).json['data']).to.include({ account_id: acme.id });
+      expect((await call('DELETE', '/v1/token_auth', { token: signedOut })).status).to.equal(200);
+      const refused = await call('GET', path, { token: signedOut });
+      expect(refused.status).to.equal(401);
+      expect(refused.json['data']).to.have.nested.property('X-Auth-Token.revoked');
+      expect((await call('GET', path, { token: other })).status).to.equal(200);
+      expect((await call('DELETE', '/v1/token_auth')).status).to.equal(401);
+    });
+
+    it('a rotated key takes its tokens with it; the new key works', async function () {
+      const doomed = await store.create('Rotating');
+      const old = await tokenFor(doomed.apiKey);
+      const { apiKey } = await store.rotateApiKey(doomed.account.id);
+      const path = `/v1/accounts/${doomed.account.id}/channels`;
+      expect((await call('GET', path, { token: old })).json['data']).to.have.nested.property('X-Auth-Token.revoked');
+      expect((await call('PUT', '/v1/api_auth', { body: { data: { api_key: doomed.apiKey } } })).status).to.equal(401);
+      expect((await call('GET', path, { token: await tokenFor(apiKey) })).status).to.equal(200);
+    });
+
+    it("a removed account's tokens stop working at once", async function () {
+      const doomed = await store.create('Leaving');
+      const token = await tokenFor(doomed.apiKey);
+      await store.remove(doomed.account.id);
+      const r = await call('GET', `/v1/accounts/${doomed.account.id}/metaflows`, { token });
+      expect(r.status).to.equal(401);
+      expect(r.json['data']).to.have.nested.property('X-Auth-Token.revoked');
+    });
+
+    it('?auth_token= is read for GET only: a change needs the header', async function () {
+      const token = await tokenFor(acme.key);
+      const q = `?auth_token=${encodeURIComponent(token)}`;
+      expect((await call('GET', `/v1/accounts/${acme.id}/metaflows${q}`)).status).to.equal(200);
+      const r = await call('POST', `/v1/accounts/${acme.id}/channels/alice-1${q}`, { body: { data: { action: 'hangup' } } });
+      expect(r.status).to.equal(401);
+      expect(r.json['data']).to.have.nested.property('X-Auth-Token.required');
+      expect(calls).to.deep.equal([]);
+    });
+  });
+
+  describe('rate limits count clients, not tokens', function () {
+    let s: HttpServer;
+    let url: string;
+    const limitedApi = (trustedProxies: string[] = []) => createApi({
+      store, modules: builtInModules(), calls: service, tokens: new TokenSigner(SECRET, 3600, () => now),
+      dialRoutes: fixedRoutes({ default: 'PJSIP/{target}' }), trustedProxies,
+      limiter: new RateLimiter(0.001, 3), readiness: { checks: () => ({}) }, log: silentLogger(),
+    });
+    const statuses = async (n: number, make: (i: number) => RequestInit & { path?: string }) => {
+      const out: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const { path, ...init } = make(i);
+        out.push((await fetch(`${url}${path ?? `/v1/accounts/${acme.id}/channels`}`, init)).status);
+      }
+      return out;
+    };
+
+    beforeEach(async function () {
+      s = await startHttp({ host: '127.0.0.1', port: 0 }, limitedApi().app, silentLogger());
+      url = `http://127.0.0.1:${s.port}`;
+    });
+
+    afterEach(async function () {
+      await s.close();
+    });
+
+    it("one account's five tokens share one quota", async function () {
+      const tokens: string[] = [];
+      for (let i = 0; i < 5; i++) tokens.push(await tokenFor(acme.key));
+      expect(await statuses(5, (i) => ({ headers: { 'x-auth-token': tokens[i]! } }))).to.deep.equal([200, 200, 200, 429, 429]);
+    });
+
+    it('made-up tokens count against the address they come from', async function () {
+      const forged = (i: number) => new TokenSigner(Buffer.from('f'.repeat(32)), 3600).issue(acme.id, `k${i}`).token;
+      expect(await statuses(5, (i) => ({ headers: { 'x-auth-token': forged(i) } }))).to.deep.equal([401, 401, 401, 429, 429]);
+    });
+
+    it('health checks, metrics and the web app are limited too', async function () {
+      const paths = ['/healthz', '/metrics', '/', '/readyz', '/healthz'];
+      expect(await statuses(5, (i) => ({ path: paths[i] }))).to.deep.equal([200, 200, 200, 429, 429]);
+    });
+
+    it('X-Forwarded-For names the client only behind a trusted proxy, read from the right', async function () {
+      const spoof = (i: number) => ({ path: '/healthz', headers: { 'x-forwarded-for': `10.0.0.${i}` } });
+      expect(await statuses(4, spoof), 'not trusted: every request is 127.0.0.1').to.deep.equal([200, 200, 200, 429]);
+      await s.close();
+      s = await startHttp({ host: '127.0.0.1', port: 0 }, limitedApi(['127.0.0.1']).app, silentLogger());
+      url = `http://127.0.0.1:${s.port}`;
+      expect(await statuses(4, spoof), 'trusted: each forwarded address its own client').to.deep.equal([200, 200, 200, 200]);
+      // What a client writes at the left does not choose its bucket: the proxy's own entry does.
+      const chained = (i: number) => ({ path: '/healthz', headers: { 'x-forwarded-for': `10.9.9.${i}, 10.0.0.77` } });
+      expect(await statuses(4, chained)).to.deep.equal([200, 200, 200, 429]);
     });
   });
 });

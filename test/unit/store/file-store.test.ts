@@ -36,7 +36,7 @@ describe('the file account store', function () {
   it('finds the account of an API key, and no account for a wrong key', async function () {
     const { account, apiKey } = await store.create('Acme');
     await store.create('Other');
-    expect((await store.findByApiKey(apiKey))?.id).to.equal(account.id);
+    expect(await store.findByApiKey(apiKey)).to.deep.equal({ account, keyId: account.api_keys[0]!.id });
     expect(await store.findByApiKey(`${apiKey}x`)).to.equal(undefined);
   });
 
