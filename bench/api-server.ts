@@ -9,7 +9,7 @@ import Koa from 'koa';
 import { silentLogger } from '../lib/log.js';
 import { createApi } from '../lib/routes/api.js';
 import type { CallService } from '../lib/routes/channels.js';
-import { RateLimiter } from '../lib/routes/rate-limit.js';
+import { RateLimiter } from '../lib/limits.js';
 import { startHttp } from '../lib/routes/server.js';
 import { TokenSigner } from '../lib/routes/tokens.js';
 import type { ChannelView } from '../lib/stasis/control.js';

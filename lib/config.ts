@@ -21,6 +21,15 @@ export interface Config {
   readonly dialRoutes: Readonly<Record<string, string>>;
   /** Seconds the called party may ring before the call fails as "no answer". */
   readonly ringTimeout: number;
+  /** How many transfers may be started, so that no account can use transfers as a dialler. */
+  readonly transfers: {
+    /** In one call, over its whole life. */
+    readonly perCall: number;
+    /** By one account, a minute on average... */
+    readonly perMinute: number;
+    /** ...and at once. */
+    readonly burst: number;
+  };
   readonly logLevel: LogLevel;
   readonly shutdown: {
     /** Seconds SIGTERM waits for transfers in flight to finish. */
@@ -160,6 +169,11 @@ export function loadConfig(env: Env = process.env): Config {
       ...r.parsed('DIAL_ROUTES', {}, (v) => Object.fromEntries(parseRoutes(v))),
     },
     ringTimeout: r.integer('RING_TIMEOUT', 30, 1, 600),
+    transfers: {
+      perCall: r.integer('TRANSFERS_PER_CALL', 10, 1, 1000),
+      perMinute: r.integer('TRANSFERS_PER_MINUTE', 60, 1, 100_000),
+      burst: r.integer('TRANSFERS_BURST', 10, 1, 100_000),
+    },
     shutdown: {
       grace: r.integer('SHUTDOWN_GRACE', 10, 0, 3600),
       calls: r.string('SHUTDOWN_CALLS', 'handover', (v) =>

@@ -7,7 +7,7 @@ import { MetaflowBook } from './metaflow/book.js';
 import { Metrics, callMetrics } from './metrics.js';
 import { ModuleRegistry } from './metaflow/modules.js';
 import { createApi } from './routes/api.js';
-import { RateLimiter } from './routes/rate-limit.js';
+import { RateLimiter } from './limits.js';
 import { startHttp, type HttpServer } from './routes/server.js';
 import { TokenSigner } from './routes/tokens.js';
 import { CallControl } from './stasis/control.js';
@@ -48,6 +48,7 @@ export async function startKonami(config: Config, log: Logger, options: StartOpt
   const secret = await authSecret(config);
   const store = await FileAccountStore.open(config.dataDir, { pollMs: 1000, log: log.child({ component: 'store' }) });
   const modules = builtInModules();
+  const transferRate = new RateLimiter(config.transfers.perMinute / 60, config.transfers.burst);
   // Routes defined with the command line, then those of the environment (which win).
   const dialRoutes = new DialRoutes(
     () => new Map(Object.entries({ ...store.dialRoutes(), ...config.dialRoutes })),
@@ -59,12 +60,17 @@ export async function startKonami(config: Config, log: Logger, options: StartOpt
   const ari = new AriConnection(config.ari, log.child({ component: 'ari' }));
   let activeCalls = () => 0;
   const metrics = new Metrics(() => activeCalls());
+  metrics.watchEventLoop();
   const app = new StasisApp(
     ari,
     {
       app: config.ari.app,
       dialRoutes,
       ringTimeout: config.ringTimeout,
+      transferLimits: {
+        perCall: config.transfers.perCall,
+        perAccount: transferRate,
+      },
       features: { matcher: (account) => book.matcherFor(account), module: (name) => modules.get(name) },
       metrics: callMetrics(metrics),
       journal,
@@ -182,6 +188,8 @@ export async function startKonami(config: Config, log: Logger, options: StartOpt
         await Promise.race([app.settled(), new Promise((r) => setTimeout(r, 2000))]);
         await journal.flush();
         limiter.close();
+        metrics.stop();
+        transferRate.close();
         await store.close();
         log.info('stopped');
       })();

@@ -1,5 +1,7 @@
 // Prometheus metrics in the text exposition format, without a dependency:
 // counters and gauges, with labels.
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+
 type Labels = Record<string, string>;
 
 function key(labels: Labels): string {
@@ -57,13 +59,31 @@ export class Metrics {
   readonly transfersEnded = new Counter('konami_transfers_ended_total', 'Transfers ended, by outcome (completed, recalled, failed, cancelled, ...) and cause.');
   readonly ariReconnects = new Counter('konami_ari_reconnects_total', 'Times the ARI connection was re-established after a loss.');
   readonly apiRequests = new Counter('konami_api_requests_total', 'API requests, by route and status.');
+  /** How long the event loop was late (every call and request waits that long), since the start. */
+  readonly eventLoopDelay = new Gauge('konami_event_loop_delay_seconds', 'Event loop delay since the start: p99 and max (10 ms resolution).');
+  private loop: IntervalHistogram | undefined;
 
   constructor(activeCalls: () => number = () => 0) {
     this.activeCalls = new Gauge('konami_active_calls', 'Calls konami is handling now.', activeCalls);
   }
 
+  /** Starts measuring the event loop's delay. */
+  watchEventLoop(): void {
+    this.loop ??= monitorEventLoopDelay({ resolution: 10 });
+    this.loop.enable();
+  }
+
+  stop(): void {
+    this.loop?.disable();
+  }
+
   render(): string {
-    const all = [this.activeCalls, this.callsTotal, this.codesMatched, this.transfersStarted, this.transfersEnded, this.ariReconnects, this.apiRequests];
+    const all: Family[] = [this.activeCalls, this.callsTotal, this.codesMatched, this.transfersStarted, this.transfersEnded, this.ariReconnects, this.apiRequests];
+    if (this.loop) {
+      this.eventLoopDelay.set(this.loop.percentile(99) / 1e9, { quantile: '0.99' });
+      this.eventLoopDelay.set(this.loop.max / 1e9, { quantile: '1' });
+      all.push(this.eventLoopDelay);
+    }
     return `${all.map((f) => f.render()).join('\n')}\n`;
   }
 }

@@ -87,7 +87,9 @@ $('sign-in-form').addEventListener('submit', async (e) => {
   }
 });
 
-$('sign-out').addEventListener('click', () => {
+// Signing out revokes the token at the server, so a copy of it is useless too.
+$('sign-out').addEventListener('click', async () => {
+  await api('DELETE', '/v1/token_auth').catch(() => undefined);
   session.clear();
   location.hash = '';
   route();

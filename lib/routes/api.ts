@@ -14,7 +14,8 @@ import { envelope, jsonBody } from './envelope.js';
 import { healthRoutes, type Readiness } from './health.js';
 import { metaflowRoutes } from './metaflows.js';
 import { OPENAPI } from './openapi.js';
-import { clientOf, rateLimit, type RateLimiter } from './rate-limit.js';
+import type { RateLimiter } from '../limits.js';
+import { clientOf, rateLimit } from './rate-limit.js';
 import type { TokenSigner } from './tokens.js';
 import { serveUi } from './ui.js';
 

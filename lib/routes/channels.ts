@@ -43,6 +43,14 @@ function refusal(error: Exclude<ActionResult<unknown>, { ok: true }>['error']): 
       return ApiError.validation([{ field: 'data.target', rule: 'invalid', message: "is the transferor's own number" }]);
     case 'transferee_number':
       return ApiError.validation([{ field: 'data.target', rule: 'invalid', message: 'is the number of the party being transferred' }]);
+    case 'call_transfer_limit':
+      return new ApiError(429, 'this call has started as many transfers as one call may', {
+        action: { maximum: { message: 'no more transfers on this call' } },
+      });
+    case 'account_transfer_rate':
+      return new ApiError(429, 'the account is starting transfers faster than it may', {
+        action: { rate: { message: 'retry in a few seconds' } },
+      });
     case 'route_not_allowed':
       return new ApiError(409, 'the dial route of the transfer code is not available to this account', {
         dial_route: { enum: { message: 'ask the operator, or choose another route in the transfer code' } },

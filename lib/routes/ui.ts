@@ -38,8 +38,6 @@ export function serveUi() {
       return next();
     }
     ctx.type = TYPES[extname(file)]!;
-    ctx.set('Content-Security-Policy', "default-src 'self'; frame-ancestors 'none'; base-uri 'none'");
-    ctx.set('X-Content-Type-Options', 'nosniff');
     ctx.set('Cache-Control', 'no-cache');
     ctx.body = body;
   };

@@ -11,6 +11,7 @@ import type { Invocation } from '../metaflow/modules.js';
 import { AriError, tolerateGone, type Ari } from './ari.js';
 import type { AriEvent, CallerId, ChannelSnapshot } from './ari-types.js';
 import { Cause, causeName } from './causes.js';
+import type { RateLimiter } from '../limits.js';
 import { dialString, isDialable, type DialRoutes } from './dial.js';
 import { NO_FEATURES, type CallFeatures } from './features.js';
 import { newLeg, type Leg, type LegKind, type LegRole } from './leg.js';
@@ -38,6 +39,15 @@ export interface CallSettings {
   journal?: CallJournal;
   /** The dial routes the operator defined and allowed each account. */
   dialRoutes: DialRoutes;
+  /** Limits on transfers started (none when absent). */
+  transferLimits?: TransferLimits;
+}
+
+export interface TransferLimits {
+  /** Transfers one call may start over its whole life. */
+  perCall: number;
+  /** Transfers per account, as a token bucket keyed by account. */
+  perAccount: Pick<RateLimiter, 'take'>;
 }
 
 /** What the call needs from the app that owns it. */
@@ -71,6 +81,7 @@ export interface CallRecord {
   b?: string;
   transfer?: TransferRecord;
   last_transfer?: TransferSnapshot;
+  transfers_started?: number;
 }
 
 /** What Asterisk reports at one moment: its channels, bridges, and who is in which bridge. */
@@ -102,7 +113,11 @@ const DIAL_FAILURES: Record<string, number> = {
 export type TransferRefusal =
   | 'not_bridged' | 'in_progress' | 'empty_target' | 'invalid_target' | 'own_number' | 'transferee_number'
   /** The dial route does not exist (any more) or the account may not use it. */
-  | 'route_not_allowed';
+  | 'route_not_allowed'
+  /** The call started as many transfers as one call may. */
+  | 'call_transfer_limit'
+  /** The account started transfers faster than it may. */
+  | 'account_transfer_rate';
 
 export type TransferStart = { ok: true; transfer: TransferSnapshot } | { ok: false; reason: TransferRefusal };
 
@@ -117,6 +132,8 @@ export class Call {
   transfer: Transfer | undefined;
   /** The last transfer that ended (its final snapshot). */
   lastTransfer: TransferSnapshot | undefined;
+  /** Transfers this call started (for TRANSFERS_PER_CALL). */
+  private transfersStarted = 0;
   readonly startedAt: Date;
   answeredAt: Date | undefined;
   /** The cause the caller gets once the call is ending. */
@@ -179,6 +196,7 @@ export class Call {
       this.startedAt = new Date(r.started_at);
       this.answeredAt = r.answered_at ? new Date(r.answered_at) : undefined;
       this.lastTransfer = r.last_transfer;
+      this.transfersStarted = r.transfers_started ?? 0;
       for (const leg of r.legs) this.legs.set(leg.id, { ...leg });
       this.a = r.a ? this.legs.get(r.a) : undefined;
       this.b = r.b ? this.legs.get(r.b) : undefined;
@@ -341,6 +359,7 @@ export class Call {
       b: this.b?.id,
       transfer: this.transfer?.record(),
       last_transfer: this.lastTransfer,
+      transfers_started: this.transfersStarted || undefined,
     };
   }
 
@@ -381,6 +400,10 @@ export class Call {
     const { route, ...timings } = options;
     const dialTemplate = this.settings.dialRoutes.templateFor(this.account, route);
     if (dialTemplate === undefined) return refuse('route_not_allowed');
+    const limits = this.settings.transferLimits;
+    if (limits && this.transfersStarted >= limits.perCall) return refuse('call_transfer_limit');
+    if (limits && limits.perAccount.take(this.account ?? '') > 0) return refuse('account_transfer_rate');
+    this.transfersStarted++;
     const settings: TransferSettings = { dialTemplate, ...timings };
     const endpoint = dialString(dialTemplate, target)!;
     const t = new Transfer(this.host, transferor, transferee, this.bridgeId, target, endpoint, settings);

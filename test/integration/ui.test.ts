@@ -94,6 +94,18 @@ describe('The web app in headless Chromium, on the real Asterisk', function () {
     expect(stored).to.contain('konami.token');
   });
 
+  it('Sign out revokes the token at the server: a copy of it no longer works', async function () {
+    await signIn();
+    await page.getByRole('heading', { name: 'Calls' }).waitFor();
+    const token = await page.evaluate<string>("sessionStorage.getItem('konami.token')");
+    const account = await page.evaluate<string>("sessionStorage.getItem('konami.account')");
+    const channels = async () => (await fetch(`${url()}v1/accounts/${account}/channels`, { headers: { 'x-auth-token': token } })).status;
+    expect(await channels()).to.equal(200);
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    expect(await channels()).to.equal(401);
+  });
+
   it('admin: enables transfer and resume; a refused value is shown next to its field', async function () {
     await signIn();
     await page.getByRole('link', { name: 'Features' }).click();

@@ -27,4 +27,21 @@ describe('Prometheus metrics', function () {
     m.codesMatched.inc({ module: 'a"b\\c\nd' });
     expect(m.render()).to.contain('konami_codes_matched_total{module="a\\"b\\\\c\\nd"} 1');
   });
+
+  it('reports how late the event loop was: a 60 ms block shows as a max of at least 50 ms', async function () {
+    const m = new Metrics();
+    m.watchEventLoop();
+    try {
+      await new Promise((r) => setTimeout(r, 30));
+      const until = Date.now() + 60;
+      while (Date.now() < until) {
+        // the event loop is blocked
+      }
+      await new Promise((r) => setTimeout(r, 30));
+      const max = Number(/^konami_event_loop_delay_seconds\{quantile="1"\} (\S+)$/m.exec(m.render())?.[1]);
+      expect(max).to.be.at.least(0.05);
+    } finally {
+      m.stop();
+    }
+  });
 });

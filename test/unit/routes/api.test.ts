@@ -6,7 +6,7 @@ import { silentLogger } from '../../../lib/log.js';
 import { createApi, type Api } from '../../../lib/routes/api.js';
 import type { CallService } from '../../../lib/routes/channels.js';
 import { OPENAPI } from '../../../lib/routes/openapi.js';
-import { RateLimiter } from '../../../lib/routes/rate-limit.js';
+import { RateLimiter } from '../../../lib/limits.js';
 import { startHttp, type HttpServer } from '../../../lib/routes/server.js';
 import { TokenSigner } from '../../../lib/routes/tokens.js';
 import type { ActionResult, ChannelView, TransferView } from '../../../lib/stasis/control.js';
@@ -219,6 +219,9 @@ describe('the HTTP API (Kazoo crossbar conventions)', function () {
       ['not_enabled', 409, 'transfer is not enabled for this account'],
       ['own_number', 400, 'validation error'],
       ['not_found', 404, 'bad identifier'],
+      ['call_transfer_limit', 429, 'this call has started as many transfers as one call may'],
+      ['account_transfer_rate', 429, 'the account is starting transfers faster than it may'],
+      ['route_not_allowed', 409, 'the dial route of the transfer code is not available to this account'],
     ] as const) {
       it(`${status} when the call refuses with ${error}`, async function () {
         refuse = { ok: false, error };
@@ -319,6 +322,14 @@ describe('the HTTP API (Kazoo crossbar conventions)', function () {
         const res = await fetch(`${base}${path}`);
         expect(res.status, path).to.equal(200);
         expect(res.headers.get('x-request-id'), path).to.match(/^[0-9a-f-]{36}$/);
+      }
+    });
+
+    it('every answer says nosniff and carries a restrictive content security policy: API, errors, health, the web app', async function () {
+      for (const [method, path] of [['GET', '/v1/openapi.json'], ['GET', '/v1/nothing'], ['GET', '/healthz'], ['GET', '/'], ['GET', '/ui/app.js'], ['POST', '/v1/api_auth']]) {
+        const res = await fetch(`${base}${path}`, { method });
+        expect(res.headers.get('x-content-type-options'), path).to.equal('nosniff');
+        expect(res.headers.get('content-security-policy'), path).to.match(/^default-src 'none'; script-src 'self';.*frame-ancestors 'none'/);
       }
     });
 

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { RateLimiter, parseProxies } from '../../../lib/routes/rate-limit.js';
+import { RateLimiter } from '../../../lib/limits.js';
+import { parseProxies } from '../../../lib/routes/rate-limit.js';
 
 describe('the rate limiter', function () {
   it('gives each client a burst, then its rate', function () {

@@ -13,7 +13,8 @@ import sinon from 'sinon';
 import { silentLogger } from '../../../lib/log.js';
 import { StasisApp } from '../../../lib/stasis/app.js';
 import type { ChannelSnapshot } from '../../../lib/stasis/ari-types.js';
-import type { Call } from '../../../lib/stasis/call.js';
+import { RateLimiter } from '../../../lib/limits.js';
+import type { Call, TransferLimits } from '../../../lib/stasis/call.js';
 import { Cause } from '../../../lib/stasis/causes.js';
 import type { TransferSettings } from '../../../lib/stasis/transfer.js';
 import { transferCodes } from '../../fakes/transfer-codes.js';
@@ -40,6 +41,8 @@ describe('attended transfer: the state machine through a call (fake ARI, fake ti
   let destroyed: Set<string>;
   /** The dial routes the operator allows each account. */
   let allowedRoutes: Record<string, string[]>;
+  /** The operator's limits on transfers started (generous unless a test says otherwise). */
+  let limits: TransferLimits;
 
   const settle = async () => {
     for (let i = 0; i < 6; i++) {
@@ -58,8 +61,10 @@ describe('attended transfer: the state machine through a call (fake ARI, fake ti
     ari = new FakeAri();
     destroyed = new Set();
     allowedRoutes = { acme: ['default', 'pstn'] };
+    limits = { perCall: 100, perAccount: new RateLimiter(1000, 1000, { pruneEveryMs: 0 }) };
     app = new StasisApp(ari, {
-      app: 'konami', dialRoutes: fixedRoutes({ default: 'Local/{target}@phones/n', pstn: 'PJSIP/{target}@trunk' }, allowedRoutes), ringTimeout: 25, leftStasisGraceMs: 50, farewellMs: FAREWELL_MS,
+      app: 'konami', dialRoutes: fixedRoutes({ default: 'Local/{target}@phones/n', pstn: 'PJSIP/{target}@trunk' }, allowedRoutes),
+      transferLimits: limits, ringTimeout: 25, leftStasisGraceMs: 50, farewellMs: FAREWELL_MS,
       features: { matcher: (account) => (account === 'acme' ? matcher : undefined), module: (n) => registry.get(n) },
     }, silentLogger());
     alice = ari.addChannel_('alice', { state: 'Ring', caller: { name: 'Alice', number: '1001' }, exten: '2001' });
@@ -621,6 +626,37 @@ describe('attended transfer: the state machine through a call (fake ARI, fake ti
     expect(created('target'), 'no target channel').to.have.length(0);
     expect(playsTo(alice), 'Alice hears the failure tone').to.deep.equal([BEEPERR]);
     expect(members(mainBridge), 'still Alice with Bob').to.deep.equal(sorted(['alice', bob.id]));
+    await everyoneHangsUp();
+    expectNothingLeft();
+  });
+
+  it('transfers as a dialler: past TRANSFERS_PER_CALL the call is refused more, with a tone, nothing dialled', async function () {
+    limits.perCall = 3;
+    for (let i = 0; i < 5; i++) {
+      await press(alice, `*21${2600 + i}#`);
+      await press(alice, '*22');
+      await confirmHangups();
+    }
+    expect(created('target'), 'three transfers, then no more').to.have.length(3);
+    expect(playsTo(alice).filter((m) => m === BEEPERR), 'a failure tone for each refused one').to.have.length(2);
+    expect(members(mainBridge), 'still Alice with Bob').to.deep.equal(sorted(['alice', bob.id]));
+    await everyoneHangsUp();
+    expectNothingLeft();
+  });
+
+  it("transfers as a dialler: past the account's rate, a transfer is refused with a tone until the bucket refills", async function () {
+    limits.perAccount = new RateLimiter(1 / 60, 2, { pruneEveryMs: 0 });
+    for (let i = 0; i < 3; i++) {
+      await press(alice, `*21${2600 + i}#`);
+      await press(alice, '*22');
+      await confirmHangups();
+    }
+    expect(created('target')).to.have.length(2);
+    await clock.tickAsync(60_000);
+    await press(alice, '*212700#');
+    expect(created('target')).to.have.length(3);
+    await press(alice, '*22');
+    await confirmHangups();
     await everyoneHangsUp();
     expectNothingLeft();
   });

@@ -1,5 +1,5 @@
 // The file journal of calls in progress (lib/store/call-journal.ts).
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
@@ -38,6 +38,12 @@ describe('the file journal of calls in progress', function () {
     journal.save('call-1', JSON.stringify({ n: 1 }));
     await journal.saveNow('call-1', JSON.stringify({ n: 2 }));
     expect(onDisk('call-1').n).to.equal(2);
+  });
+
+  it("keeps calls readable by konami's user only: files 0600 in a folder 0700", async function () {
+    await journal.saveNow('call-1', JSON.stringify({ n: 1 }));
+    expect(statSync(join(dir, 'calls', 'call-1.json')).mode & 0o777).to.equal(0o600);
+    expect(statSync(join(dir, 'calls')).mode & 0o777).to.equal(0o700);
   });
 
   it('forgets a call that ended, and loads every kept call, skipping an unreadable one', async function () {
