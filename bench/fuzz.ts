@@ -10,10 +10,23 @@
 //     20); the storms start transfers to numbers nobody answers and cancel
 //     them. Afterwards every call must be back to its two parties in its own
 //     bridge, pass digits end to end, and hang up leaving nothing behind.
+//     The account's metaflows then hold, beside *21 and *22, as many of the
+//     most expensive patterns as its budget admits, and the storms include
+//     the binding digit followed by 32 digits.
+// (3) FUZZ_METAFLOWS (default 300) hostile metaflows through the API (nested
+//     repetitions, a hundred groups, wide alternations, a hundred codes,
+//     budgets overshot by a little and by far): each answered 200 or 400.
+// (4) FUZZ_TOKENS (default 300) rounds of token churn: sign in, use, sign
+//     out, use again (401), forged and re-spelt tokens: never a 5xx, a
+//     signed-out token never works again, the account file stays small.
+// (5) FUZZ_DEEP (default 200) bodies nested up to 30,000 levels, objects and
+//     arrays: 4xx only, and no temporary file left behind.
+// Throughout, konami's event loop delay is read from /metrics: its worst
+// must stay under 50 ms.
 //
 // Random choices come from FUZZ_SEED (printed), so a failing run can be
 // replayed.   npm run fuzz
-import { mkdirSync, readdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { eventually, konamiBridges } from '../test/harness/asterisk.js';
@@ -27,6 +40,10 @@ const REQUESTS = intEnv('FUZZ_REQUESTS', 3000);
 const CALLS = intEnv('FUZZ_CALLS', 10);
 const SECONDS = intEnv('FUZZ_SECONDS', 20);
 const SEED = intEnv('FUZZ_SEED', Math.floor(Math.random() * 2 ** 31));
+const METAFLOWS = intEnv('FUZZ_METAFLOWS', 300);
+const TOKENS = intEnv('FUZZ_TOKENS', 300);
+const DEEP = intEnv('FUZZ_DEEP', 200);
+const LOOP_DELAY_LIMIT_MS = 50;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A small seeded generator (mulberry32), so a run can be replayed. */
@@ -143,6 +160,7 @@ async function storm(phone: Phone, until: number): Promise<number> {
       () => chars('0123456789*#ABCD', 1 + int(12)),
       () => `*21${chars('0123456789', int(8))}${pick(['#', '', '*', '9'])}`,
       () => pick(['*22', '*2', '**', '*9', '#', '*21#', '*2*21']),
+      () => `*${chars('0123456789', 32)}`,
     ])();
     const duration = 40 + int(200);
     const between = 40 + int(200);
@@ -196,6 +214,107 @@ async function dtmfFuzz(phones: Phones, account: string, konamiAlive: () => bool
   return harmed.length === 0 && alive;
 }
 
+/** The worst event loop delay konami reported, over every scrape of /metrics (each scrape starts a new window). */
+let worstLoopMs = 0;
+async function scrape(base: string): Promise<string> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  const max = Number(/^konami_event_loop_delay_seconds\{quantile="1"\} (\S+)$/m.exec(text)?.[1] ?? 0) * 1000;
+  worstLoopMs = Math.max(worstLoopMs, max);
+  return text;
+}
+
+async function send(base: string, method: string, path: string, token: string | undefined, body?: string): Promise<number> {
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (token) headers['x-auth-token'] = token;
+  const res = await fetch(base + path, { method, headers, body, signal: AbortSignal.timeout(10_000) });
+  await res.arrayBuffer();
+  return res.status;
+}
+
+/** A hostile pattern of one of the shapes that stalled calls before there was a budget. */
+function hostilePattern(): string {
+  const k = () => 1 + int(32);
+  return pick([
+    () => `${'()'.repeat(int(120))}((\\d?){${k()}}){${k()}}ABC`,
+    () => `(?:(?:\\d?){${k()}}){${k()}}${int(100)}`,
+    () => `(?:${Array.from({ length: 1 + int(120) }, () => chars('0123456789', 1 + int(3))).join('|')})*`.slice(0, 256),
+    () => `${'(1?)'.repeat(1 + int(20))}\\d{${k()}}`,
+    () => `\\d{${k()}}\\d{${k()}}`,
+    () => `(((\\d*)*)*)*${int(10)}`,
+    () => chars('0123456789*#()?|\\d{},', 1 + int(255)),
+  ])();
+}
+
+async function metaflowsFuzz(base: string, account: string, token: string): Promise<boolean> {
+  const statuses = new Map<number, number>();
+  const bad: string[] = [];
+  for (let i = 0; i < METAFLOWS; i++) {
+    const patterns: Record<string, unknown> = {};
+    for (let n = 1 + int(pick([3, 20, 100])); n > 0; n--) patterns[hostilePattern()] = { module: pick(['resume', 'transfer']) };
+    const status = await send(base, 'POST', `/v1/accounts/${account}/metaflows`, token, JSON.stringify({ data: { patterns } }))
+      .catch((err: Error) => (bad.push(err.message), 0));
+    statuses.set(status, (statuses.get(status) ?? 0) + 1);
+    if (status !== 200 && status !== 400) bad.push(`${status} for ${Object.keys(patterns).length} patterns`);
+  }
+  console.log(`(3) ${METAFLOWS} hostile metaflows: by status ${JSON.stringify(Object.fromEntries(statuses))}; other answers: ${bad.length}`);
+  for (const b of bad.slice(0, 5)) console.log(`    bad: ${b}`);
+  return bad.length === 0;
+}
+
+async function tokenFuzz(base: string, account: string, apiKey: string, dataDir: string): Promise<boolean> {
+  const bad: string[] = [];
+  const path = `/v1/accounts/${account}/channels`;
+  for (let i = 0; i < TOKENS; i++) {
+    const token = await apiToken(base, apiKey);
+    const [v, payload, sig] = token.split('.') as [string, string, string];
+    const respelt = `${v}.${payload}.${sig.slice(0, -1)}${sig.at(-1) === 'A' ? 'B' : 'A'}`;
+    const checks: Array<[string, string | undefined, number]> = [
+      ['GET', token, 200], ['GET', respelt, 401], ['GET', `${token}x`, 401], ['GET', junk(int(60)).replace(/[^\x21-\x7e]/g, 'x'), 401],
+      ['DELETE', token, 200], ['GET', token, 401], ['DELETE', token, 401],
+    ];
+    for (const [method, t, want] of checks) {
+      const status = await send(base, method, method === 'DELETE' ? '/v1/token_auth' : path, t).catch(() => 0);
+      if (status !== want) bad.push(`${method} answered ${status}, expected ${want}`);
+    }
+  }
+  const size = statSync(join(dataDir, 'accounts', `${account}.json`)).size;
+  console.log(`(4) ${TOKENS} rounds of token churn (sign in, use, re-spelt, forged, sign out, reuse): unexpected answers ${bad.length}; account file ${size} bytes`);
+  for (const b of bad.slice(0, 5)) console.log(`    bad: ${b}`);
+  return bad.length === 0;
+}
+
+async function deepFuzz(base: string, account: string, token: string, dataDir: string): Promise<boolean> {
+  const statuses = new Map<number, number>();
+  const bad: string[] = [];
+  for (let i = 0; i < DEEP; i++) {
+    const depth = pick([17, 100, 1000, 10_000, 30_000, 1 + int(30_000)]);
+    const open = Array.from({ length: depth }, () => pick(['[', '{"a":'])).join('');
+    const close = [...open.matchAll(/\[|\{"a":/g)].map((m) => (m[0] === '[' ? ']' : '}')).reverse().join('');
+    const body = pick([
+      () => `{"data": {"numbers": {"22": {"module": "resume", "data": ${open}1${close}}}}}`,
+      () => `{"data": {"action": "transfer", "target": ${open}1${close}}}`,
+      () => `${open}1${close}`,
+    ])();
+    const path = pick([`/v1/accounts/${account}/metaflows`, `/v1/accounts/${account}/channels/x`, '/v1/api_auth']);
+    const status = await send(base, 'POST', path, token, body).catch(() => 0);
+    statuses.set(status, (statuses.get(status) ?? 0) + 1);
+    if (status < 400 || status >= 500) bad.push(`${status} for depth ${depth} to ${path}`);
+  }
+  const left = readdirSync(join(dataDir, 'accounts')).filter((n) => !n.endsWith('.json'));
+  console.log(`(5) ${DEEP} deeply nested bodies: by status ${JSON.stringify(Object.fromEntries(statuses))}; not 4xx: ${bad.length}; files left beside the accounts: ${left.length}`);
+  for (const b of bad.slice(0, 5)) console.log(`    bad: ${b}`);
+  return bad.length === 0 && left.length === 0;
+}
+
+/** The transfer codes, and as many of the most expensive patterns as the budget leaves room for. */
+function worstAcceptedMetaflows(): object {
+  const patterns: Record<string, unknown> = {
+    '21(\\d+)': { module: 'transfer', data: { ring_timeout: 5, recall_attempts: 0 } },
+  };
+  for (let i = 0; i < 18; i++) patterns[`(?:(?:\\d?){31}){7}${String(i).padStart(2, '0')}`] = { module: 'resume' };
+  return { digit_timeout: 1000, numbers: { 22: { module: 'resume' } }, patterns };
+}
+
 await withSandbox(async (env) => {
   console.log(`fuzz: seed ${SEED} (FUZZ_SEED=${SEED} replays this run)`);
   const { dataDir, account, apiKey } = await dataDirWithAccount('fuzz', {
@@ -214,17 +333,25 @@ await withSandbox(async (env) => {
     const bob = await phones.incoming('7000001', 20_000);
     await bob.answer();
     await alice.waitState('Up', 20_000);
+    await scrape(base);
+    const watcher = setInterval(() => void scrape(base).catch(() => undefined), 500);
     const apiOk = await apiFuzz(base, account, token, alice.peerId);
     await alice.hangup().catch(() => undefined);
     await bob.waitHangup(10_000).catch(() => undefined);
-    const transfersStarted = async () => {
-      const text = await (await fetch(`${base}/metrics`)).text();
-      return Number(/^konami_transfers_started_total (\d+)$/m.exec(text)?.[1] ?? 0);
-    };
+    const metaflowsOk = await metaflowsFuzz(base, account, token);
+    const tokensOk = await tokenFuzz(base, account, apiKey, dataDir);
+    const deepOk = await deepFuzz(base, account, token, dataDir);
+    const saved = await send(base, 'POST', `/v1/accounts/${account}/metaflows`, token, JSON.stringify({ data: worstAcceptedMetaflows() }));
+    if (saved !== 200) throw new Error(`the most expensive accepted metaflows were refused (${saved})`);
+    const transfersStarted = async () => Number(/^konami_transfers_started_total (\d+)$/m.exec(await scrape(base))?.[1] ?? 0);
     const dtmfOk = await dtmfFuzz(phones, account, () => konami.exitCode === null, transfersStarted);
+    clearInterval(watcher);
+    await scrape(base);
     const kept = readdirSync(join(dataDir, 'calls')).length;
     console.log(`    call states kept afterwards: ${kept}`);
-    if (!apiOk || !dtmfOk || kept > 0) process.exitCode = 1;
+    const loopOk = worstLoopMs < LOOP_DELAY_LIMIT_MS;
+    console.log(`konami's event loop delay at its worst during the fuzz: ${worstLoopMs.toFixed(1)} ms (limit ${LOOP_DELAY_LIMIT_MS} ms)`);
+    if (!apiOk || !metaflowsOk || !tokensOk || !deepOk || !dtmfOk || kept > 0 || !loopOk) process.exitCode = 1;
   } finally {
     await phones.reset();
     await phones.stop();

@@ -59,8 +59,8 @@ export class Metrics {
   readonly transfersEnded = new Counter('konami_transfers_ended_total', 'Transfers ended, by outcome (completed, recalled, failed, cancelled, ...) and cause.');
   readonly ariReconnects = new Counter('konami_ari_reconnects_total', 'Times the ARI connection was re-established after a loss.');
   readonly apiRequests = new Counter('konami_api_requests_total', 'API requests, by route and status.');
-  /** How long the event loop was late (every call and request waits that long), since the start. */
-  readonly eventLoopDelay = new Gauge('konami_event_loop_delay_seconds', 'Event loop delay since the start: p99 and max (10 ms resolution).');
+  /** How long the event loop was late (every call and request waited that long) since the previous scrape. */
+  readonly eventLoopDelay = new Gauge('konami_event_loop_delay_seconds', 'Event loop delay since the previous scrape: p99 and max (10 ms resolution).');
   private loop: IntervalHistogram | undefined;
 
   constructor(activeCalls: () => number = () => 0) {
@@ -82,6 +82,7 @@ export class Metrics {
     if (this.loop) {
       this.eventLoopDelay.set(this.loop.percentile(99) / 1e9, { quantile: '0.99' });
       this.eventLoopDelay.set(this.loop.max / 1e9, { quantile: '1' });
+      this.loop.reset();
       all.push(this.eventLoopDelay);
     }
     return `${all.map((f) => f.render()).join('\n')}\n`;
