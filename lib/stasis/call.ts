@@ -3,6 +3,7 @@
 // one is in progress, a transfer with its own channels. Every event and
 // command of the call runs through its serial queue.
 import { randomUUID } from 'node:crypto';
+import type { RateLimiter } from '../limits.js';
 import type { Logger } from '../log.js';
 import { NO_METRICS, type CallMetrics } from '../metrics.js';
 import { NO_JOURNAL, type CallJournal } from '../store/call-journal.js';
@@ -11,7 +12,6 @@ import type { Invocation } from '../metaflow/modules.js';
 import { AriError, tolerateGone, type Ari } from './ari.js';
 import type { AriEvent, CallerId, ChannelSnapshot } from './ari-types.js';
 import { Cause, causeName } from './causes.js';
-import type { RateLimiter } from '../limits.js';
 import { dialString, isDialable, type DialRoutes } from './dial.js';
 import { NO_FEATURES, type CallFeatures } from './features.js';
 import { newLeg, type Leg, type LegKind, type LegRole } from './leg.js';
