@@ -135,4 +135,23 @@ describe('Feature codes from live DTMF on the real Asterisk', function () {
     expect(runs).to.have.length(0);
     await hangUp(alice, bob);
   });
+
+  it('an account removed during a call: the call goes on, its codes no longer run and pass through as digits', async function () {
+    const leaving = await konami.store.create('Leaving');
+    await konami.store.setMetaflows(leaving.account.id, validateMetaflows({ numbers: { 22: { module: 'probe' } } }, konami.modules));
+    const alice = await phones.call('3006', { account: leaving.account.id });
+    const bob = await phones.incoming('3006');
+    await bob.answer();
+    await alice.waitState('Up');
+    await eventually(async () => konami.app.callOf(alice.peerId!)?.phase, (p) => p === 'bridged', 'the call to be bridged');
+    await alice.press('*22');
+    await eventually(async () => runs.length, (n) => n === 1, 'the code to run while the account exists');
+    await konami.store.remove(leaving.account.id);
+    bob.heard = '';
+    await alice.press('*22');
+    await bob.waitHeard('*22');
+    expect(runs, 'no code ran after the removal').to.have.length(1);
+    expect(konami.app.callOf(alice.peerId!)?.phase, 'the call is not cut').to.equal('bridged');
+    await hangUp(alice, bob);
+  });
 });
