@@ -56,7 +56,7 @@ export async function startKonamiProcess(
   const child = spawn(process.execPath, ['dist/lib/main.js'], {
     env: {
       ...process.env, ARI_URL: env.url, ARI_USERNAME: env.username, ARI_PASSWORD: env.password,
-      DATA_DIR: dataDir, DIAL_TEMPLATE: PHONES_TEMPLATE, HTTP_PORT: String(port), LOG_LEVEL: process.env['BENCH_LOG_LEVEL'] ?? 'info',
+      DATA_DIR: dataDir, DIAL_TEMPLATE: PHONES_TEMPLATE, RECALL_CALLERS: 'number', HTTP_PORT: String(port), LOG_LEVEL: process.env['BENCH_LOG_LEVEL'] ?? 'info',
       SHUTDOWN_CALLS: 'hangup', ...extra,
     },
     stdio: ['ignore', openSync(logFile, 'w'), 'inherit'],

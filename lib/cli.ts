@@ -150,6 +150,9 @@ async function dispatch({ store, routes, envRoutes }: Context, command: string, 
         const bad = names.filter((n) => !ROUTE_NAME.test(n));
         if (bad.length > 0) throw new UsageError(`route names ${ROUTE_NAME_RULE}: ${bad.join(', ')}`);
         await store.setDialRoutes(id, [...new Set(names)]);
+        if (!names.includes(DEFAULT_ROUTE)) {
+          io.err(`konami: warning: without "${DEFAULT_ROUTE}", transfer codes that name no dial_route are refused when used\n`);
+        }
         const unknown = names.filter((n) => routes.template(n) === undefined);
         if (unknown.length > 0) io.err(`konami: warning: not defined here (neither \`konami route set\` nor this DIAL_ROUTES): ${unknown.join(', ')}\n`);
       }

@@ -1,7 +1,7 @@
 // Configuration is read once from the environment, validated as a whole and
 // frozen. A bad setting stops the start with a message that names it.
 import { parseProxies } from './routes/rate-limit.js';
-import { DEFAULT_ROUTE, parseRoutes, templateProblem } from './stasis/dial.js';
+import { DEFAULT_ROUTE, RECALL_CALLERS, parseRoutes, templateProblem, type RecallCallers } from './stasis/dial.js';
 
 export interface Config {
   readonly ari: {
@@ -21,6 +21,8 @@ export interface Config {
   readonly dialRoutes: Readonly<Record<string, string>>;
   /** Seconds the called party may ring before the call fails as "no answer". */
   readonly ringTimeout: number;
+  /** How a caller who transferred and left is called back when the target fails. */
+  readonly recallCallers: RecallCallers;
   /** How many transfers may be started, so that no account can use transfers as a dialler. */
   readonly transfers: {
     /** In one call, over its whole life. */
@@ -169,6 +171,8 @@ export function loadConfig(env: Env = process.env): Config {
       ...r.parsed('DIAL_ROUTES', {}, (v) => Object.fromEntries(parseRoutes(v))),
     },
     ringTimeout: r.integer('RING_TIMEOUT', 30, 1, 600),
+    recallCallers: r.string('RECALL_CALLERS', 'device', (v) =>
+      (RECALL_CALLERS as readonly string[]).includes(v) ? undefined : `must be one of ${RECALL_CALLERS.join(', ')}`) as RecallCallers,
     transfers: {
       perCall: r.integer('TRANSFERS_PER_CALL', 10, 1, 1000),
       perMinute: r.integer('TRANSFERS_PER_MINUTE', 60, 1, 100_000),

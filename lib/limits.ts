@@ -3,6 +3,7 @@
 // least-recently-used order and bounded, so a flood of keys costs a fixed
 // amount of memory; a timer drops the ones that have refilled (an idle key is
 // the same as a new one), oldest first, stopping at the first that has not.
+import { performance } from 'node:perf_hooks';
 
 export interface RateLimiterOptions {
   /** Buckets kept at most; beyond, the least recently used is dropped. */
@@ -26,10 +27,11 @@ export class RateLimiter {
   constructor(
     private readonly rate: number,
     private readonly burst: number,
-    options: RateLimiterOptions = {},
+    private readonly options: RateLimiterOptions = {},
   ) {
     this.maxClients = options.maxClients ?? 100_000;
-    this.now = options.now ?? (() => Date.now());
+    // A monotonic clock: a wall clock stepped back would leave a client in debt for that long.
+    this.now = options.now ?? (() => performance.now());
     const every = options.pruneEveryMs ?? 10_000;
     if (every > 0) {
       this.pruner = setInterval(() => this.prune(), every);
@@ -55,6 +57,11 @@ export class RateLimiter {
       return 0;
     }
     return Math.ceil(((1 - b.tokens) / this.rate) * 1000);
+  }
+
+  /** A limiter with the same rate and burst, and buckets of its own. */
+  sibling(): RateLimiter {
+    return new RateLimiter(this.rate, this.burst, this.options);
   }
 
   /** Buckets kept now. */

@@ -60,13 +60,13 @@ export async function startKonami(config: Config, log: Logger, options: StartOpt
   const ari = new AriConnection(config.ari, log.child({ component: 'ari' }));
   let activeCalls = () => 0;
   const metrics = new Metrics(() => activeCalls());
-  metrics.watchEventLoop();
   const app = new StasisApp(
     ari,
     {
       app: config.ari.app,
       dialRoutes,
       ringTimeout: config.ringTimeout,
+      recallCallers: config.recallCallers,
       transferLimits: {
         perCall: config.transfers.perCall,
         perAccount: transferRate,
@@ -121,6 +121,7 @@ export async function startKonami(config: Config, log: Logger, options: StartOpt
   });
   ari.on('event', (e) => app.handle(e));
   const limiter = new RateLimiter(config.api.rateLimit, config.api.rateLimit * 2);
+  const accountLimiter = limiter.sibling();
   const api = createApi({
     store,
     modules,
@@ -128,6 +129,7 @@ export async function startKonami(config: Config, log: Logger, options: StartOpt
     dialRoutes,
     tokens: new TokenSigner(secret, config.api.tokenTtl),
     limiter,
+    accountLimiter,
     trustedProxies: config.api.trustedProxies,
     readiness: { checks: () => ({ ari: ari.connected, store: store.usable(), calls_reconciled: reconciled }) },
     log: log.child({ component: 'http' }),
@@ -142,6 +144,8 @@ export async function startKonami(config: Config, log: Logger, options: StartOpt
     throw err;
   }
   await reconcile();
+  // Measured from here: starting (loading ARI's description, say) is not serving.
+  metrics.watchEventLoop();
   let stopped: Promise<void> | undefined;
   return {
     config,
@@ -188,6 +192,7 @@ export async function startKonami(config: Config, log: Logger, options: StartOpt
         await Promise.race([app.settled(), new Promise((r) => setTimeout(r, 2000))]);
         await journal.flush();
         limiter.close();
+        accountLimiter.close();
         metrics.stop();
         transferRate.close();
         await store.close();

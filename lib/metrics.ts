@@ -50,6 +50,8 @@ export class Gauge extends Family {
   }
 }
 
+export const EVENT_LOOP_WINDOW_MS = 10_000;
+
 /** konami's metrics. */
 export class Metrics {
   readonly activeCalls: Gauge;
@@ -59,30 +61,44 @@ export class Metrics {
   readonly transfersEnded = new Counter('konami_transfers_ended_total', 'Transfers ended, by outcome (completed, recalled, failed, cancelled, ...) and cause.');
   readonly ariReconnects = new Counter('konami_ari_reconnects_total', 'Times the ARI connection was re-established after a loss.');
   readonly apiRequests = new Counter('konami_api_requests_total', 'API requests, by route and status.');
-  /** How long the event loop was late (every call and request waited that long) since the previous scrape. */
-  readonly eventLoopDelay = new Gauge('konami_event_loop_delay_seconds', 'Event loop delay since the previous scrape: p99 and max (10 ms resolution).');
+  /**
+   * How long the event loop was late (every call and request waited that
+   * long), over the current window of EVENT_LOOP_WINDOW_MS and the one before.
+   * Windows turn on a timer, never on a scrape: nobody can hide a stall by
+   * reading the metrics.
+   */
+  readonly eventLoopDelay = new Gauge('konami_event_loop_delay_seconds', 'Event loop delay over the last 10 to 20 s: p99 and max (10 ms resolution).');
   private loop: IntervalHistogram | undefined;
+  private previous = { p99: 0, max: 0 };
+  private turner: NodeJS.Timeout | undefined;
 
   constructor(activeCalls: () => number = () => 0) {
     this.activeCalls = new Gauge('konami_active_calls', 'Calls konami is handling now.', activeCalls);
   }
 
   /** Starts measuring the event loop's delay. */
-  watchEventLoop(): void {
-    this.loop ??= monitorEventLoopDelay({ resolution: 10 });
-    this.loop.enable();
+  watchEventLoop(windowMs = EVENT_LOOP_WINDOW_MS): void {
+    if (this.loop) return;
+    const loop = monitorEventLoopDelay({ resolution: 10 });
+    loop.enable();
+    this.loop = loop;
+    this.turner = setInterval(() => {
+      this.previous = { p99: loop.percentile(99), max: loop.max };
+      loop.reset();
+    }, windowMs);
+    this.turner.unref();
   }
 
   stop(): void {
     this.loop?.disable();
+    clearInterval(this.turner);
   }
 
   render(): string {
     const all: Family[] = [this.activeCalls, this.callsTotal, this.codesMatched, this.transfersStarted, this.transfersEnded, this.ariReconnects, this.apiRequests];
     if (this.loop) {
-      this.eventLoopDelay.set(this.loop.percentile(99) / 1e9, { quantile: '0.99' });
-      this.eventLoopDelay.set(this.loop.max / 1e9, { quantile: '1' });
-      this.loop.reset();
+      this.eventLoopDelay.set(Math.max(this.previous.p99, this.loop.percentile(99)) / 1e9, { quantile: '0.99' });
+      this.eventLoopDelay.set(Math.max(this.previous.max, this.loop.max) / 1e9, { quantile: '1' });
       all.push(this.eventLoopDelay);
     }
     return `${all.map((f) => f.render()).join('\n')}\n`;

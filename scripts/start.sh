@@ -13,11 +13,12 @@ if [ -z "${ARI_URL:-}" ]; then
   bash sandbox/asterisk.sh start
   while IFS='=' read -r key value; do export "$key=$value"; done < <(bash sandbox/asterisk.sh env)
   # The sandbox has no phones of its own: its "fixed" context answers with
-  # echo, busy, congestion or endless ringing (see sandbox/etc/extensions.conf).
+  # echo (600), busy (601), congestion (602) or endless ringing (603) (see
+  # sandbox/etc/extensions.conf).
   # (A default with braces inside ${...:-...} would end at the first "}".)
   sandbox_template='Local/{exten}@fixed/n'
   export DIAL_TEMPLATE="${DIAL_TEMPLATE:-$sandbox_template}"
-  echo "konami: running against the sandbox Asterisk; try: npm run sandbox -- cli 'channel originate Local/echo@konami-entry application Wait 10'" >&2
+  echo "konami: running against the sandbox Asterisk; try: npm run sandbox -- cli 'channel originate Local/600@konami-entry application Wait 10'" >&2
 fi
 
 node dist/lib/main.js &

@@ -46,6 +46,9 @@ const schema = Joi.object({
 export function validateMetaflows(
   raw: unknown, modules: Pick<ModuleRegistry<unknown>, 'get' | 'names'>, context: Record<string, unknown> = {},
 ): MetaflowConfig {
+  // Counted first: a table over the limit is refused before any of its entries costs anything.
+  const overLimit = tablesOverLimit(raw);
+  if (overLimit.length > 0) throw new ValidationError(overLimit);
   const { value, error } = schema.validate(raw, { abortEarly: false, convert: false });
   const errors: FieldError[] = error ? fieldErrors(error) : [];
   // The code tables are checked even when other fields are wrong, so one
@@ -57,7 +60,8 @@ export function validateMetaflows(
     if (!entries || typeof entries !== 'object') continue;
     for (const [key, act] of Object.entries(entries)) {
       const at = `${table}.${key}`;
-      if (table === 'patterns') {
+      // Past the budget, no more pattern is compiled: the answer is no whatever they cost.
+      if (table === 'patterns' && cost <= PATTERN_BUDGET) {
         const problem = patternProblem(key);
         if (typeof problem === 'number') cost += problem;
         else errors.push({ field: at, ...problem });
@@ -76,11 +80,23 @@ export function validateMetaflows(
   if (cost > PATTERN_BUDGET) {
     errors.push({
       field: 'patterns', rule: 'cost',
-      message: `together cost ${cost} steps per digit, over the ${PATTERN_BUDGET} an account may use: use fewer or simpler patterns`,
+      message: `together cost more than the ${PATTERN_BUDGET} steps per digit an account may use: use fewer or simpler patterns`,
     });
   }
   if (errors.length > 0) throw new ValidationError(errors);
   return config as MetaflowConfig;
+}
+
+function tablesOverLimit(raw: unknown): FieldError[] {
+  if (!raw || typeof raw !== 'object') return [];
+  const errors: FieldError[] = [];
+  for (const table of ['numbers', 'patterns'] as const) {
+    const entries = (raw as Record<string, unknown>)[table];
+    if (entries && typeof entries === 'object' && Object.keys(entries).length > MAX_CODES) {
+      errors.push({ field: table, rule: 'maxItems', message: `must have at most ${MAX_CODES} codes` });
+    }
+  }
+  return errors;
 }
 
 /** The pattern's cost (steps per digit), or why it cannot be saved. */

@@ -15,7 +15,7 @@ import { healthRoutes, type Readiness } from './health.js';
 import { metaflowRoutes } from './metaflows.js';
 import { OPENAPI } from './openapi.js';
 import type { RateLimiter } from '../limits.js';
-import { clientOf, rateLimit } from './rate-limit.js';
+import { rateLimit } from './rate-limit.js';
 import type { TokenSigner } from './tokens.js';
 import { serveUi } from './ui.js';
 
@@ -24,7 +24,9 @@ export interface ApiDeps {
   modules: Pick<ModuleRegistry<unknown>, 'get' | 'names'>;
   calls: CallService;
   tokens: TokenSigner;
+  /** Requests by address (and by account, unless accountLimiter is given). */
   limiter: RateLimiter;
+  accountLimiter?: RateLimiter;
   /** Proxies whose X-Forwarded-For names the client (TRUSTED_PROXIES). */
   trustedProxies?: readonly string[];
   dialRoutes: Pick<DialRoutes, 'namesFor'>;
@@ -64,7 +66,7 @@ export function createApi(deps: ApiDeps): Api {
   }));
   // Everything counts against a client's rate, health checks, metrics and the web app included.
   app.use(identify(deps.tokens, deps.store));
-  app.use(rateLimit(deps.limiter, clientOf(new Set(deps.trustedProxies ?? []))));
+  app.use(rateLimit({ addresses: deps.limiter, accounts: deps.accountLimiter ?? deps.limiter.sibling() }, new Set(deps.trustedProxies ?? [])));
   app.use(health.routes());
   app.use(serveUi());
   app.use(jsonBody);

@@ -20,33 +20,53 @@ function normalize(address: string): string {
   return address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
 }
 
+/** An address as one client: IPv4 whole, IPv6 by its /64 (one subscriber's network). */
+export function clientKey(address: string): string {
+  if (isIP(address) !== 6) return address;
+  const [head, tail] = address.split('::') as [string, string | undefined];
+  const left = head === '' ? [] : head.split(':');
+  const right = tail === undefined || tail === '' ? [] : tail.split(':');
+  const groups = tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
+  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '').toLowerCase()).join(':')}::/64`;
+}
+
+/** An X-Forwarded-For entry as an address: a port some proxies append is dropped; anything else is no address. */
+function forwardedAddress(entry: string): string | undefined {
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(entry);
+  const candidate = bracketed ? bracketed[1]! : /^[^:]+:\d+$/.test(entry) ? entry.slice(0, entry.lastIndexOf(':')) : entry;
+  return isIP(candidate) === 0 ? undefined : normalize(candidate);
+}
+
 /**
  * The address a request came from. Behind trusted proxies, X-Forwarded-For is
  * read from the right: the first address that is not a trusted proxy is the
- * client (what a client writes at the left cannot choose its bucket).
+ * client (what a client writes at the left cannot choose its bucket; an entry
+ * that is no address ends the walk at the proxy that wrote it).
  */
 export function clientAddress(ctx: Context, trusted: ReadonlySet<string>): string {
   let address = normalize(ctx.req.socket.remoteAddress ?? 'unknown');
   if (trusted.size === 0 || !trusted.has(address)) return address;
-  const forwarded = (ctx.get('x-forwarded-for') || '').split(',').map((s) => normalize(s.trim())).filter((s) => s !== '');
+  const forwarded = (ctx.get('x-forwarded-for') || '').split(',').map((s) => s.trim()).filter((s) => s !== '');
   for (let i = forwarded.length - 1; i >= 0; i--) {
-    address = forwarded[i]!;
+    const next = forwardedAddress(forwarded[i]!);
+    if (next === undefined) return address;
+    address = next;
     if (!trusted.has(address)) return address;
   }
   return address;
 }
 
-/** The client a request counts against: the account its live token proves, else its address. */
-export function clientOf(trusted: ReadonlySet<string>) {
-  return (ctx: Context): string => {
-    const auth = (ctx.state as ApiState).auth;
-    return auth?.ok ? `account:${auth.claims.account_id}` : `address:${clientAddress(ctx, trusted)}`;
-  };
-}
-
-export function rateLimit(limiter: RateLimiter, clientOf: (ctx: Context) => string) {
+/**
+ * The bucket a request counts against: its account's when a live token
+ * proves one, else its address's. Accounts have their own limiter, so a flood
+ * of addresses never pushes an account's bucket (and its debt) out.
+ */
+export function rateLimit(limits: { accounts: RateLimiter; addresses: RateLimiter }, trusted: ReadonlySet<string>) {
   return async (ctx: Context, next: Next): Promise<void> => {
-    const wait = limiter.take(clientOf(ctx));
+    const auth = (ctx.state as ApiState).auth;
+    const wait = auth?.ok
+      ? limits.accounts.take(auth.claims.account_id)
+      : limits.addresses.take(clientKey(clientAddress(ctx, trusted)));
     if (wait > 0) {
       throw new ApiError(429, 'too many requests', { rate: { maximum: { message: `retry in ${wait} ms` } } }, {
         'Retry-After': String(Math.ceil(wait / 1000)),

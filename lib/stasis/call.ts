@@ -12,7 +12,7 @@ import type { Invocation } from '../metaflow/modules.js';
 import { AriError, tolerateGone, type Ari } from './ari.js';
 import type { AriEvent, CallerId, ChannelSnapshot } from './ari-types.js';
 import { Cause, causeName } from './causes.js';
-import { dialString, isDialable, type DialRoutes } from './dial.js';
+import { deviceOf, dialString, isDialable, type DialRoutes, type RecallCallers } from './dial.js';
 import { NO_FEATURES, type CallFeatures } from './features.js';
 import { newLeg, type Leg, type LegKind, type LegRole } from './leg.js';
 import { SerialQueue } from './queue.js';
@@ -41,6 +41,8 @@ export interface CallSettings {
   dialRoutes: DialRoutes;
   /** Limits on transfers started (none when absent). */
   transferLimits?: TransferLimits;
+  /** How a caller who transferred and left is called back (default: on its device). */
+  recallCallers?: RecallCallers;
 }
 
 export interface TransferLimits {
@@ -178,7 +180,8 @@ export class Call {
       this.endpoint = entry.endpoint;
       this.bridgeId = `konami-${randomUUID()}`;
       const caller = entry.channel.caller;
-      this.a = newLeg(entry.channel.id, 'a', { caller, number: caller.number, inStasis: true });
+      const device = (settings.recallCallers ?? 'device') === 'device' ? deviceOf(entry.channel.name) : undefined;
+      this.a = newLeg(entry.channel.id, 'a', { caller, number: caller.number, endpoint: device, inStasis: true });
       this.legs.set(this.a.id, this.a);
       this.calledNumber = entry.channel.dialplan.exten;
       this.startedAt = new Date();
@@ -404,7 +407,7 @@ export class Call {
     if (limits && this.transfersStarted >= limits.perCall) return refuse('call_transfer_limit');
     if (limits && limits.perAccount.take(this.account ?? '') > 0) return refuse('account_transfer_rate');
     this.transfersStarted++;
-    const settings: TransferSettings = { dialTemplate, ...timings };
+    const settings: TransferSettings = { dialTemplate, recallByNumber: this.settings.recallCallers === 'number', ...timings };
     const endpoint = dialString(dialTemplate, target)!;
     const t = new Transfer(this.host, transferor, transferee, this.bridgeId, target, endpoint, settings);
     this.transfer = t;

@@ -5,9 +5,13 @@
 // DIAL_ROUTES and `konami route set` add others) and allows per account. An
 // account picks among its routes; it never writes a dial string.
 
-/** A number konami dials: no letter and no separator, so it cannot change the dial string. */
-export const NUMBER = /^\+?[0-9*#]{1,32}$/;
-export const NUMBER_RULE = 'must be 1 to 32 of 0-9, * and #, with an optional leading +';
+/**
+ * A number konami dials: digits only (an optional leading +). No letter and
+ * no separator, so it cannot change the dial string; no * or #, so it cannot
+ * reach the operator's own feature codes (pickup, voicemail) through a route.
+ */
+export const NUMBER = /^\+?[0-9]{1,32}$/;
+export const NUMBER_RULE = 'must be 1 to 32 digits, with an optional leading +';
 
 export function isDialable(number: string): boolean {
   return NUMBER.test(number);
@@ -80,4 +84,19 @@ export class DialRoutes {
   templateFor(account: string | undefined, route: string): string | undefined {
     return this.namesFor(account).includes(route) ? this.defined().get(route) : undefined;
   }
+}
+
+/**
+ * How a caller who transferred and left is called back when the target fails:
+ * on the device the call came from (its channel's endpoint), on its caller id
+ * number through the transfer's route (only where the PBX, not the phone, sets
+ * caller ids: a caller could otherwise make konami dial any number), or not.
+ */
+export const RECALL_CALLERS = ['device', 'number', 'off'] as const;
+export type RecallCallers = (typeof RECALL_CALLERS)[number];
+
+/** The device a channel came from, as a dial string (PJSIP/alice-0000002a → PJSIP/alice); undefined for anything else. */
+export function deviceOf(channelName: string): string | undefined {
+  const m = /^(PJSIP|SIP|IAX2)\/([A-Za-z0-9_.+-]{1,64})-[0-9a-f]{8}$/.exec(channelName);
+  return m ? `${m[1]}/${m[2]}` : undefined;
 }

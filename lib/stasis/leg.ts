@@ -14,7 +14,7 @@ export interface Leg {
   caller: CallerId;
   /** Its number as konami knows it (caller id number, or the number konami dialled). */
   number: string;
-  /** The dial string konami used to reach it (to call it back); undefined for the caller. */
+  /** How to call it back: the dial string konami reached it with, or a caller's device; undefined when unknown. */
   endpoint: string | undefined;
   /** Konami has seen StasisStart for it (ARI commands are accepted). */
   inStasis: boolean;

@@ -48,6 +48,8 @@ export type TransferOutcome =
 export interface TransferSettings {
   /** The template of the dial route the transfer was started with ({target}). */
   dialTemplate: string;
+  /** A transferor konami knows no dial string for is called back on its caller id number (RECALL_CALLERS=number). */
+  recallByNumber?: boolean;
   /** Seconds the target (and each recall) may ring. */
   ringTimeout: number;
   mohClass: string;
@@ -58,7 +60,7 @@ export interface TransferSettings {
 }
 
 /** What a transfer is asked for with: a dial route by name, resolved for the account when it starts. */
-export interface TransferOptions extends Omit<TransferSettings, 'dialTemplate'> {
+export interface TransferOptions extends Omit<TransferSettings, 'dialTemplate' | 'recallByNumber'> {
   route: string;
 }
 
@@ -612,10 +614,11 @@ export class Transfer {
     this.updatedAt = new Date();
   }
 
-  /** How Alice is called back: as konami reached her, or her number through the transfer's route. */
+  /** How Alice is called back: as konami reached her (or her device), else, where the operator trusts caller ids, her number. */
   private recallEndpoint(): string | undefined {
     const alice = this.transferor;
-    return alice.endpoint ?? dialString(this.settings.dialTemplate, alice.number);
+    if (alice.endpoint) return alice.endpoint;
+    return this.settings.recallByNumber ? dialString(this.settings.dialTemplate, alice.number) : undefined;
   }
 
   private timer(ms: number, s: Stimulus): void {

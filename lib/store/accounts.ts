@@ -101,6 +101,6 @@ export function keyMatches(record: ApiKeyRecord, presentedHash: string): boolean
 export function withRevoked(account: Account, jti: string, exp: number, nowSeconds: number): Account {
   const kept = (account.revoked_tokens ?? []).filter((r) => r.exp > nowSeconds && r.jti !== jti);
   if (kept.length < MAX_REVOKED_TOKENS) return { ...account, revoked_tokens: [...kept, { jti, exp }] };
-  // Too many to list: refuse every token issued up to now, the signed-out ones included.
-  return { ...account, revoked_tokens: [], tokens_not_before: Math.ceil(nowSeconds) };
+  // Too many to list: refuse every token issued before this second, and this one by its id.
+  return { ...account, revoked_tokens: [{ jti, exp }], tokens_not_before: Math.floor(nowSeconds) };
 }

@@ -5,7 +5,7 @@
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
-import { isLeftover, writeAtomically } from './files.js';
+import { removeLeftovers, writeAtomically } from './files.js';
 
 export interface CallJournal {
   /** Keeps the call's latest state (a JSON document). Writes of one call are coalesced: only the newest is written. */
@@ -64,11 +64,9 @@ export class FileCallJournal implements CallJournal {
 
   async loadAll(): Promise<Array<{ id: string; state: unknown }>> {
     const out: Array<{ id: string; state: unknown }> = [];
+    await removeLeftovers(this.dir);
     for (const name of await fs.readdir(this.dir)) {
-      if (!name.endsWith('.json')) {
-        if (isLeftover(name)) await fs.rm(join(this.dir, name), { force: true });
-        continue;
-      }
+      if (!name.endsWith('.json')) continue;
       const id = name.slice(0, -'.json'.length);
       try {
         out.push({ id, state: JSON.parse(await fs.readFile(join(this.dir, name), 'utf8')) as unknown });

@@ -12,7 +12,7 @@ import {
   ACCOUNT_ID, UnknownAccountError, hashApiKey, keyMatches, newAccountId, newApiKey, withRevoked,
   type Account, type AccountStore,
 } from './accounts.js';
-import { writeAtomically } from './files.js';
+import { removeLeftovers, writeAtomically } from './files.js';
 
 const LOCK_STALE_MS = 30_000;
 const LOCK_WAIT_MS = 10_000;
@@ -47,6 +47,8 @@ export class FileAccountStore implements AccountStore {
   static async open(dataDir: string, options: FileStoreOptions = {}): Promise<FileAccountStore> {
     const store = new FileAccountStore(dataDir, options);
     await fs.mkdir(store.dir, { recursive: true, mode: 0o700 });
+    await removeLeftovers(store.dir);
+    await removeLeftovers(dataDir);
     await store.scan();
     if (options.pollMs) {
       store.poller = setInterval(() => void store.scan().then(

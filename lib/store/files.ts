@@ -1,7 +1,7 @@
 // Files written whole or not at all, readable by konami's user only.
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 
 export interface WriteOptions {
   /**
@@ -42,9 +42,29 @@ export async function writeAtomically(target: string, text: string, options: Wri
   }
 }
 
-/** A temporary file writeAtomically left behind when its process died mid-write. */
-export function isLeftover(name: string): boolean {
-  return /\.\d+-[0-9a-f]{12}\.tmp$/.test(name);
+/**
+ * Removes the temporary files writers left in `dir` when their process died
+ * mid-write (a live writer's are left alone: the process id is in the name).
+ */
+export async function removeLeftovers(dir: string): Promise<number> {
+  let removed = 0;
+  for (const name of await fs.readdir(dir)) {
+    const m = /\.(\d+)-[0-9a-f]{12}\.tmp$/.exec(name) ?? /\.tmp-(\d+)-\d+$/.exec(name);
+    if (!m || alive(Number(m[1]))) continue;
+    await fs.rm(join(dir, name), { force: true });
+    removed++;
+  }
+  return removed;
+}
+
+function alive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /**

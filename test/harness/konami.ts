@@ -26,6 +26,8 @@ export async function startTestKonami(
     HTTP_PORT: '0',
     DATA_DIR: mkdtempSync(join(tmpdir(), 'konami-test-')),
     DIAL_TEMPLATE: PHONES_TEMPLATE,
+    // The harness's phones are Local channels, no devices: callers are called back on their number.
+    RECALL_CALLERS: 'number',
     LOG_LEVEL: 'debug',
     // A test's konami leaves Asterisk as it found it.
     SHUTDOWN_CALLS: 'hangup',

@@ -75,6 +75,7 @@ export class KonamiProcess {
         HTTP_HOST: '127.0.0.1',
         HTTP_PORT: String(port),
         DIAL_TEMPLATE: PHONES_TEMPLATE,
+        RECALL_CALLERS: 'number',
         LOG_LEVEL: 'debug',
         ...env,
       },

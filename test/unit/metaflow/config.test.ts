@@ -145,6 +145,24 @@ describe('metaflow validation', function () {
       expect(e!.message).to.match(/needs at least 40 digits/);
     });
 
+    it('refuses more than 100 codes before compiling or checking any of them', function () {
+      const patterns: Record<string, unknown> = {};
+      for (let i = 0; i < 1200; i++) patterns[`(?:(?:\\d?){31}){16}1(?:${i})?`] = { module: 'nope' };
+      const numbers = Object.fromEntries(Array.from({ length: 1500 }, (_, i) => [String(i), { module: 'nope' }]));
+      expect(errorsOf({ patterns, numbers })).to.deep.equal([
+        { field: 'numbers', rule: 'maxItems', message: 'must have at most 100 codes' },
+        { field: 'patterns', rule: 'maxItems', message: 'must have at most 100 codes' },
+      ]);
+    });
+
+    it('stops compiling once the budget is spent: one error for the account, none per pattern past it', function () {
+      const patterns: Record<string, unknown> = {};
+      for (let i = 0; i < 50; i++) patterns[`(?:(?:\\d?){31}){7}${String(i).padStart(2, '0')}`] = { module: 'probe' };
+      patterns['(bad'] = { module: 'probe' };
+      const errors = errorsOf({ patterns });
+      expect(errors.map((e) => `${e.field}/${e.rule}`)).to.deep.equal(['patterns/cost']);
+    });
+
     it('refuses a class that matches no key', function () {
       expect(errorsOf({ patterns: { '[^0-9*#A-D]': { module: 'probe' } } })[0]).to.deep.include({ rule: 'pattern' });
     });

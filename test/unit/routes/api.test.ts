@@ -463,6 +463,24 @@ describe('the HTTP API (Kazoo crossbar conventions)', function () {
       // What a client writes at the left does not choose its bucket: the proxy's own entry does.
       const chained = (i: number) => ({ path: '/healthz', headers: { 'x-forwarded-for': `10.9.9.${i}, 10.0.0.77` } });
       expect(await statuses(4, chained)).to.deep.equal([200, 200, 200, 429]);
+      // A port the proxy appended is not a client of its own.
+      const ported = (i: number) => ({ path: '/healthz', headers: { 'x-forwarded-for': `10.0.0.88:${1000 + i}` } });
+      expect(await statuses(4, ported)).to.deep.equal([200, 200, 200, 429]);
+    });
+
+    it("a flood of addresses never pushes an account's bucket (and its debt) out", async function () {
+      await s.close();
+      const tiny = createApi({
+        store, modules: builtInModules(), calls: service, tokens: new TokenSigner(SECRET, 3600, () => now),
+        dialRoutes: fixedRoutes({ default: 'PJSIP/{target}' }), trustedProxies: ['127.0.0.1'],
+        limiter: new RateLimiter(0.001, 3, { maxClients: 5 }), readiness: { checks: () => ({}) }, log: silentLogger(),
+      });
+      s = await startHttp({ host: '127.0.0.1', port: 0 }, tiny.app, silentLogger());
+      url = `http://127.0.0.1:${s.port}`;
+      const token = await tokenFor(acme.key);
+      expect(await statuses(3, () => ({ headers: { 'x-auth-token': token } }))).to.deep.equal([200, 200, 200]);
+      await statuses(20, (i) => ({ path: '/healthz', headers: { 'x-forwarded-for': `10.1.0.${i}` } }));
+      expect(await statuses(1, () => ({ headers: { 'x-auth-token': token } }))).to.deep.equal([429]);
     });
   });
 });

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { RateLimiter } from '../../../lib/limits.js';
-import { parseProxies } from '../../../lib/routes/rate-limit.js';
+import { clientKey, parseProxies } from '../../../lib/routes/rate-limit.js';
 
 describe('the rate limiter', function () {
   it('gives each client a burst, then its rate', function () {
@@ -34,6 +34,14 @@ describe('the rate limiter', function () {
     limiter.prune();
     expect(limiter.size).to.equal(1);
     expect(limiter.take('recent')).to.equal(0);
+  });
+
+  it('counts an IPv6 client by its /64: a subscriber cannot take a bucket per address of its network', function () {
+    expect(clientKey('2001:db8:1:2:3:4:5:6')).to.equal(clientKey('2001:db8:1:2::9'));
+    expect(clientKey('2001:0db8:0001:0002::1')).to.equal('2001:db8:1:2::/64');
+    expect(clientKey('2001:db8:1:3::1')).not.to.equal(clientKey('2001:db8:1:2::1'));
+    expect(clientKey('::1')).to.equal('0:0:0:0::/64');
+    expect(clientKey('10.0.0.1')).to.equal('10.0.0.1');
   });
 
   it('reads TRUSTED_PROXIES, naming what is not an address', function () {

@@ -5,6 +5,7 @@ import { StasisApp } from '../../../lib/stasis/app.js';
 import type { ChannelSnapshot } from '../../../lib/stasis/ari-types.js';
 import { BRIDGE_TYPE, callerCause } from '../../../lib/stasis/call.js';
 import { Cause } from '../../../lib/stasis/causes.js';
+import type { RecallCallers } from '../../../lib/stasis/dial.js';
 import { ev, FakeAri } from '../../fakes/fake-ari.js';
 import { fixedRoutes } from '../../fakes/dial-routes.js';
 
@@ -191,5 +192,52 @@ describe('a call through the Stasis app (fake ARI)', function () {
     expect(callerCause({ rang: false }, 16)).to.equal(Cause.NO_ROUTE_DESTINATION);
     expect(callerCause({ rang: true }, 16)).to.equal(Cause.NORMAL_CLEARING);
     expect(callerCause({ rang: false }, 17)).to.equal(17);
+  });
+
+  describe('who is called back after a partial transfer fails (RECALL_CALLERS)', function () {
+    /** Alice (caller id 0900123456) calls Bob, transfers him to 2600, hangs up; 2600 rejects. Answers the recall's dial string, if any. */
+    async function recallAfterFailedPartial(recallCallers: RecallCallers, aliceChannelName: string): Promise<string | undefined> {
+      app = new StasisApp(ari, {
+        app: 'konami', dialRoutes: fixedRoutes({ default: 'PJSIP/{target}@trunk' }), ringTimeout: 25, leftStasisGraceMs: 50, recallCallers,
+      }, silentLogger());
+      alice = ari.addChannel_('alice-2', { state: 'Ring', name: aliceChannelName, caller: { name: 'Alice', number: '0900123456' }, exten: '2001' });
+      app.handle(ev.stasisStart(alice, ['account=acme']));
+      await settle();
+      const bob = ari.channels.get(ari.ops('createChannel')[0]!.target)!.snapshot;
+      app.handle(ev.stasisStart(bob, ['leg=b', `call=${alice.id}`]));
+      app.handle(ev.state(bob, 'Up'));
+      await settle();
+      const call = app.activeCalls.get(alice.id)!;
+      const started = await call.run(() => call.startTransfer('a', '2600', { route: 'default', ringTimeout: 20, mohClass: 'default', recallAttempts: 1, recallDelay: 5 }));
+      expect(started.ok).to.equal(true);
+      await settle();
+      const mary = ari.channels.get(ari.ops('createChannel').at(-1)!.target)!.snapshot;
+      app.handle(ev.stasisStart(mary, ['leg=target', `call=${alice.id}`]));
+      await settle();
+      app.handle(ev.destroyed(alice));
+      await settle();
+      app.handle(ev.destroyed(mary, Cause.CALL_REJECTED));
+      await settle();
+      const recall = ari.ops('createChannel').find((c) => String(c.args['appArgs']).startsWith('leg=recall,'));
+      for (const id of [bob.id, recall?.target]) if (id) app.handle(ev.destroyed(ari.channels.get(id)!.snapshot));
+      await settle();
+      return recall?.args['endpoint'] as string | undefined;
+    }
+
+    it('device (the default): the caller is called back on the device the call came from, never on the number it claims', async function () {
+      expect(await recallAfterFailedPartial('device', 'PJSIP/alice-0000002a')).to.equal('PJSIP/alice');
+    });
+
+    it('device: a caller that came from no device (a Local channel) is not called back; Bob is told and hung up', async function () {
+      expect(await recallAfterFailedPartial('device', 'Local/1001@internal-00000001;2')).to.equal(undefined);
+    });
+
+    it('number: the caller id number through the transfer\'s route, for PBXs whose endpoints set caller ids', async function () {
+      expect(await recallAfterFailedPartial('number', 'PJSIP/alice-0000002a')).to.equal('PJSIP/0900123456@trunk');
+    });
+
+    it('off: no caller is ever called back', async function () {
+      expect(await recallAfterFailedPartial('off', 'PJSIP/alice-0000002a')).to.equal(undefined);
+    });
   });
 });

@@ -1,10 +1,10 @@
 import { expect } from 'chai';
-import { DialRoutes, dialString, isDialable, parseRoutes, templateProblem } from '../../../lib/stasis/dial.js';
+import { DialRoutes, deviceOf, dialString, isDialable, parseRoutes, templateProblem } from '../../../lib/stasis/dial.js';
 
 describe('what konami may dial', function () {
-  it('a number is digits, * and #, with an optional leading +: no letter, no separator, no technology', function () {
-    for (const ok of ['2600', '+442071234567', '*97', '#1', '1'.repeat(32)]) expect(isDialable(ok), ok).to.equal(true);
-    for (const bad of ['', 'bob', '2600@trunk', 'PJSIP/2600', '26&00', '2600,Local', '1+2', ' 2600', '1'.repeat(33), 'sip:x@y', '2600/n']) {
+  it('a number is digits with an optional leading +: no letter, no separator, no technology, no feature code', function () {
+    for (const ok of ['2600', '+442071234567', '1'.repeat(32)]) expect(isDialable(ok), ok).to.equal(true);
+    for (const bad of ['', 'bob', '*97', '#1', '26*00', '2600@trunk', 'PJSIP/2600', '26&00', '2600,Local', '1+2', ' 2600', '1'.repeat(33), 'sip:x@y', '2600/n']) {
       expect(isDialable(bad), bad).to.equal(false);
     }
   });
@@ -39,5 +39,11 @@ describe('what konami may dial', function () {
     expect(routes.templateFor('rich', 'pstn')).to.equal('PJSIP/{target}@trunk');
     table.delete('pstn');
     expect(routes.templateFor('rich', 'pstn')).to.equal(undefined);
+  });
+
+  it("a caller's device is the endpoint its channel came from, and only a real device", function () {
+    expect(deviceOf('PJSIP/alice-0000002a')).to.equal('PJSIP/alice');
+    expect(deviceOf('PJSIP/1001-000000ff')).to.equal('PJSIP/1001');
+    for (const none of ['Local/1001@phones-00000001;2', 'PJSIP/alice', 'PJSIP/a,b-0000002a', 'Snoop/x-0000002a']) expect(deviceOf(none), none).to.equal(undefined);
   });
 });

@@ -43,7 +43,7 @@ describe('taking calls back after a restart (fake ARI, fake timers)', function (
   let bob: ChannelSnapshot;
 
   const settings = (): AppSettings => ({
-    app: 'konami', dialRoutes: fixedRoutes({ default: 'Local/{target}@phones/n' }), ringTimeout: 25, leftStasisGraceMs: 50, farewellMs: 2000, strayGraceMs: 100,
+    app: 'konami', dialRoutes: fixedRoutes({ default: 'Local/{target}@phones/n' }), recallCallers: 'number', ringTimeout: 25, leftStasisGraceMs: 50, farewellMs: 2000, strayGraceMs: 100,
     features: { matcher: (account) => (account === 'acme' ? matcher : undefined), module: (n) => registry.get(n) },
     journal,
   });

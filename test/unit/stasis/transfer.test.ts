@@ -64,7 +64,9 @@ describe('attended transfer: the state machine through a call (fake ARI, fake ti
     limits = { perCall: 100, perAccount: new RateLimiter(1000, 1000, { pruneEveryMs: 0 }) };
     app = new StasisApp(ari, {
       app: 'konami', dialRoutes: fixedRoutes({ default: 'Local/{target}@phones/n', pstn: 'PJSIP/{target}@trunk' }, allowedRoutes),
-      transferLimits: limits, ringTimeout: 25, leftStasisGraceMs: 50, farewellMs: FAREWELL_MS,
+      transferLimits: limits,
+      // The fake's callers are no devices: Alice is called back on her number, as with RECALL_CALLERS=number.
+      recallCallers: 'number', ringTimeout: 25, leftStasisGraceMs: 50, farewellMs: FAREWELL_MS,
       features: { matcher: (account) => (account === 'acme' ? matcher : undefined), module: (n) => registry.get(n) },
     }, silentLogger());
     alice = ari.addChannel_('alice', { state: 'Ring', caller: { name: 'Alice', number: '1001' }, exten: '2001' });
@@ -645,7 +647,7 @@ describe('attended transfer: the state machine through a call (fake ARI, fake ti
   });
 
   it("transfers as a dialler: past the account's rate, a transfer is refused with a tone until the bucket refills", async function () {
-    limits.perAccount = new RateLimiter(1 / 60, 2, { pruneEveryMs: 0 });
+    limits.perAccount = new RateLimiter(1 / 60, 2, { pruneEveryMs: 0, now: () => Date.now() });
     for (let i = 0; i < 3; i++) {
       await press(alice, `*21${2600 + i}#`);
       await press(alice, '*22');
@@ -730,7 +732,7 @@ describe('attended transfer: the state machine through a call (fake ARI, fake ti
       main_bridge: mainBridge, consult_bridge: consultBridge(), recall_attempts: 0,
     });
     expect(call.transfer?.snapshot().settings).to.deep.equal({
-      dialTemplate: 'Local/{target}@phones/n', ringTimeout: 20, mohClass: 'default', recallAttempts: 1, recallDelay: 5,
+      dialTemplate: 'Local/{target}@phones/n', recallByNumber: true, ringTimeout: 20, mohClass: 'default', recallAttempts: 1, recallDelay: 5,
     } satisfies TransferSettings);
     await answers(mary);
     expect(call.transfer?.snapshot()).to.deep.include({ state: 'consulting', target_answered: true });

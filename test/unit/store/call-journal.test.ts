@@ -52,7 +52,7 @@ describe('the file journal of calls in progress', function () {
     journal.remove('a');
     await journal.flush();
     writeFileSync(join(dir, 'calls', 'broken.json'), '{"n": ');
-    writeFileSync(join(dir, 'calls', 'c.json.1-0123456789ab.tmp'), 'half');
+    writeFileSync(join(dir, 'calls', 'c.json.2147483646-0123456789ab.tmp'), 'half');
     const again = await FileCallJournal.open(dir, silentLogger());
     expect(await again.loadAll()).to.deep.equal([{ id: 'b', state: { n: 2 } }]);
     expect(readdirSync(join(dir, 'calls')).sort(), 'temporary files swept').to.deep.equal(['b.json', 'broken.json']);

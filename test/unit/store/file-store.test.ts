@@ -101,4 +101,13 @@ describe('the file account store', function () {
     expect(readFileSync(target, 'utf8')).to.equal('new');
     expect(statSync(target).mode & 0o777).to.equal(0o600);
   });
+
+  it('removes what a writer that died mid-write left behind, and never a live writer\'s file', async function () {
+    await store.close();
+    const accounts = join(dir, 'accounts');
+    writeFileSync(join(accounts, 'x.json.2147483646-0123456789ab.tmp'), 'half');
+    writeFileSync(join(accounts, `x.json.${process.pid}-0123456789ab.tmp`), 'being written');
+    store = await FileAccountStore.open(dir);
+    expect(readdirSync(accounts).filter((n) => n.endsWith('.tmp'))).to.deep.equal([`x.json.${process.pid}-0123456789ab.tmp`]);
+  });
 });
