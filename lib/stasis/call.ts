@@ -278,6 +278,11 @@ export class Call {
   reconcile(picture: AsteriskPicture, known: ReadonlySet<string>): Promise<void> {
     return this.step_(async () => {
       let missed = 0;
+      // konami kept the channel it was making for the transfer but stopped
+      // before the transfer heard of it: the transfer takes it back first, so
+      // what Asterisk shows of it below reaches the transfer.
+      const adopted = this.transfer?.adopt(this.legs.values());
+      if (adopted) this.log.warn({ leg: adopted.kind, channel: adopted.id }, 'transfer channel taken back after a restart');
       for (const leg of [...this.legs.values()]) {
         if (!known.has(leg.id) || leg.gone || this.phase === 'ended') continue;
         const ch = picture.channels.get(leg.id);

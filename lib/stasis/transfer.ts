@@ -391,6 +391,24 @@ export class Transfer {
     return leg === this.target || leg === this.recall;
   }
 
+  /**
+   * After a restart: the channel the call kept for this transfer (the newest
+   * target or recall still up) that the transfer did not hear of because
+   * konami stopped in between, becomes its target or recall again.
+   */
+  adopt(legs: Iterable<Leg>): Leg | undefined {
+    const kind = this.recall === undefined && this.state === 'recalling' ? 'recall'
+      : this.target === undefined && (this.state === 'calling' || this.state === 'partial' || this.state === 'transferee_gone') ? 'target'
+        : undefined;
+    if (!kind) return undefined;
+    let found: Leg | undefined;
+    for (const leg of legs) if (leg.kind === kind && !leg.gone && !leg.hangupRequested) found = leg;
+    if (!found) return undefined;
+    if (kind === 'recall') this.recall = found;
+    else this.target = found;
+    return found;
+  }
+
   /** Who hears a party's digits during the transfer. */
   peerOf(leg: Leg): Leg | undefined {
     const talking = this.state === 'consulting';

@@ -187,13 +187,30 @@ describe('taking calls back after a restart (fake ARI, fake timers)', function (
     expect(ari.bridges.get(main)!.moh).to.equal(false);
   });
 
-  it('konami stopped after creating Mary\'s channel but before the transfer knew it: Mary\'s channel is hung up, Alice is back with Bob', async function () {
-    const { mary, main } = await transfer();
+  it('konami stopped after creating Mary\'s channel but before the transfer knew it: the transfer takes her channel back and dials her', async function () {
+    const { mary } = await transfer();
     const doc = JSON.parse(journal.docs.get('alice')!) as { transfer: { target?: string }; legs: Array<{ id: string; dialled: boolean; inStasis: boolean }> };
     delete doc.transfer.target;
     for (const leg of doc.legs) if (leg.id === mary.id) Object.assign(leg, { dialled: false, inStasis: false });
     journal.docs.set('alice', JSON.stringify(doc));
     ari.channels.get(mary.id)!.snapshot.state = 'Down';
+    const dialsBefore = ari.ops('dial').filter((c) => c.target === mary.id).length;
+    await restart();
+    expect(call().transfer?.target?.id, 'Mary is the transfer\'s target again').to.equal(mary.id);
+    expect(ari.ops('dial').filter((c) => c.target === mary.id).length, 'Mary is dialled').to.equal(dialsBefore + 1);
+    expect(ari.channels.get(mary.id)!.hungUp, "Mary's channel is kept").to.equal(undefined);
+    app.handle(ev.state(mary, 'Up'));
+    await settle();
+    expect(call().transfer?.state).to.equal('consulting');
+  });
+
+  it('konami stopped before even keeping Mary\'s channel: it is hung up as unknown, and Alice is back with Bob', async function () {
+    const { mary, main } = await transfer();
+    const doc = JSON.parse(journal.docs.get('alice')!) as { transfer: { target?: string }; legs: Array<{ id: string }> };
+    delete doc.transfer.target;
+    doc.legs = doc.legs.filter((leg) => leg.id !== mary.id);
+    journal.docs.set('alice', JSON.stringify(doc));
+    ari.channels.get(mary.id)!.snapshot.dialplan = { context: 'x', exten: 'y', priority: 1, app_name: 'Stasis', app_data: `konami,leg=target,call=alice` };
     await restart();
     expect(call().transfer, 'the transfer ended').to.equal(undefined);
     expect(call().lastTransfer?.outcome).to.equal('failed');
