@@ -2,15 +2,27 @@
 import type { FieldError } from '../validation.js';
 
 export class ApiError extends Error {
+  readonly status: number;
+  /** Kazoo's {field: {rule: {message}}}. */
+  readonly data: Record<string, Record<string, { message: string }>>;
+  readonly headers: Record<string, string>;
+
   constructor(
-    readonly status: number,
+    status: number,
     message: string,
-    /** Kazoo's {field: {rule: {message}}}. */
-    readonly data: Record<string, Record<string, { message: string }>> = {},
-    readonly headers: Record<string, string> = {},
+    data: Record<string, Record<string, { message: string }>> = {},
+    headers: Record<string, string> = {},
   ) {
+    // An answer to a bad request, not a fault: collecting a stack trace would
+    // be most of what a refused request costs.
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(message);
+    Error.stackTraceLimit = limit;
     this.name = 'ApiError';
+    this.status = status;
+    this.data = data;
+    this.headers = headers;
   }
 
   static validation(errors: readonly FieldError[], message = 'validation error'): ApiError {
