@@ -17,8 +17,11 @@ export class ApiError extends Error {
     // be most of what a refused request costs.
     const limit = Error.stackTraceLimit;
     Error.stackTraceLimit = 0;
-    super(message);
-    Error.stackTraceLimit = limit;
+    try {
+      super(message);
+    } finally {
+      Error.stackTraceLimit = limit;
+    }
     this.name = 'ApiError';
     this.status = status;
     this.data = data;

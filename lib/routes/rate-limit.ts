@@ -11,30 +11,41 @@ import { ApiError } from './errors.js';
 /** Reads a list of proxy addresses (TRUSTED_PROXIES); throws naming a bad one. */
 export function parseProxies(text: string): string[] {
   const list = text.split(',').map((s) => s.trim()).filter((s) => s !== '');
-  const bad = list.filter((a) => isIP(a) === 0);
+  const bad = list.filter((a) => isIP(a.replace(/%.*$/, '')) === 0);
   if (bad.length > 0) throw new Error(`not an IP address: ${bad.join(', ')}`);
   return list.map(normalize);
 }
 
-function normalize(address: string): string {
-  return address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address;
+/**
+ * One spelling per address: IPv6 without its zone, lower case and compressed
+ * as a URL host is, an IPv4-mapped IPv6 address as its IPv4 address.
+ */
+export function normalize(address: string): string {
+  const bare = address.replace(/%.*$/, '');
+  if (isIP(bare) !== 6) return bare;
+  const host = new URL(`http://[${bare}]/`).hostname.slice(1, -1);
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(host);
+  if (!mapped) return host;
+  const [hi, lo] = [parseInt(mapped[1]!, 16), parseInt(mapped[2]!, 16)];
+  return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
 }
 
 /** An address as one client: IPv4 whole, IPv6 by its /64 (one subscriber's network). */
 export function clientKey(address: string): string {
-  if (isIP(address) !== 6) return address;
-  const [head, tail] = address.split('::') as [string, string | undefined];
+  const canonical = normalize(address);
+  if (isIP(canonical) !== 6) return canonical;
+  const [head, tail] = canonical.split('::') as [string, string | undefined];
   const left = head === '' ? [] : head.split(':');
   const right = tail === undefined || tail === '' ? [] : tail.split(':');
   const groups = tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
-  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '').toLowerCase()).join(':')}::/64`;
+  return `${groups.slice(0, 4).join(':')}::/64`;
 }
 
 /** An X-Forwarded-For entry as an address: a port some proxies append is dropped; anything else is no address. */
 function forwardedAddress(entry: string): string | undefined {
   const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(entry);
   const candidate = bracketed ? bracketed[1]! : /^[^:]+:\d+$/.test(entry) ? entry.slice(0, entry.lastIndexOf(':')) : entry;
-  return isIP(candidate) === 0 ? undefined : normalize(candidate);
+  return isIP(candidate.replace(/%.*$/, '')) === 0 ? undefined : normalize(candidate);
 }
 
 /**

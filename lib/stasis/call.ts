@@ -221,7 +221,10 @@ export class Call {
     );
     this.host = this.transferHost();
     if ('record' in origin && origin.record.transfer) {
-      const t = Transfer.restore(this.host, origin.record.transfer, (id) => (id ? this.legs.get(id) : undefined));
+      const kept = origin.record.transfer;
+      // A record kept before RECALL_CALLERS existed follows the setting of today.
+      const record = { ...kept, settings: { recallByNumber: settings.recallCallers === 'number', ...kept.settings } };
+      const t = Transfer.restore(this.host, record, (id) => (id ? this.legs.get(id) : undefined));
       this.transfer = t;
       if (t) this.restoredTimers.push(() => t.armRestoredTimers());
     }
@@ -299,6 +302,8 @@ export class Call {
           await this.hangUp(leg, leg === this.a && leg.kind === 'a' ? this.endingCause ?? Cause.NORMAL_CLEARING : Cause.NORMAL_CLEARING);
           continue;
         }
+        // A caller kept before its device was: read from the channel Asterisk shows.
+        if (leg.kind === 'a' && !leg.endpoint && (this.settings.recallCallers ?? 'device') === 'device') leg.endpoint = deviceOf(ch.name);
         if (leg.kind === 'a' || leg.answered || this.phase === 'ending') continue;
         if (ch.state === 'Ringing' || ch.state === 'Ring') leg.rang = true;
         if (ch.state === 'Up') {

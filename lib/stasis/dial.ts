@@ -95,8 +95,12 @@ export class DialRoutes {
 export const RECALL_CALLERS = ['device', 'number', 'off'] as const;
 export type RecallCallers = (typeof RECALL_CALLERS)[number];
 
-/** The device a channel came from, as a dial string (PJSIP/alice-0000002a → PJSIP/alice); undefined for anything else. */
+/**
+ * The device a channel came from, as a dial string (PJSIP/alice-0000002a →
+ * PJSIP/alice, IAX2/alice-1234 → IAX2/alice); undefined for anything else.
+ */
 export function deviceOf(channelName: string): string | undefined {
-  const m = /^(PJSIP|SIP|IAX2)\/([A-Za-z0-9_.+-]{1,64})-[0-9a-f]{8}$/.exec(channelName);
+  const m = /^(PJSIP|SIP)\/([A-Za-z0-9_.+-]{1,64})-[0-9a-f]{8}$/.exec(channelName)
+    ?? /^(IAX2)\/([A-Za-z0-9_.+-]{1,64})-\d{1,5}$/.exec(channelName);
   return m ? `${m[1]}/${m[2]}` : undefined;
 }

@@ -401,9 +401,10 @@ export class Transfer {
       : this.target === undefined && (this.state === 'calling' || this.state === 'partial' || this.state === 'transferee_gone') ? 'target'
         : undefined;
     if (!kind) return undefined;
+    // Only the newest of its kind (kept before its channel was made), never an older one that took a party's place.
     let found: Leg | undefined;
-    for (const leg of legs) if (leg.kind === kind && !leg.gone && !leg.hangupRequested) found = leg;
-    if (!found) return undefined;
+    for (const leg of legs) if (leg.kind === kind) found = leg;
+    if (!found || found.gone || found.hangupRequested || found.role !== undefined) return undefined;
     if (kind === 'recall') this.recall = found;
     else this.target = found;
     return found;
@@ -547,7 +548,11 @@ export class Transfer {
     this.recallAttempts++;
     this.enter('recalling');
     const alice = this.transferor;
-    const endpoint = this.recallEndpoint()!;
+    const endpoint = this.recallEndpoint();
+    if (endpoint === undefined) {
+      await this.recallFailed(Cause.UNALLOCATED);
+      return;
+    }
     this.log.info({ attempt: this.recallAttempts, endpoint }, 'recalling the transferor');
     // Alice's phone shows Bob, the party she is being called back to.
     const recall = await this.host.originate('recall', endpoint, alice.number, this.transferee.caller, this.transferee.id);

@@ -42,16 +42,23 @@ export async function writeAtomically(target: string, text: string, options: Wri
   }
 }
 
+/** A temporary file younger than this may belong to a writer on another machine sharing the folder. */
+const LEFTOVER_AGE_MS = 60 * 60 * 1000;
+
 /**
  * Removes the temporary files writers left in `dir` when their process died
- * mid-write (a live writer's are left alone: the process id is in the name).
+ * mid-write: plain files of writeAtomically's naming, an hour old, whose
+ * process (named in the file) is not running here.
  */
-export async function removeLeftovers(dir: string): Promise<number> {
+export async function removeLeftovers(dir: string, now = Date.now()): Promise<number> {
   let removed = 0;
   for (const name of await fs.readdir(dir)) {
-    const m = /\.(\d+)-[0-9a-f]{12}\.tmp$/.exec(name) ?? /\.tmp-(\d+)-\d+$/.exec(name);
+    const m = /\.(\d+)-[0-9a-f]{12}\.tmp$/.exec(name);
     if (!m || alive(Number(m[1]))) continue;
-    await fs.rm(join(dir, name), { force: true });
+    const file = join(dir, name);
+    const stat = await fs.lstat(file).catch(() => undefined);
+    if (!stat?.isFile() || now - stat.mtimeMs < LEFTOVER_AGE_MS) continue;
+    await fs.rm(file, { force: true });
     removed++;
   }
   return removed;

@@ -42,10 +42,15 @@ describe('the rate limiter', function () {
     expect(clientKey('2001:db8:1:3::1')).not.to.equal(clientKey('2001:db8:1:2::1'));
     expect(clientKey('::1')).to.equal('0:0:0:0::/64');
     expect(clientKey('10.0.0.1')).to.equal('10.0.0.1');
+    // One spelling per address: case, zero padding, zones and IPv4-mapped forms.
+    for (const same of ['::FFFF:1.2.3.4', '0:0:0:0:0:ffff:1.2.3.4', '::ffff:102:304']) expect(clientKey(same), same).to.equal('1.2.3.4');
+    expect(clientKey('2001:DB8:0001:0002::1')).to.equal(clientKey('2001:db8:1:2::1'));
+    expect(clientKey('fe80::1%eth0')).to.equal('fe80:0:0:0::/64');
+    expect(clientKey('::1:2:3:4:5.6.7.8')).to.equal('0:0:1:2::/64');
   });
 
   it('reads TRUSTED_PROXIES, naming what is not an address', function () {
-    expect(parseProxies('127.0.0.1, ::1, ::ffff:10.0.0.1')).to.deep.equal(['127.0.0.1', '::1', '10.0.0.1']);
+    expect(parseProxies('127.0.0.1, ::1, ::ffff:10.0.0.1, 2001:DB8::0001')).to.deep.equal(['127.0.0.1', '::1', '10.0.0.1', '2001:db8::1']);
     expect(() => parseProxies('127.0.0.1,proxy.local')).to.throw(/proxy\.local/);
   });
 });

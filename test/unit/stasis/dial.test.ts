@@ -44,6 +44,7 @@ describe('what konami may dial', function () {
   it("a caller's device is the endpoint its channel came from, and only a real device", function () {
     expect(deviceOf('PJSIP/alice-0000002a')).to.equal('PJSIP/alice');
     expect(deviceOf('PJSIP/1001-000000ff')).to.equal('PJSIP/1001');
+    expect(deviceOf('IAX2/alice-1234')).to.equal('IAX2/alice');
     for (const none of ['Local/1001@phones-00000001;2', 'PJSIP/alice', 'PJSIP/a,b-0000002a', 'Snoop/x-0000002a']) expect(deviceOf(none), none).to.equal(undefined);
   });
 });

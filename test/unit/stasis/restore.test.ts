@@ -227,6 +227,17 @@ describe('taking calls back after a restart (fake ARI, fake timers)', function (
     expect(members(main)).to.deep.equal([bob.id]);
   });
 
+  it('a call kept before RECALL_CALLERS existed follows the setting of today (here: number)', async function () {
+    await waitingForSecondRecall();
+    const doc = JSON.parse(journal.docs.get('alice')!) as { transfer: { settings: Record<string, unknown> } };
+    delete doc.transfer.settings['recallByNumber'];
+    journal.docs.set('alice', JSON.stringify(doc));
+    await restart();
+    await clock.tickAsync(5000);
+    await settle();
+    expect(created('recall').map((c) => c.args['endpoint'])).to.deep.equal(['Local/1001@phones/n', 'Local/1001@phones/n']);
+  });
+
   it('a recall wait goes on after the restart: the next recall is dialled when it is due', async function () {
     await waitingForSecondRecall();
     await clock.tickAsync(2000);

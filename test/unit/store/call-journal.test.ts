@@ -1,5 +1,5 @@
 // The file journal of calls in progress (lib/store/call-journal.ts).
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
@@ -53,6 +53,8 @@ describe('the file journal of calls in progress', function () {
     await journal.flush();
     writeFileSync(join(dir, 'calls', 'broken.json'), '{"n": ');
     writeFileSync(join(dir, 'calls', 'c.json.2147483646-0123456789ab.tmp'), 'half');
+    const hoursAgo = new Date(Date.now() - 2 * 3600_000);
+    utimesSync(join(dir, 'calls', 'c.json.2147483646-0123456789ab.tmp'), hoursAgo, hoursAgo);
     const again = await FileCallJournal.open(dir, silentLogger());
     expect(await again.loadAll()).to.deep.equal([{ id: 'b', state: { n: 2 } }]);
     expect(readdirSync(join(dir, 'calls')).sort(), 'temporary files swept').to.deep.equal(['b.json', 'broken.json']);

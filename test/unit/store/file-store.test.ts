@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { validateMetaflows } from '../../../lib/metaflow/config.js';
@@ -105,9 +105,13 @@ describe('the file account store', function () {
   it('removes what a writer that died mid-write left behind, and never a live writer\'s file', async function () {
     await store.close();
     const accounts = join(dir, 'accounts');
-    writeFileSync(join(accounts, 'x.json.2147483646-0123456789ab.tmp'), 'half');
-    writeFileSync(join(accounts, `x.json.${process.pid}-0123456789ab.tmp`), 'being written');
+    const hoursAgo = new Date(Date.now() - 2 * 3600_000);
+    for (const name of ['x.json.2147483646-0123456789ab.tmp', 'y.json.2147483646-0123456789ab.tmp', `x.json.${process.pid}-0123456789ab.tmp`]) {
+      writeFileSync(join(accounts, name), 'half');
+      if (!name.startsWith('y')) utimesSync(join(accounts, name), hoursAgo, hoursAgo);
+    }
     store = await FileAccountStore.open(dir);
-    expect(readdirSync(accounts).filter((n) => n.endsWith('.tmp'))).to.deep.equal([`x.json.${process.pid}-0123456789ab.tmp`]);
+    // Gone: the old one of a dead writer. Kept: a live writer's, and a recent one (a writer on another machine, maybe).
+    expect(readdirSync(accounts).filter((n) => n.endsWith('.tmp')).sort()).to.deep.equal([`x.json.${process.pid}-0123456789ab.tmp`, 'y.json.2147483646-0123456789ab.tmp']);
   });
 });
