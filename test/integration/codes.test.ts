@@ -56,8 +56,8 @@ describe('Feature codes from live DTMF on the real Asterisk', function () {
     await phones.checkNothingLeftAndReset();
   });
 
-  async function connect(number: string): Promise<{ alice: Phone; bob: Phone }> {
-    const alice = await phones.call(number, { account });
+  async function connect(number: string, of = account): Promise<{ alice: Phone; bob: Phone }> {
+    const alice = await phones.call(number, { account: of });
     const bob = await phones.incoming(number);
     await bob.answer();
     await alice.waitState('Up');
@@ -125,11 +125,7 @@ describe('Feature codes from live DTMF on the real Asterisk', function () {
 
   it('a call whose account has no metaflows passes *22 straight through', async function () {
     const plain = await konami.store.create('No codes');
-    const alice = await phones.call('3005', { account: plain.account.id });
-    const bob = await phones.incoming('3005');
-    await bob.answer();
-    await alice.waitState('Up');
-    await eventually(async () => konami.app.callOf(alice.peerId!)?.phase, (p) => p === 'bridged', 'the call to be bridged');
+    const { alice, bob } = await connect('3005', plain.account.id);
     await alice.press('*22');
     await bob.waitHeard('*22');
     expect(runs).to.have.length(0);
@@ -139,11 +135,7 @@ describe('Feature codes from live DTMF on the real Asterisk', function () {
   it('an account removed during a call: the call goes on, its codes no longer run and pass through as digits', async function () {
     const leaving = await konami.store.create('Leaving');
     await konami.store.setMetaflows(leaving.account.id, validateMetaflows({ numbers: { 22: { module: 'probe' } } }, konami.modules));
-    const alice = await phones.call('3006', { account: leaving.account.id });
-    const bob = await phones.incoming('3006');
-    await bob.answer();
-    await alice.waitState('Up');
-    await eventually(async () => konami.app.callOf(alice.peerId!)?.phase, (p) => p === 'bridged', 'the call to be bridged');
+    const { alice, bob } = await connect('3006', leaving.account.id);
     await alice.press('*22');
     await eventually(async () => runs.length, (n) => n === 1, 'the code to run while the account exists');
     await konami.store.remove(leaving.account.id);
