@@ -6,7 +6,8 @@ import { readFile } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import { validateMetaflows } from './metaflow/config.js';
 import { builtInModules } from './stasis/modules/index.js';
-import { DEFAULT_ROUTE, DialRoutes, ROUTE_NAME, ROUTE_NAME_RULE, parseRoutes, templateProblem } from './stasis/dial.js';
+import { ConfigError, loadDialRoutes } from './config.js';
+import { DEFAULT_ROUTE, DialRoutes, ROUTE_NAME, ROUTE_NAME_RULE, templateProblem } from './stasis/dial.js';
 import { UnknownAccountError, type Account } from './store/accounts.js';
 import { FileAccountStore } from './store/file-store.js';
 import { ValidationError } from './validation.js';
@@ -51,10 +52,9 @@ export async function runCli(args: readonly string[], io: Io): Promise<number> {
   const dataDir = io.env['DATA_DIR']?.trim() || 'data';
   let store: FileAccountStore | undefined;
   try {
-    const envRoutes = routesOfEnvironment(io.env);
+    const envRoutes = loadDialRoutes(io.env);
     store = await FileAccountStore.open(dataDir);
-    const s = store;
-    const routes = new DialRoutes(() => new Map(Object.entries({ ...s.dialRoutes(), ...envRoutes })), (id) => s.cached(id)?.dial_routes);
+    const routes = DialRoutes.over(store, envRoutes);
     return await dispatch({ store, routes, envRoutes }, `${group} ${command ?? ''}`.trim(), rest, io);
   } catch (err) {
     if (err instanceof UsageError) {
@@ -63,6 +63,8 @@ export async function runCli(args: readonly string[], io: Io): Promise<number> {
       io.err(`konami: the metaflows were not saved:\n${err.errors.map((e) => `  - ${e.field}: ${e.message}`).join('\n')}\n`);
     } else if (err instanceof UnknownAccountError) {
       io.err(`konami: ${err.message} in ${dataDir}\n`);
+    } else if (err instanceof ConfigError) {
+      io.err(`konami: ${err.message}\n`);
     } else if (err instanceof SyntaxError) {
       io.err(`konami: the metaflows file is not valid JSON: ${err.message}\n`);
     } else {
@@ -79,22 +81,6 @@ function arg(rest: readonly string[], i: number, what: string): string {
   const v = rest[i];
   if (v === undefined || v === '') throw new UsageError(`missing ${what}`);
   return v;
-}
-
-/** DIAL_TEMPLATE and DIAL_ROUTES as konami reads them. */
-function routesOfEnvironment(env: Io['env']): Record<string, string> {
-  const routes: Record<string, string> = {};
-  const template = (env['DIAL_TEMPLATE']?.trim() || 'PJSIP/{exten}').replace('{exten}', '{target}');
-  if (!templateProblem(template)) routes[DEFAULT_ROUTE] = template;
-  const extra = env['DIAL_ROUTES']?.trim();
-  if (extra) {
-    try {
-      Object.assign(routes, Object.fromEntries(parseRoutes(extra)));
-    } catch (err) {
-      throw new UsageError(`DIAL_ROUTES: ${(err as Error).message}`);
-    }
-  }
-  return routes;
 }
 
 interface Context {

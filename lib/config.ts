@@ -148,6 +148,23 @@ function ariUrlProblem(v: string): string | undefined {
   return undefined;
 }
 
+function readDialRoutes(r: Reader): Record<string, string> {
+  return {
+    // {exten} is DIAL_TEMPLATE's historical name for the number.
+    [DEFAULT_ROUTE]: r.string('DIAL_TEMPLATE', 'PJSIP/{exten}', (v) => templateProblem(v.replace('{exten}', '{target}')))
+      .replace('{exten}', '{target}'),
+    ...r.parsed('DIAL_ROUTES', {}, (v) => Object.fromEntries(parseRoutes(v))),
+  };
+}
+
+/** DIAL_TEMPLATE and DIAL_ROUTES alone, as konami reads them (for the command line). */
+export function loadDialRoutes(env: Env = process.env): Readonly<Record<string, string>> {
+  const r = new Reader(env);
+  const routes = readDialRoutes(r);
+  if (r.problems.length > 0) throw new ConfigError(r.problems);
+  return routes;
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const r = new Reader(env);
   const url = r.string('ARI_URL', 'http://127.0.0.1:8088', ariUrlProblem).replace(/\/+$/, '');
@@ -164,12 +181,7 @@ export function loadConfig(env: Env = process.env): Config {
       port: r.integer('HTTP_PORT', 8000, 0, 65535),
     },
     dataDir: r.string('DATA_DIR', 'data'),
-    dialRoutes: {
-      // {exten} is DIAL_TEMPLATE's historical name for the number.
-      [DEFAULT_ROUTE]: r.string('DIAL_TEMPLATE', 'PJSIP/{exten}', (v) => templateProblem(v.replace('{exten}', '{target}')))
-        .replace('{exten}', '{target}'),
-      ...r.parsed('DIAL_ROUTES', {}, (v) => Object.fromEntries(parseRoutes(v))),
-    },
+    dialRoutes: readDialRoutes(r),
     ringTimeout: r.integer('RING_TIMEOUT', 30, 1, 600),
     recallCallers: r.string('RECALL_CALLERS', 'device', (v) =>
       (RECALL_CALLERS as readonly string[]).includes(v) ? undefined : `must be one of ${RECALL_CALLERS.join(', ')}`) as RecallCallers,

@@ -49,11 +49,7 @@ export async function startKonami(config: Config, log: Logger, options: StartOpt
   const store = await FileAccountStore.open(config.dataDir, { pollMs: 1000, log: log.child({ component: 'store' }) });
   const modules = builtInModules();
   const transferRate = new RateLimiter(config.transfers.perMinute / 60, config.transfers.burst);
-  // Routes defined with the command line, then those of the environment (which win).
-  const dialRoutes = new DialRoutes(
-    () => new Map(Object.entries({ ...store.dialRoutes(), ...config.dialRoutes })),
-    (account) => store.cached(account)?.dial_routes,
-  );
+  const dialRoutes = DialRoutes.over(store, config.dialRoutes);
   for (const m of options.modules ?? []) modules.register(m);
   const book = new MetaflowBook((id) => store.cached(id)?.metaflows, log.child({ component: 'metaflow' }));
   const journal = await FileCallJournal.open(config.dataDir, log.child({ component: 'journal' }));

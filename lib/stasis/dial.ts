@@ -61,6 +61,14 @@ export function parseRoutes(text: string): Map<string, string> {
 
 /** The routes the operator defined, and which of them each account may use. */
 export class DialRoutes {
+  /** Routes set with the command line (kept in the store), then those of the environment, which win. */
+  static over(
+    store: { dialRoutes(): Readonly<Record<string, string>>; cached(id: string): { dial_routes?: string[] } | undefined },
+    environment: Readonly<Record<string, string>>,
+  ): DialRoutes {
+    return new DialRoutes(() => new Map(Object.entries({ ...store.dialRoutes(), ...environment })), (id) => store.cached(id)?.dial_routes);
+  }
+
   constructor(
     /** Every route by name, `default` included. */
     private readonly defined: () => ReadonlyMap<string, string>,
