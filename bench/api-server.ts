@@ -18,9 +18,9 @@ import { FileAccountStore } from '../lib/store/file-store.js';
 import { fixedRoutes } from '../test/fakes/dial-routes.js';
 
 const view = (id: string, other: string, direction: 'inbound' | 'outbound'): ChannelView => ({
-  id, call_id: id, other_leg: other, direction, caller_id: { name: 'Alice', number: '1001' },
-  callee_id: { name: '', number: '2001' }, state: 'answered', answered: true,
-  created_at: new Date().toISOString(), answered_at: new Date().toISOString(), transfer: null, last_transfer: null,
+  id, uuid: id, call_id: id, other_leg: other, direction, caller_id: { name: 'Alice', number: '1001' },
+  callee_id: { name: '', number: '2001' }, destination: '2001', state: 'answered', answered: true,
+  created_at: new Date().toISOString(), timestamp: 63_900_000_000, answered_at: new Date().toISOString(), transfer: null, last_transfer: null,
 });
 
 const store = await FileAccountStore.open(mkdtempSync(join(tmpdir(), 'konami-bench-api-')));
@@ -32,6 +32,7 @@ const calls: CallService = {
   transfer: async () => ({ ok: false, error: 'not_found' }),
   cancel: async () => ({ ok: false, error: 'not_found' }),
   hangup: async () => ({ ok: false, error: 'not_found' }),
+  break: async () => ({ ok: false, error: 'not_found' }),
 };
 const tokens = new TokenSigner(randomBytes(32), 3600);
 const api = createApi({

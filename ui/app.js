@@ -109,15 +109,15 @@ function clearErrors() {
 
 /** The input a field of the API's validation answer belongs to. */
 function inputOf(field) {
-  if (field === 'data.binding_digit') return 'binding-digit';
-  if (field === 'data.digit_timeout') return 'digit-timeout';
-  if (field === 'data.listen_on') return 'listen-on';
-  if (field.startsWith('data.patterns.')) {
+  if (field === 'binding_digit') return 'binding-digit';
+  if (field === 'digit_timeout') return 'digit-timeout';
+  if (field === 'listen_on') return 'listen-on';
+  if (field.startsWith('patterns.')) {
     if (field.endsWith('.data.ring_timeout')) return 'ring-timeout';
     if (field.endsWith('.data.moh_class')) return 'moh-class';
     return 'transfer-code';
   }
-  if (field.startsWith('data.numbers.')) return 'resume-code';
+  if (field.startsWith('numbers.')) return 'resume-code';
   return undefined;
 }
 

@@ -25,13 +25,17 @@ export const PATTERN_BUDGET = 8192;
 const action = Joi.object({
   module: Joi.string().min(1).max(64).required(),
   data: Joi.object().unknown(true).default({}),
+  // Kazoo's nodes may carry children; konami runs one module per code, so only an empty one is taken (and not kept).
+  children: Joi.object().max(0).strip()
+    .messages({ 'object.max': 'are not run by konami (one module per code): leave them out' }),
 });
 
 const schema = Joi.object({
   binding_digit: Joi.string().pattern(/^[0-9*A-D]$/).default('*')
     .messages({ 'string.pattern.base': 'must be one DTMF key: 0-9, *, A-D (# ends codes and cannot arm them)' }),
   digit_timeout: Joi.number().integer().min(MIN_DIGIT_TIMEOUT_MS).max(MAX_DIGIT_TIMEOUT_MS).default(DEFAULT_DIGIT_TIMEOUT_MS),
-  listen_on: Joi.string().valid('a', 'b', 'both').default('both'),
+  listen_on: Joi.string().valid('a', 'b', 'both').default('both')
+    .messages({ 'any.only': 'must be both, a (self: the caller) or b (peer: the called party)' }),
   numbers: Joi.object().pattern(Joi.string().pattern(new RegExp(`^[0-9*A-D]{1,${MAX_CODE_DIGITS}}$`)), action)
     .max(MAX_CODES).default({})
     .messages({ 'object.unknown': `must be 1 to ${MAX_CODE_DIGITS} DTMF keys (0-9, *, A-D)` }),
@@ -44,13 +48,14 @@ const schema = Joi.object({
  * the modules' data schemas may depend on (the account's dial routes).
  */
 export function validateMetaflows(
-  raw: unknown, modules: Pick<ModuleRegistry<unknown>, 'get' | 'names'>, context: Record<string, unknown> = {},
+  given: unknown, modules: Pick<ModuleRegistry<unknown>, 'get' | 'names'>, context: Record<string, unknown> = {},
 ): MetaflowConfig {
+  const { raw, errors: spelling } = canonical(given);
   // Counted first: a table over the limit is refused before any of its entries costs anything.
   const overLimit = tablesOverLimit(raw);
   if (overLimit.length > 0) throw new ValidationError(overLimit);
   const { value, error } = schema.validate(raw, { abortEarly: false, convert: false });
-  const errors: FieldError[] = error ? fieldErrors(error) : [];
+  const errors: FieldError[] = [...spelling, ...(error ? fieldErrors(error) : [])];
   // The code tables are checked even when other fields are wrong, so one
   // answer names every problem.
   const config = value as Partial<MetaflowConfig> | undefined;
@@ -85,6 +90,39 @@ export function validateMetaflows(
   }
   if (errors.length > 0) throw new ValidationError(errors);
   return config as MetaflowConfig;
+}
+
+/** Kazoo's and the specification's other spellings of a field, and the field they are stored as. */
+const SPELLINGS: Record<string, string> = { binding_key: 'binding_digit', digit_timeout_ms: 'digit_timeout' };
+/** Kazoo's listen_on values: self is the leg the call came in on (the caller), peer the other. */
+const LISTEN_ON: Record<string, string> = { self: 'a', peer: 'b', ab: 'both' };
+
+/**
+ * The metaflows in their one stored spelling: `{"metaflows": {...}}` (as a
+ * Kazoo document holds them) is unwrapped, Kazoo's and the specification's
+ * field names and listen_on values become konami's. Giving one field under
+ * two names is refused rather than guessed.
+ */
+function canonical(given: unknown): { raw: unknown; errors: FieldError[] } {
+  if (!isObject(given)) return { raw: given, errors: [] };
+  const keys = Object.keys(given);
+  const inner = keys.length === 1 && keys[0] === 'metaflows' ? given['metaflows'] : given;
+  if (!isObject(inner)) return { raw: inner, errors: [] };
+  const raw: Record<string, unknown> = { ...inner };
+  const errors: FieldError[] = [];
+  for (const [alias, name] of Object.entries(SPELLINGS)) {
+    if (!(alias in raw)) continue;
+    if (name in raw) errors.push({ field: alias, rule: 'unique', message: `is ${name} under another name: give one of them` });
+    else raw[name] = raw[alias];
+    delete raw[alias];
+  }
+  const listen = raw['listen_on'];
+  if (typeof listen === 'string' && listen in LISTEN_ON) raw['listen_on'] = LISTEN_ON[listen];
+  return { raw, errors };
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function tablesOverLimit(raw: unknown): FieldError[] {

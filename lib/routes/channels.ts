@@ -1,25 +1,46 @@
-// /v1/accounts/{ACCOUNT_ID}/channels: the account's calls, and actions on one.
+// /v1/accounts/{ACCOUNT_ID}/channels: the account's calls, and Kazoo's actions on one.
 import Router from '@koa/router';
 import Joi from 'joi';
 import type { Context } from 'koa';
-import { NUMBER, NUMBER_RULE } from '../stasis/dial.js';
 import type { ActionResult, CallControl } from '../stasis/control.js';
+import { transferRequestSchema, type TransferData } from '../stasis/modules/transfer.js';
 import { fieldErrors } from '../validation.js';
 import { reply, type ApiState } from './envelope.js';
 import { ApiError, notFound } from './errors.js';
 
-export type CallService = Pick<CallControl, 'list' | 'get' | 'transfer' | 'cancel' | 'hangup'>;
+export type CallService = Pick<CallControl, 'list' | 'get' | 'transfer' | 'cancel' | 'hangup' | 'break'>;
 
-const actionBody = Joi.object({
-  data: Joi.object({
-    action: Joi.string().valid('transfer', 'hangup', 'cancel').required(),
-    target: Joi.when('action', {
-      is: 'transfer',
-      then: Joi.string().pattern(NUMBER).required().messages({ 'string.pattern.base': NUMBER_RULE }),
-      otherwise: Joi.any().strip(),
-    }),
-  }).unknown(true).required(),
-}).unknown(true);
+/** The actions konami takes, each with what it accepts beside `action` (anything else is refused by name). */
+const ACTIONS = {
+  transfer: transferRequestSchema.messages({ 'any.required': 'No target destination specified' }),
+  cancel: Joi.object({}),
+  hangup: Joi.object({}),
+  break: Joi.object({}),
+} as const;
+type Action = keyof typeof ACTIONS;
+/** Kazoo's other channel actions: named in the refusal so a client knows it is not a typo. */
+const KAZOO_ONLY = ['callflow', 'intercept', 'hold', 'unhold', 'move', 'eavesdrop', 'metaflow'];
+
+/** The request's action and its fields; errors keyed by the field as sent (Kazoo's way). */
+function actionOf(body: unknown): { action: Action; fields: Record<string, unknown> } {
+  const data = (body as { data?: unknown } | undefined)?.data;
+  if (!data || typeof data !== 'object' || Array.isArray(data)) {
+    throw ApiError.validation([{ field: 'data', rule: 'required', message: 'is required: {"data": {"action": ...}}' }]);
+  }
+  const { action, ...fields } = data as Record<string, unknown>;
+  const supported = Object.keys(ACTIONS).join(', ');
+  if (typeof action !== 'string' || !(action in ACTIONS)) {
+    const message = typeof action !== 'string'
+      ? `is required: one of ${supported}`
+      : KAZOO_ONLY.includes(action)
+        ? `"${action}" is a Kazoo action konami does not take; konami takes ${supported}`
+        : `must be one of ${supported}`;
+    throw ApiError.validation([{ field: 'action', rule: typeof action === 'string' ? 'enum' : 'required', message }]);
+  }
+  const { value, error } = ACTIONS[action as Action].validate(fields, { abortEarly: false });
+  if (error) throw ApiError.validation(fieldErrors(error));
+  return { action: action as Action, fields: value as Record<string, unknown> };
+}
 
 /** Why an action was refused, as an API answer. */
 function refusal(error: Exclude<ActionResult<unknown>, { ok: true }>['error']): ApiError {
@@ -29,20 +50,19 @@ function refusal(error: Exclude<ActionResult<unknown>, { ok: true }>['error']): 
     case 'unavailable':
       return new ApiError(503, 'not connected to Asterisk at the moment; try again shortly', {}, { 'Retry-After': '2' });
     case 'not_bridged':
-      return new ApiError(409, 'Channel is not bridged', { id: { state: { message: 'the call is not connected to another party' } } });
+      // Kazoo's own answer, which its clients look for.
+      return ApiError.validation([{ field: 'other_leg_call_id', rule: 'required', message: 'Channel is not bridged' }]);
     case 'in_progress':
       return new ApiError(409, 'a transfer is already in progress', { id: { state: { message: 'cancel it or wait for it to end' } } });
     case 'no_transfer':
       return new ApiError(409, 'no transfer in progress', { id: { state: { message: 'there is no transfer to cancel' } } });
-    case 'not_enabled':
-      return new ApiError(409, 'transfer is not enabled for this account', { action: { enum: { message: 'enable the transfer metaflow first' } } });
     case 'empty_target':
     case 'invalid_target':
-      return ApiError.validation([{ field: 'data.target', rule: 'pattern', message: 'is not a number konami can dial' }]);
+      return ApiError.validation([{ field: 'target', rule: 'pattern', message: 'is not a number konami can dial' }]);
     case 'own_number':
-      return ApiError.validation([{ field: 'data.target', rule: 'invalid', message: "is the transferor's own number" }]);
+      return ApiError.validation([{ field: 'target', rule: 'invalid', message: "is the transferor's own number" }]);
     case 'transferee_number':
-      return ApiError.validation([{ field: 'data.target', rule: 'invalid', message: 'is the number of the party being transferred' }]);
+      return ApiError.validation([{ field: 'target', rule: 'invalid', message: 'is the number of the party being transferred' }]);
     case 'call_transfer_limit':
       return new ApiError(429, 'this call has started as many transfers as one call may', {
         action: { maximum: { message: 'no more transfers on this call' } },
@@ -52,7 +72,7 @@ function refusal(error: Exclude<ActionResult<unknown>, { ok: true }>['error']): 
         action: { rate: { message: 'retry in a few seconds' } },
       });
     case 'route_not_allowed':
-      return new ApiError(409, 'the dial route of the transfer code is not available to this account', {
+      return new ApiError(409, 'the dial route of the transfer is not available to this account', {
         dial_route: { enum: { message: 'ask the operator, or choose another route in the transfer code' } },
       });
   }
@@ -73,23 +93,30 @@ export function channelRoutes(calls: CallService): Router {
   });
 
   router.post('/channels/:callId', async (ctx) => {
-    const { value, error } = actionBody.validate((ctx.state as ApiState).body ?? {}, { abortEarly: false });
-    if (error) throw ApiError.validation(fieldErrors(error));
-    const { action, target } = (value as { data: { action: 'transfer' | 'hangup' | 'cancel'; target?: string } }).data;
+    const { action, fields } = actionOf((ctx.state as ApiState).body);
     const callId = ctx.params['callId']!;
     const log = (ctx.state as ApiState).log.child({ call_id: callId, action });
-    const result = action === 'transfer'
-      ? await calls.transfer(account(ctx), callId, target!)
-      : action === 'cancel'
-        ? await calls.cancel(account(ctx), callId)
-        : await calls.hangup(account(ctx), callId);
+    const result = await run(calls, account(ctx), callId, action, fields);
     if (!result.ok) {
       log.info({ refused: result.error }, 'channel action refused');
       throw refusal(result.error);
     }
     log.info('channel action accepted');
-    reply(ctx, action === 'hangup' ? {} : result.value, 202);
+    reply(ctx, result.value ?? {}, 202);
   });
 
   return router;
+}
+
+function run(calls: CallService, account: string, callId: string, action: Action, fields: Record<string, unknown>): Promise<ActionResult<unknown>> {
+  switch (action) {
+    case 'transfer':
+      return calls.transfer(account, callId, fields as unknown as TransferData & { target: string });
+    case 'cancel':
+      return calls.cancel(account, callId);
+    case 'hangup':
+      return calls.hangup(account, callId);
+    case 'break':
+      return calls.break(account, callId);
+  }
 }

@@ -30,7 +30,8 @@ export class ApiError extends Error {
 
   static validation(errors: readonly FieldError[], message = 'validation error'): ApiError {
     const data: Record<string, Record<string, { message: string }>> = {};
-    for (const e of errors) (data[e.field] ??= {})[e.rule] = { message: e.message };
+    // Kazoo names a field as the client sent it inside the envelope's data: "target", not "data.target".
+    for (const e of errors) (data[e.field.startsWith('data.') ? e.field.slice(5) : e.field] ??= {})[e.rule] = { message: e.message };
     return new ApiError(400, message, data);
   }
 }

@@ -8,20 +8,24 @@ import type { Logger } from '../log.js';
 import { NO_METRICS, type CallMetrics } from '../metrics.js';
 import { NO_JOURNAL, type CallJournal } from '../store/call-journal.js';
 import { DigitCollector } from '../metaflow/collector.js';
+import { DEFAULT_DIGIT_TIMEOUT_MS } from '../metaflow/config.js';
 import type { Invocation } from '../metaflow/modules.js';
 import { AriError, tolerateGone, type Ari } from './ari.js';
 import type { AriEvent, CallerId, ChannelSnapshot } from './ari-types.js';
 import { Cause, causeName } from './causes.js';
 import { deviceOf, dialString, isDialable, type DialRoutes, type RecallCallers } from './dial.js';
-import { NO_FEATURES, type CallFeatures } from './features.js';
+import {
+  NO_FEATURES, type CallFeatures, type CallPort, type TransferRefusal, type TransferRequest, type TransferStart,
+} from './features.js';
 import { newLeg, type Leg, type LegKind, type LegRole } from './leg.js';
 import { SerialQueue } from './queue.js';
 import {
-  FAILURE_MEDIA, Transfer, type BridgePicture, type TransferHost, type TransferOptions, type TransferRecord,
+  FAILURE_MEDIA, Transfer, type BridgePicture, type TransferHost, type TransferRecord,
   type TransferResult, type TransferSettings, type TransferSnapshot,
 } from './transfer.js';
 
 export type { Leg, LegRole } from './leg.js';
+export type { TransferRefusal, TransferStart } from './features.js';
 
 export type CallPhase = 'dialling' | 'bridged' | 'ending' | 'ended';
 
@@ -101,6 +105,9 @@ const CALL_EVENTS = new Set<AriEvent['type']>([
 /** How a digit passed on is played to the other party (ms). */
 export const DTMF_OUT = { duration: 120, between: 80 } as const;
 
+/** Playback ids kept per channel for `break`. */
+const MAX_PLAYBACKS_KEPT = 8;
+
 /** Played to a party left alone before konami hangs it up. */
 export const FAREWELL_MEDIA = 'tone:congestion';
 
@@ -112,18 +119,7 @@ const DIAL_FAILURES: Record<string, number> = {
   NOANSWER: Cause.NO_ANSWER,
 };
 
-export type TransferRefusal =
-  | 'not_bridged' | 'in_progress' | 'empty_target' | 'invalid_target' | 'own_number' | 'transferee_number'
-  /** The dial route does not exist (any more) or the account may not use it. */
-  | 'route_not_allowed'
-  /** The call started as many transfers as one call may. */
-  | 'call_transfer_limit'
-  /** The account started transfers faster than it may. */
-  | 'account_transfer_rate';
-
-export type TransferStart = { ok: true; transfer: TransferSnapshot } | { ok: false; reason: TransferRefusal };
-
-export class Call {
+export class Call implements CallPort {
   readonly id: string;
   readonly account: string | undefined;
   readonly endpoint: string;
@@ -156,7 +152,9 @@ export class Call {
   private readonly features: CallFeatures;
   private readonly host: TransferHost;
   /** The number the caller dialled. */
-  private readonly calledNumber: string;
+  readonly calledNumber: string;
+  /** Playbacks konami started on each channel, newest last, for `break`. */
+  private readonly playbacks = new Map<string, string[]>();
   private readonly metrics: CallMetrics;
   private readonly journal: CallJournal;
   /** The document last given to the journal (unchanged steps write nothing). */
@@ -223,7 +221,7 @@ export class Call {
     if ('record' in origin && origin.record.transfer) {
       const kept = origin.record.transfer;
       // A record kept before RECALL_CALLERS existed follows the setting of today.
-      const record = { ...kept, settings: { recallByNumber: settings.recallCallers === 'number', ...kept.settings } };
+      const record = { ...kept, settings: { ...kept.settings, recallByNumber: kept.settings.recallByNumber ?? settings.recallCallers === 'number' } };
       const t = Transfer.restore(this.host, record, (id) => (id ? this.legs.get(id) : undefined));
       this.transfer = t;
       if (t) this.restoredTimers.push(() => t.armRestoredTimers());
@@ -397,7 +395,7 @@ export class Call {
    * transfer is already in progress, or the target is empty, malformed, or
    * one of the call's own parties.
    */
-  async startTransfer(by: LegRole, target: string, options: TransferOptions): Promise<TransferStart> {
+  async startTransfer({ by, target, options }: TransferRequest): Promise<TransferStart> {
     const refuse = (reason: TransferRefusal): TransferStart => {
       this.log.info({ by, target, reason }, 'transfer refused');
       return { ok: false, reason };
@@ -448,7 +446,15 @@ export class Call {
     const leg = this.party(role);
     if (!leg || leg.gone) return;
     if (this.transfer) await this.transfer.cue(leg, FAILURE_MEDIA);
-    else await this.step('refusal tone', this.ari.play(leg.id, FAILURE_MEDIA));
+    else await this.play(leg, FAILURE_MEDIA, 'refusal tone');
+  }
+
+  /** Stops every playback konami started on a party (Kazoo's break); the music of a held bridge plays on. */
+  async silence(leg: Leg): Promise<void> {
+    const ids = this.playbacks.get(leg.id) ?? [];
+    this.playbacks.delete(leg.id);
+    this.transfer?.silenced(leg);
+    for (const id of ids) await this.step('stop playback', this.ari.stopPlayback(id));
   }
 
   // ---- events ----
@@ -560,6 +566,13 @@ export class Call {
         const leg = this.legOf(e.channel.id);
         if (!leg || leg.gone || this.phase !== 'bridged') return;
         if (leg.role && (leg === this.a || leg === this.b)) {
+          if (this.transfer?.takeback(leg, e.digit, this.digitGapMs())) {
+            // The transferor pressed the takeback code: what it was typing is dropped, never heard.
+            this.digits.forget(leg.role);
+            this.log.info({ leg: leg.role }, 'takeback code pressed');
+            await this.cancelTransfer(leg.role);
+            return;
+          }
           this.digits.press(leg.role, e.digit);
           await this.runFired();
         } else {
@@ -673,7 +686,7 @@ export class Call {
     this.phase = 'ending';
     this.endingCause = cause;
     this.digits.dispose();
-    await this.step('failure tone', this.ari.play(leg.id, FAREWELL_MEDIA));
+    await this.play(leg, FAREWELL_MEDIA, 'failure tone');
     this.later(this.settings.farewellMs ?? 2000, () => this.end(cause));
   }
 
@@ -738,6 +751,11 @@ export class Call {
     });
   }
 
+  /** The most time between two keys of one code: the account's digit timeout. */
+  private digitGapMs(): number {
+    return this.features.matcher(this.account)?.digitTimeoutMs ?? DEFAULT_DIGIT_TIMEOUT_MS;
+  }
+
   /** Runs the modules of the codes that just matched, one after another, inside the call's queue. */
   private async runFired(): Promise<void> {
     while (this.fired.length > 0) {
@@ -773,6 +791,7 @@ export class Call {
         return (await this.createChannel(leg, endpoint, shownAs, originator)) ? leg : undefined;
       },
       step: (what, p) => this.step(what, p),
+      play: (leg, media, what, playbackId) => this.play(leg, media, what, playbackId),
       placeIn: (leg, bridgeId, picture) => this.placeIn(leg, bridgeId, picture),
       later: (ms, fn) => this.later(ms, fn),
       cancel: (timer) => this.cancel(timer as NodeJS.Timeout),
@@ -845,6 +864,14 @@ export class Call {
     this.log.warn({ channel: leg.id, bridge: bridgeId }, 'party found outside its bridge: put back');
     await this.step('put party back', this.ari.addChannel(bridgeId, [leg.id], { absorbDTMF: true }));
     return true;
+  }
+
+  /** Plays media to a party, keeping the playback's id so `silence` can stop it. */
+  private play(leg: Leg, media: string | string[], what: string, playbackId = `konami-play-${randomUUID()}`): Promise<boolean> {
+    // A party hears a few playbacks at most at once: older ones have ended.
+    const ids = [...(this.playbacks.get(leg.id) ?? []), playbackId].slice(-MAX_PLAYBACKS_KEPT);
+    this.playbacks.set(leg.id, ids);
+    return this.step(what, this.ari.play(leg.id, media, playbackId));
   }
 
   /** One ARI step whose target may be gone already: that is logged, not thrown. */

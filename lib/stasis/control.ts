@@ -2,14 +2,20 @@
 // actions on them. Every action runs in the call's own queue, like a code.
 import type { MetaflowConfig } from '../metaflow/types.js';
 import type { StasisApp } from './app.js';
-import type { Call, Leg, TransferRefusal } from './call.js';
+import type { Call, Leg } from './call.js';
 import { Cause } from './causes.js';
-import { transferOptions, type TransferData } from './modules/transfer.js';
+import type { TransferRefusal } from './features.js';
+import { requestTransfer, type TransferData } from './modules/transfer.js';
 import type { TransferSnapshot } from './transfer.js';
+
+/** Seconds from year 0 to 1970, as Kazoo counts its timestamps (Gregorian seconds). */
+const GREGORIAN_OFFSET_S = 62_167_219_200;
 
 export interface ChannelView {
   /** This party's channel id (Kazoo's call id). */
   id: string;
+  /** The same, under Kazoo's name. */
+  uuid: string;
   /** The call it belongs to (the caller's channel id). */
   call_id: string;
   /** The other party's channel id. */
@@ -17,9 +23,13 @@ export interface ChannelView {
   direction: 'inbound' | 'outbound';
   caller_id: { name: string; number: string };
   callee_id: { name: string; number: string };
+  /** The number the caller dialled (Kazoo's destination). */
+  destination: string;
   state: 'ringing' | 'answered' | 'ending';
   answered: boolean;
   created_at: string;
+  /** When the call started, in Gregorian seconds (Kazoo's timestamp). */
+  timestamp: number;
   answered_at: string | null;
   transfer: TransferView | null;
   last_transfer: TransferView | null;
@@ -37,7 +47,7 @@ export interface TransferView {
 
 export type ActionResult<T> =
   | { ok: true; value: T }
-  | { ok: false; error: TransferRefusal | 'not_found' | 'not_enabled' | 'no_transfer' | 'unavailable' };
+  | { ok: false; error: TransferRefusal | 'not_found' | 'no_transfer' | 'unavailable' };
 
 export class CallControl {
   constructor(
@@ -61,16 +71,20 @@ export class CallControl {
     return found ? view(found.call, found.leg) : undefined;
   }
 
-  async transfer(account: string, channelId: string, target: string): Promise<ActionResult<TransferView>> {
+  /**
+   * Transfers the other party of `channelId`'s call: the channel's party is
+   * the transferor. Every account may: the request's fields go over the data
+   * of the account's transfer code, if it has one, and over the defaults.
+   */
+  async transfer(account: string, channelId: string, request: TransferData & { target: string }): Promise<ActionResult<TransferView>> {
     const found = this.find(account, channelId);
     if (!found) return { ok: false, error: 'not_found' };
     if (!this.available()) return { ok: false, error: 'unavailable' };
-    const data = this.transferData(account);
-    if (!data) return { ok: false, error: 'not_enabled' };
+    const data: TransferData = { ...this.transferData(account), ...request };
     const { call, leg } = found;
     return call.run(async () => {
       if (!leg.role || leg.gone) return { ok: false, error: 'not_found' } as const;
-      const started = await call.startTransfer(leg.role, target, transferOptions(data));
+      const started = await requestTransfer(call, leg.role, request.target, data);
       return started.ok ? { ok: true, value: transferView(started.transfer) } : { ok: false, error: started.reason };
     });
   }
@@ -95,6 +109,16 @@ export class CallControl {
     return { ok: true, value: null };
   }
 
+  /** Kazoo's break: stops what konami is playing to the channel (a tone, ringback). */
+  async break(account: string, channelId: string): Promise<ActionResult<null>> {
+    const found = this.find(account, channelId);
+    if (!found) return { ok: false, error: 'not_found' };
+    if (!this.available()) return { ok: false, error: 'unavailable' };
+    const { call, leg } = found;
+    await call.run(() => call.silence(leg));
+    return { ok: true, value: null };
+  }
+
   /** A channel of this account's calls that is one of its two parties; anything else is "not found". */
   private find(account: string, channelId: string): { call: Call; leg: Leg } | undefined {
     const call = this.app.callOf(channelId);
@@ -103,12 +127,18 @@ export class CallControl {
     return leg && !leg.gone ? { call, leg } : undefined;
   }
 
-  /** The account's transfer settings: the data of its (first) transfer code; none if it has no transfer code. */
+  /** The account's transfer settings: the data of its (first) transfer code, without its fixed target. */
   private transferData(account: string): TransferData | undefined {
     const m = this.metaflows(account);
     if (!m) return undefined;
     for (const table of [m.numbers, m.patterns]) {
-      for (const action of Object.values(table)) if (action.module === 'transfer') return action.data as TransferData;
+      for (const action of Object.values(table)) {
+        if (action.module !== 'transfer') continue;
+        // A code's fixed target is the code's own: the request names its target.
+        const settings: TransferData = { ...(action.data as TransferData) };
+        delete settings.target;
+        return settings;
+      }
     }
     return undefined;
   }
@@ -120,14 +150,17 @@ function view(call: Call, leg: Leg): ChannelView {
   const b = call.b;
   return {
     id: leg.id,
+    uuid: leg.id,
     call_id: call.id,
     other_leg: other && !other.gone ? other.id : null,
     direction: leg.role === 'a' ? 'inbound' : 'outbound',
     caller_id: { ...(a?.caller ?? { name: '', number: '' }) },
     callee_id: { name: b?.caller.name ?? '', number: b?.number ?? '' },
+    destination: call.calledNumber,
     state: call.phase === 'dialling' ? 'ringing' : call.phase === 'bridged' ? 'answered' : 'ending',
     answered: call.answeredAt !== undefined,
     created_at: call.startedAt.toISOString(),
+    timestamp: Math.floor(call.startedAt.getTime() / 1000) + GREGORIAN_OFFSET_S,
     answered_at: call.answeredAt?.toISOString() ?? null,
     transfer: call.transfer ? transferView(call.transfer.snapshot()) : null,
     last_transfer: call.lastTransfer ? transferView(call.lastTransfer) : null,

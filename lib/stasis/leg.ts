@@ -1,7 +1,8 @@
 // A channel konami looks after within one call.
+import type { LegRole } from '../metaflow/types.js';
 import type { CallerId } from './ari-types.js';
 
-export type LegRole = 'a' | 'b';
+export type { LegRole } from '../metaflow/types.js';
 
 /** What konami made the channel for: the caller, the called party, a transfer target, a transferor called back. */
 export type LegKind = 'a' | 'b' | 'target' | 'recall';

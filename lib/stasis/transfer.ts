@@ -18,6 +18,7 @@
 // (snapshot()) so it can be persisted and rebuilt.
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../log.js';
+import { KeySequence } from '../metaflow/sequence.js';
 import type { Ari } from './ari.js';
 import type { CallerId } from './ari-types.js';
 import { Cause } from './causes.js';
@@ -57,7 +58,16 @@ export interface TransferSettings {
   recallAttempts: number;
   /** Seconds between two recall attempts. */
   recallDelay: number;
+  /** Keys the transferor presses to cancel the transfer (Kazoo's takeback_dtmf). */
+  takebackDtmf: string;
+  /** What a party waiting for the target hears (a media URI). */
+  ringback: string;
+  /** blind: the transferor leaves at once and the transferee waits for the target, hearing ringing. */
+  type: 'attended' | 'blind';
 }
+
+/** What a transfer record kept before a setting existed runs with. */
+export const SETTINGS_BEFORE = { takebackDtmf: '*1', ringback: 'tone:ring', type: 'attended' } as const;
 
 /** What a transfer is asked for with: a dial route by name, resolved for the account when it starts. */
 export interface TransferOptions extends Omit<TransferSettings, 'dialTemplate' | 'recallByNumber'> {
@@ -94,6 +104,8 @@ export interface TransferHost {
   originate(kind: LegKind, endpoint: string, number: string, shownAs: CallerId, originator: string): Promise<Leg | undefined>;
   /** An ARI step whose target may be gone already (logged, never thrown). */
   step(what: string, p: Promise<unknown>): Promise<boolean>;
+  /** Plays media to a party (a step); the playback can be stopped by the call's `break`. */
+  play(leg: Leg, media: string | string[], what: string, playbackId?: string): Promise<boolean>;
   /** Puts a living party into a bridge if Asterisk shows it elsewhere (the bridge made again if gone); says if it did. */
   placeIn(leg: Leg | undefined, bridgeId: string, picture: BridgePicture): Promise<boolean>;
   /** A timer whose callback runs through the call's queue. */
@@ -187,7 +199,6 @@ function causeOf(s: Stimulus): number {
   return 'cause' in s ? s.cause : Cause.NORMAL_CLEARING;
 }
 
-export const RING_MEDIA = 'tone:ring';
 /** A short failure tone (Asterisk's core sounds). */
 export const FAILURE_MEDIA = 'sound:beeperr';
 
@@ -244,6 +255,7 @@ export class Transfer {
   private readonly ringing = new Map<string, string>();
   private mohOn = false;
   private consultCreated = false;
+  private takebackKeys: KeySequence | undefined;
 
   constructor(
     private readonly host: TransferHost,
@@ -267,7 +279,7 @@ export class Transfer {
     const transferor = leg(r.transferor);
     const transferee = leg(r.transferee);
     if (!transferor || !transferee) return undefined;
-    const t = new Transfer(host, transferor, transferee, r.main_bridge, r.target_number, r.endpoint, r.settings,
+    const t = new Transfer(host, transferor, transferee, r.main_bridge, r.target_number, r.endpoint, { ...SETTINGS_BEFORE, ...r.settings },
       { id: r.id, consultBridge: r.consult_bridge, startedAt: new Date(r.started_at) });
     t.state = r.state;
     t.outcome = r.outcome;
@@ -343,21 +355,34 @@ export class Transfer {
     }
   }
 
-  /** Entry of the first state: Bob holds, Alice waits ringing, Mary is called. */
+  /**
+   * Entry of the first state. Attended: Bob holds, Alice waits ringing, Mary
+   * is called showing Alice. Blind: Alice is hung up at once and the transfer
+   * starts where Alice would have left while Mary rang (partial): Bob hears
+   * ringing, Mary is called showing Bob, and if Mary fails Alice is called back.
+   */
   async start(): Promise<void> {
     const { ari } = this.host;
     const { transferor: alice, transferee: bob } = this;
-    this.log.info({ transferor: alice.role, endpoint: this.endpoint }, 'transfer started');
-    await this.host.step('create consultation bridge',
-      ari.createBridge({ bridgeId: this.consultBridge, type: 'mixing,dtmf_events', name: `konami/${this.host.callId}/consult` }));
-    this.consultCreated = true;
-    await this.host.step('move transferor to consultation', ari.addChannel(this.consultBridge, [alice.id], { absorbDTMF: true }));
-    if (!bob.gone) {
-      await this.host.step('hold transferee', ari.startBridgeMoh(this.mainBridge, this.settings.mohClass));
-      this.mohOn = true;
+    const blind = this.settings.type === 'blind';
+    this.log.info({ transferor: alice.role, endpoint: this.endpoint, type: this.settings.type }, 'transfer started');
+    if (blind) {
+      this.enter('partial');
+      await this.hangUp(alice);
+      await this.ring(bob);
+    } else {
+      await this.host.step('create consultation bridge',
+        ari.createBridge({ bridgeId: this.consultBridge, type: 'mixing,dtmf_events', name: `konami/${this.host.callId}/consult` }));
+      this.consultCreated = true;
+      await this.host.step('move transferor to consultation', ari.addChannel(this.consultBridge, [alice.id], { absorbDTMF: true }));
+      if (!bob.gone) {
+        await this.host.step('hold transferee', ari.startBridgeMoh(this.mainBridge, this.settings.mohClass));
+        this.mohOn = true;
+      }
+      await this.ring(alice);
     }
-    await this.ring(alice);
-    const mary = await this.host.originate('target', this.endpoint, this.targetNumber, alice.caller, alice.id);
+    const shownTo = blind ? bob : alice;
+    const mary = await this.host.originate('target', this.endpoint, this.targetNumber, shownTo.caller, shownTo.id);
     if (!mary) {
       await this.on({ kind: 'target_gone', cause: Cause.UNALLOCATED });
       return;
@@ -378,13 +403,24 @@ export class Transfer {
 
   /** A transfer channel (target or recall) reached Stasis: dial it. */
   async dialLeg(leg: Leg): Promise<void> {
-    // The recall is made on Bob's behalf: Alice's channel is gone by then.
-    const caller = leg.kind === 'recall' ? this.transferee : this.transferor;
+    // A recall, and a blind transfer's target, are called on Bob's behalf: Alice is gone.
+    const caller = leg.kind === 'recall' || this.settings.type === 'blind' ? this.transferee : this.transferor;
     leg.dialled = true;
     await this.host.step(`dial ${leg.kind}`, this.host.ari.dial(leg.id, {
       caller: caller.gone ? undefined : caller.id,
       timeout: this.settings.ringTimeout,
     }));
+  }
+
+  /**
+   * A key a party pressed during the transfer: true when it is the transferor
+   * completing the takeback code (within `gapMs` between keys), which cancels
+   * the transfer.
+   */
+  takeback(leg: Leg, key: string, gapMs: number): boolean {
+    if (leg !== this.transferor || this.state === 'ended') return false;
+    this.takebackKeys ??= new KeySequence(this.settings.takebackDtmf, gapMs);
+    return this.takebackKeys.press(key);
   }
 
   owns(leg: Leg): boolean {
@@ -456,13 +492,18 @@ export class Transfer {
   async cue(leg: Leg, media: string): Promise<void> {
     const ringing = this.ringing.get(leg.id);
     if (!ringing) {
-      await this.host.step('tone', this.host.ari.play(leg.id, media));
+      await this.host.play(leg, media, 'tone');
       return;
     }
     await this.host.step('stop ringing tone', this.host.ari.stopPlayback(ringing));
     const playbackId = `konami-ring-${randomUUID()}`;
     this.ringing.set(leg.id, playbackId);
-    await this.host.step('tone, then ringing again', this.host.ari.play(leg.id, [media, RING_MEDIA], playbackId));
+    await this.host.play(leg, [media, this.settings.ringback], 'tone, then ringing again', playbackId);
+  }
+
+  /** The call stopped every playback of a party: its ringing is no longer playing. */
+  silenced(leg: Leg): void {
+    this.ringing.delete(leg.id);
   }
 
   /** Bridges the transfer created that still exist. */
@@ -485,7 +526,7 @@ export class Transfer {
     await this.unhold();
     await this.host.step('return transferor', ari.addChannel(this.mainBridge, [this.transferor.id], { absorbDTMF: true }));
     await this.destroyConsultation();
-    if (tone) await this.host.step('failure tone', ari.play(this.transferor.id, FAILURE_MEDIA));
+    if (tone) await this.host.play(this.transferor, FAILURE_MEDIA, 'failure tone');
     await this.finish({ outcome, cause });
   }
 
@@ -656,7 +697,7 @@ export class Transfer {
     if (leg.gone || this.ringing.has(leg.id)) return;
     const playbackId = `konami-ring-${randomUUID()}`;
     this.ringing.set(leg.id, playbackId);
-    await this.host.step('ringing tone', this.host.ari.play(leg.id, RING_MEDIA, playbackId));
+    await this.host.play(leg, this.settings.ringback, 'ringing tone', playbackId);
   }
 
   private async stopRinging(leg: Leg): Promise<void> {

@@ -5,9 +5,12 @@ import { ValidationError, type FieldError } from '../../../lib/validation.js';
 import { builtInModules } from '../../../lib/stasis/modules/index.js';
 import { testRegistry } from './helpers.js';
 
-function errorsOf(raw: unknown): FieldError[] {
+/** The modules konami ships: their data schemas are what an admin's metaflows meet. */
+const modules = builtInModules();
+
+function errorsOf(raw: unknown, registry = testRegistry()): FieldError[] {
   try {
-    validateMetaflows(raw, testRegistry());
+    validateMetaflows(raw, registry);
   } catch (err) {
     expect(err).to.be.instanceOf(ValidationError);
     return [...(err as ValidationError).errors];
@@ -66,12 +69,53 @@ describe('metaflow validation', function () {
 
   it('refuses a bad listen_on, a non-DTMF number, an unknown field, a module\'s bad data: all at once', function () {
     const fields = errorsOf({
-      listen_on: 'self', numbers: { '2x': { module: 'resume' } }, colour: 'blue',
+      listen_on: 'caller', numbers: { '2x': { module: 'resume' } }, colour: 'blue',
       patterns: { '21': { module: 'transfer', data: { target: 'bob' } } },
     }).map((e) => `${e.field}/${e.rule}`);
     expect(fields).to.have.members(['listen_on/enum', 'numbers.2x/unknown', 'colour/unknown', 'patterns.21.data.target/pattern']);
     const data = errorsOf({ patterns: { '21': { module: 'transfer', data: { target: 'bob' } } } });
     expect(data).to.deep.equal([{ field: 'patterns.21.data.target', rule: 'pattern', message: data[0]!.message }]);
+  });
+
+  it("takes the specification's example as written, and stores it in konami's one spelling", function () {
+    const given = {
+      metaflows: {
+        numbers: { 22: { module: 'resume', data: {} } },
+        patterns: { '21(\\d+)': { module: 'transfer', data: {} } },
+        binding_key: '*',
+      },
+    };
+    const m = validateMetaflows(given, modules);
+    expect(m).to.deep.equal({
+      binding_digit: '*', digit_timeout: 2000, listen_on: 'both',
+      numbers: { 22: { module: 'resume', data: {} } },
+      patterns: { '21(\\d+)': { module: 'transfer', data: {} } },
+    });
+  });
+
+  it("takes Kazoo's spellings (digit_timeout_ms, listen_on self/peer, empty children, moh_class, Transfer-Type) and stores konami's", function () {
+    const m = validateMetaflows({
+      binding_digit: '*', digit_timeout_ms: 1500, listen_on: 'peer',
+      numbers: { 22: { module: 'resume', data: {}, children: {} } },
+      patterns: { '21(\\d+)': { module: 'transfer', data: { moh_class: 'jazz', 'Transfer-Type': 'blind', takeback_dtmf: '*9' }, children: {} } },
+    }, modules);
+    expect(m).to.deep.include({ digit_timeout: 1500, listen_on: 'b' });
+    expect(m.numbers['22']).to.deep.equal({ module: 'resume', data: {} });
+    expect(m.patterns['21(\\d+)']).to.deep.equal({ module: 'transfer', data: { moh: 'jazz', transfer_type: 'blind', takeback_dtmf: '*9' } });
+    expect(validateMetaflows({ listen_on: 'self' }, modules).listen_on).to.equal('a');
+    expect(validateMetaflows({ listen_on: 'ab' }, modules).listen_on).to.equal('both');
+  });
+
+  it('refuses one field under two names, children konami would not run, and a bad ringback or takeback, naming each', function () {
+    const fields = errorsOf({
+      binding_digit: '*', binding_key: '#', digit_timeout: 900, digit_timeout_ms: 900,
+      numbers: { 22: { module: 'resume', children: { _: { module: 'resume' } } } },
+      patterns: { '21(\\d+)': { module: 'transfer', data: { ringback: 'file:/etc/passwd', takeback_dtmf: '*1x', transfer_type: 'warm' } } },
+    }, modules).map((e) => `${e.field}/${e.rule}`);
+    expect(fields).to.have.members([
+      'binding_key/unique', 'digit_timeout_ms/unique', 'numbers.22.children/maxItems',
+      'patterns.21(\\d+).data.ringback/pattern', 'patterns.21(\\d+).data.takeback_dtmf/pattern', 'patterns.21(\\d+).data.transfer_type/enum',
+    ]);
   });
 
   it('refuses a code entry without a module, or something that is not an object', function () {

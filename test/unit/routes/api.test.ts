@@ -9,6 +9,7 @@ import { OPENAPI } from '../../../lib/routes/openapi.js';
 import { RateLimiter } from '../../../lib/limits.js';
 import { startHttp, type HttpServer } from '../../../lib/routes/server.js';
 import { TokenSigner } from '../../../lib/routes/tokens.js';
+import type { TransferData } from '../../../lib/stasis/modules/transfer.js';
 import type { ActionResult, ChannelView, TransferView } from '../../../lib/stasis/control.js';
 import { builtInModules } from '../../../lib/stasis/modules/index.js';
 import { FileAccountStore } from '../../../lib/store/file-store.js';
@@ -18,8 +19,8 @@ const SECRET = Buffer.from('a'.repeat(32));
 
 function channel(id: string, callId: string): ChannelView {
   return {
-    id, call_id: callId, other_leg: null, direction: 'inbound', caller_id: { name: 'Alice', number: '1001' },
-    callee_id: { name: '', number: '2001' }, state: 'answered', answered: true, created_at: '', answered_at: '',
+    id, uuid: id, call_id: callId, other_leg: null, direction: 'inbound', caller_id: { name: 'Alice', number: '1001' },
+    callee_id: { name: '', number: '2001' }, destination: '2001', state: 'answered', answered: true, created_at: '', timestamp: 0, answered_at: '',
     transfer: null, last_transfer: null,
   };
 }
@@ -39,12 +40,14 @@ describe('the HTTP API (Kazoo crossbar conventions)', function () {
   let other: { id: string; key: string };
   let calls: Array<[string, string, string?]>;
   let refuse: ActionResult<unknown> | undefined;
+  let requests: Array<TransferData & { target: string }>;
 
   const service: CallService = {
     list: (account) => (account === acme.id ? [channel('alice-1', 'alice-1')] : [channel('eve-1', 'eve-1')]),
     get: (account, id) => (account === acme.id && id === 'alice-1' ? channel('alice-1', 'alice-1') : account === other.id && id === 'eve-1' ? channel('eve-1', 'eve-1') : undefined),
-    async transfer(account, id, target) {
-      calls.push(['transfer', id, target]);
+    async transfer(account, id, request) {
+      calls.push(['transfer', id, request.target]);
+      requests.push(request);
       if (refuse) return refuse as ActionResult<TransferView>;
       return account === acme.id && id === 'alice-1' ? { ok: true, value: TRANSFER } : { ok: false, error: 'not_found' };
     },
@@ -55,6 +58,10 @@ describe('the HTTP API (Kazoo crossbar conventions)', function () {
     },
     async hangup(account, id) {
       calls.push(['hangup', id]);
+      return account === acme.id && id === 'alice-1' ? { ok: true, value: null } : { ok: false, error: 'not_found' };
+    },
+    async break(account, id) {
+      calls.push(['break', id]);
       return account === acme.id && id === 'alice-1' ? { ok: true, value: null } : { ok: false, error: 'not_found' };
     },
   };
@@ -86,6 +93,7 @@ describe('the HTTP API (Kazoo crossbar conventions)', function () {
 
   beforeEach(function () {
     calls = [];
+    requests = [];
     refuse = undefined;
   });
 
@@ -126,13 +134,13 @@ describe('the HTTP API (Kazoo crossbar conventions)', function () {
       }
     });
 
-    it('401 for a wrong key, 400 naming data.api_key when it is missing', async function () {
+    it('401 for a wrong key, 400 naming api_key when it is missing', async function () {
       const wrong = await call('PUT', '/v1/api_auth', { body: { data: { api_key: 'kmi_nope' } } });
       expect(wrong.status).to.equal(401);
       expect(wrong.json).to.include({ status: 'error', error: '401', message: 'invalid credentials' });
       const missing = await call('PUT', '/v1/api_auth', { body: { data: {} } });
       expect(missing.status).to.equal(400);
-      expect(missing.json['data']).to.have.property('data.api_key');
+      expect(missing.json['data']).to.have.property('api_key');
     });
 
     it('401 without a token, with a malformed, a forged or an expired one; the query form works', async function () {
@@ -196,12 +204,12 @@ describe('the HTTP API (Kazoo crossbar conventions)', function () {
     });
 
     for (const [what, body, field, rule] of [
-      ['a missing action', { data: {} }, 'data.action', 'required'],
-      ['an unknown action', { data: { action: 'teleport' } }, 'data.action', 'enum'],
-      ['a missing target', { data: { action: 'transfer' } }, 'data.target', 'required'],
-      ['a malformed target', { data: { action: 'transfer', target: '26&00' } }, 'data.target', 'pattern'],
-      ['a target with letters (a SIP user, a trunk)', { data: { action: 'transfer', target: 'bob' } }, 'data.target', 'pattern'],
-      ['a target that names a trunk', { data: { action: 'transfer', target: '0900123@premium' } }, 'data.target', 'pattern'],
+      ['a missing action', { data: {} }, 'action', 'required'],
+      ['an unknown action', { data: { action: 'teleport' } }, 'action', 'enum'],
+      ['a missing target', { data: { action: 'transfer' } }, 'target', 'required'],
+      ['a malformed target', { data: { action: 'transfer', target: '26&00' } }, 'target', 'pattern'],
+      ['a target with letters (a SIP user, a trunk)', { data: { action: 'transfer', target: 'bob' } }, 'target', 'pattern'],
+      ['a target that names a trunk', { data: { action: 'transfer', target: '0900123@premium' } }, 'target', 'pattern'],
       ['a missing data envelope', { action: 'transfer' }, 'data', 'required'],
     ] as const) {
       it(`400 for ${what}, naming ${field}`, async function () {
@@ -214,14 +222,13 @@ describe('the HTTP API (Kazoo crossbar conventions)', function () {
     }
 
     for (const [error, status, message] of [
-      ['not_bridged', 409, 'Channel is not bridged'],
+      ['not_bridged', 400, 'validation error'],
       ['in_progress', 409, 'a transfer is already in progress'],
-      ['not_enabled', 409, 'transfer is not enabled for this account'],
       ['own_number', 400, 'validation error'],
       ['not_found', 404, 'bad identifier'],
       ['call_transfer_limit', 429, 'this call has started as many transfers as one call may'],
       ['account_transfer_rate', 429, 'the account is starting transfers faster than it may'],
-      ['route_not_allowed', 409, 'the dial route of the transfer code is not available to this account'],
+      ['route_not_allowed', 409, 'the dial route of the transfer is not available to this account'],
     ] as const) {
       it(`${status} when the call refuses with ${error}`, async function () {
         refuse = { ok: false, error };
@@ -265,8 +272,8 @@ describe('the HTTP API (Kazoo crossbar conventions)', function () {
       expect((await call('GET', path, { token })).json['data']).to.equal(null);
       const bad = await call('POST', path, { token, body: { data: { digit_timeout: 5, numbers: { 22: { module: 'teleport' } } } } });
       expect(bad.status).to.equal(400);
-      expect(bad.json['data']).to.have.property('data.digit_timeout').that.has.property('minimum');
-      expect(bad.json['data']).to.have.property('data.numbers.22.module').that.has.property('enum');
+      expect(bad.json['data']).to.have.property('digit_timeout').that.has.property('minimum');
+      expect(bad.json['data']).to.have.property('numbers.22.module').that.has.property('enum');
       const good = await call('POST', path, { token, body: { data: { numbers: { 22: { module: 'resume' } }, patterns: { '21(\\d+)': { module: 'transfer' } } } } });
       expect(good.status).to.equal(200);
       expect((await call('GET', path, { token })).json['data']).to.deep.include({ binding_digit: '*', digit_timeout: 2000 });
@@ -281,7 +288,7 @@ describe('the HTTP API (Kazoo crossbar conventions)', function () {
       const junk = JSON.parse(`${'['.repeat(8)}${'0,'.repeat(4000)}0${']'.repeat(8)}`) as unknown;
       const r = await call('POST', path, { token, body: { data: { numbers: { 22: { module: 'resume', data: { junk } } } } } });
       expect(r.status).to.equal(400);
-      expect(r.json['data']).to.have.property('data.numbers.22.data.junk').that.has.property('unknown');
+      expect(r.json['data']).to.have.property('numbers.22.data.junk').that.has.property('unknown');
       expect(statSync(join(dataDir, 'accounts', `${acme.id}.json`)).size).to.equal(before);
     });
 

@@ -5,8 +5,7 @@ import { silentLogger } from '../../../lib/log.js';
 import type { Invocation } from '../../../lib/metaflow/modules.js';
 import { StasisApp } from '../../../lib/stasis/app.js';
 import type { ChannelSnapshot } from '../../../lib/stasis/ari-types.js';
-import type { Call } from '../../../lib/stasis/call.js';
-import type { CallModule } from '../../../lib/stasis/features.js';
+import type { CallModule, CallPort } from '../../../lib/stasis/features.js';
 import { ev, FakeAri } from '../../fakes/fake-ari.js';
 import { matcherFor } from '../metaflow/helpers.js';
 import { fixedRoutes } from '../../fakes/dial-routes.js';
@@ -17,7 +16,7 @@ describe('feature codes on a bridged call (fake ARI, fake timers)', function () 
   let app: StasisApp;
   let alice: ChannelSnapshot;
   let bob: ChannelSnapshot;
-  let runs: Array<{ call: Call; invocation: Invocation }>;
+  let runs: Array<{ call: CallPort; invocation: Invocation }>;
   let failing: boolean;
 
   const probe: CallModule = {

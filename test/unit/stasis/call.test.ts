@@ -4,6 +4,7 @@ import { silentLogger } from '../../../lib/log.js';
 import { StasisApp } from '../../../lib/stasis/app.js';
 import type { ChannelSnapshot } from '../../../lib/stasis/ari-types.js';
 import { BRIDGE_TYPE, callerCause } from '../../../lib/stasis/call.js';
+import { transferOptions } from '../../../lib/stasis/modules/transfer.js';
 import { Cause } from '../../../lib/stasis/causes.js';
 import type { RecallCallers } from '../../../lib/stasis/dial.js';
 import { ev, FakeAri } from '../../fakes/fake-ari.js';
@@ -208,7 +209,7 @@ describe('a call through the Stasis app (fake ARI)', function () {
       app.handle(ev.state(bob, 'Up'));
       await settle();
       const call = app.activeCalls.get(alice.id)!;
-      const started = await call.run(() => call.startTransfer('a', '2600', { route: 'default', ringTimeout: 20, mohClass: 'default', recallAttempts: 1, recallDelay: 5 }));
+      const started = await call.run(() => call.startTransfer({ by: 'a', target: '2600', options: transferOptions({ recall_attempts: 1 }) }));
       expect(started.ok).to.equal(true);
       await settle();
       const mary = ari.channels.get(ari.ops('createChannel').at(-1)!.target)!.snapshot;

@@ -733,6 +733,7 @@ describe('attended transfer: the state machine through a call (fake ARI, fake ti
     });
     expect(call.transfer?.snapshot().settings).to.deep.equal({
       dialTemplate: 'Local/{target}@phones/n', recallByNumber: true, ringTimeout: 20, mohClass: 'default', recallAttempts: 1, recallDelay: 5,
+      takebackDtmf: '*1', ringback: 'tone:ring', type: 'attended',
     } satisfies TransferSettings);
     await answers(mary);
     expect(call.transfer?.snapshot()).to.deep.include({ state: 'consulting', target_answered: true });
