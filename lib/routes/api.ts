@@ -64,6 +64,11 @@ export function createApi(deps: ApiDeps): Api {
   app.use(envelope(deps.log, (route, status) => {
     if (route.startsWith('/v1')) metrics.apiRequests.inc({ route, status: String(status) });
   }));
+  // Kazoo's clients call /v2: the same routes answer there.
+  app.use(async (ctx, next) => {
+    if (ctx.path.startsWith('/v2/')) ctx.path = `/v1/${ctx.path.slice(4)}`;
+    await next();
+  });
   // Everything counts against a client's rate, health checks, metrics and the web app included.
   app.use(identify(deps.tokens, deps.store));
   app.use(rateLimit({ addresses: deps.limiter, accounts: deps.accountLimiter ?? deps.limiter.sibling() }, new Set(deps.trustedProxies ?? [])));
@@ -80,7 +85,9 @@ export function createApi(deps: ApiDeps): Api {
         for (const layer of r.stack) {
           for (const m of layer.methods) {
             if (m === 'HEAD' || layer.methods.length === 0) continue;
-            out.add(`${m} ${String(layer.path).replace(/:accountId/g, '{ACCOUNT_ID}').replace(/:callId/g, '{CALL_ID}')}`);
+            const path = String(layer.path).replace(/:accountId/g, '{ACCOUNT_ID}').replace(/:callId/g, '{CALL_ID}');
+            out.add(`${m} ${path}`);
+            if (path.startsWith('/v1/')) out.add(`${m} /v2/${path.slice(4)}`);
           }
         }
       }

@@ -40,7 +40,7 @@ const transfer = { $ref: '#/components/schemas/Transfer' };
 const channel = { $ref: '#/components/schemas/Channel' };
 const metaflows = { $ref: '#/components/schemas/Metaflows' };
 
-export const OPENAPI = {
+const DOCUMENT = {
   openapi: '3.0.3',
   info: {
     title: 'konami',
@@ -90,21 +90,25 @@ export const OPENAPI = {
         responses: { ...ok('the channel', channel), ...errors(401, 404, 429) },
       },
       post: {
-        summary: 'act on a channel: transfer (attended, this party as transferor), cancel the transfer in progress, or hang up',
+        summary: "act on a channel, as Kazoo's channel actions: transfer (this party is the transferor; every account may), cancel the transfer in progress, hangup, break. Kazoo's callflow, intercept, hold, unhold and move answer 400 naming what konami takes; so does any field an action does not take",
         security: headerAuth, parameters: [accountParam, callParam],
         requestBody: jsonBody({
           type: 'object', required: ['data'],
           properties: {
             data: {
-              type: 'object', required: ['action'],
+              type: 'object', required: ['action'], additionalProperties: false,
               properties: {
-                action: { type: 'string', enum: ['transfer', 'cancel', 'hangup'] },
-                target: { type: 'string', pattern: '^[0-9A-Za-z+*#._-]{1,64}$', description: 'required for transfer' },
+                action: { type: 'string', enum: ['transfer', 'cancel', 'hangup', 'break'], description: 'break stops what konami plays to the channel (a tone, ringback)' },
+                target: { type: 'string', pattern: '^\\+?[0-9]{1,32}$', description: 'transfer: the number to transfer to (required)' },
+                transfer_type: { type: 'string', enum: ['attended', 'blind'], default: 'attended', description: 'transfer: blind hangs the transferor up at once; the transferee hears ringback until the target answers (also spelled transfer-type, Transfer-Type)' },
+                takeback_dtmf: { type: 'string', pattern: '^[0-9*#A-Da-d]{1,8}$', default: '*1', description: 'transfer: keys the transferor presses to cancel it' },
+                moh: { type: 'string', default: 'default', description: 'transfer: music-on-hold class the transferee hears (also spelled moh_class)' },
+                ringback: { type: 'string', default: 'ring', description: 'transfer: what a party waiting for the target hears: ring, dial, busy, congestion, callwaiting, dialrecall, record, info, stutter, or %(on ms,off ms,Hz[,Hz])' },
               },
             },
           },
         }),
-        responses: { ...ok('accepted: the transfer (transfer, cancel) or nothing (hangup)', transfer, '202'), ...errors(400, 401, 404, 409, 413, 415, 429, 503) },
+        responses: { ...ok('accepted: the transfer (transfer, cancel) or {} (hangup, break)', transfer, '202'), ...errors(400, 401, 404, 409, 413, 415, 429, 503) },
       },
     },
     '/v1/accounts/{ACCOUNT_ID}/metaflows': {
@@ -139,7 +143,10 @@ export const OPENAPI = {
       Channel: {
         type: 'object',
         properties: {
-          id: { type: 'string' }, call_id: { type: 'string' }, other_leg: { type: 'string', nullable: true },
+          id: { type: 'string' }, uuid: { type: 'string', description: "the same as id, Kazoo's name" },
+          call_id: { type: 'string' }, other_leg: { type: 'string', nullable: true },
+          destination: { type: 'string', description: 'the number the caller dialled' },
+          timestamp: { type: 'integer', description: 'when the call started, in Gregorian seconds as Kazoo counts' },
           direction: { type: 'string', enum: ['inbound', 'outbound'] },
           caller_id: { type: 'object' }, callee_id: { type: 'object' },
           state: { type: 'string', enum: ['ringing', 'answered', 'ending'] }, answered: { type: 'boolean' },
@@ -149,12 +156,21 @@ export const OPENAPI = {
       },
       Metaflows: {
         type: 'object', nullable: true,
+        description: "Kazoo's metaflows. Also taken wrapped as {\"metaflows\": {...}}, with binding_key for binding_digit, digit_timeout_ms for digit_timeout, listen_on self/peer/ab for a/b/both and empty children on a code; always stored and shown in this spelling",
         properties: {
-          binding_digit: { type: 'string' }, digit_timeout: { type: 'integer' },
-          listen_on: { type: 'string', enum: ['a', 'b', 'both'] },
+          binding_digit: { type: 'string', default: '*' }, digit_timeout: { type: 'integer', default: 2000, description: 'milliseconds' },
+          listen_on: { type: 'string', enum: ['a', 'b', 'both'], default: 'both' },
           numbers: { type: 'object' }, patterns: { type: 'object' },
         },
       },
     },
   },
 } as const;
+
+/** Kazoo's clients call /v2: every /v1 route is served there too, the same. */
+export const OPENAPI = {
+  ...DOCUMENT,
+  paths: Object.fromEntries(Object.entries(DOCUMENT.paths).flatMap(([path, ops]) => (
+    path.startsWith('/v1/') ? [[path, ops], [`/v2/${path.slice(4)}`, ops]] : [[path, ops]]
+  ))),
+};

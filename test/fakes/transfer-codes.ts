@@ -1,5 +1,6 @@
 // The feature codes the transfer unit tests dial: *21<n> (one recall),
 // *23<n> (two recalls 5 s apart), *25<n> (through the dial route "pstn"),
+// *24<n> (blind, one recall, Kazoo's ringback tone), *26<n> (takeback #9),
 // *22 (resume).
 import { validateMetaflows } from '../../lib/metaflow/config.js';
 import { Matcher } from '../../lib/metaflow/matcher.js';
@@ -13,6 +14,8 @@ export function transferCodes(): { registry: ReturnType<typeof builtInModules>; 
       '21(\\d+)': { module: 'transfer', data: { ring_timeout: 20, recall_attempts: 1, recall_delay: 5 } },
       '23(\\d+)': { module: 'transfer', data: { ring_timeout: 20, recall_attempts: 2, recall_delay: 5 } },
       '25(\\d+)': { module: 'transfer', data: { dial_route: 'pstn', recall_attempts: 0 } },
+      '24(\\d+)': { module: 'transfer', data: { transfer_type: 'blind', recall_attempts: 1, ringback: '%(1000,3000,425)' } },
+      '26(\\d+)': { module: 'transfer', data: { takeback_dtmf: '#9' } },
     },
   }, registry, { dialRoutes: ['default', 'pstn'] }));
   return { registry, matcher };

@@ -197,10 +197,58 @@ describe('the HTTP API (Kazoo crossbar conventions)', function () {
       expect(calls).to.deep.equal([['transfer', 'alice-1', '2600']]);
     });
 
-    it('POST cancel and hangup', async function () {
-      expect((await call('POST', `/v1/accounts/${acme.id}/channels/alice-1`, { token, body: { data: { action: 'cancel' } } })).status).to.equal(202);
-      expect((await call('POST', `/v1/accounts/${acme.id}/channels/alice-1`, { token, body: { data: { action: 'hangup' } } })).status).to.equal(202);
-      expect(calls.map((c) => c[0])).to.deep.equal(['cancel', 'hangup']);
+    it('POST cancel, hangup and break', async function () {
+      for (const action of ['cancel', 'hangup', 'break']) {
+        expect((await call('POST', `/v1/accounts/${acme.id}/channels/alice-1`, { token, body: { data: { action } } })).status).to.equal(202);
+      }
+      expect(calls.map((c) => c[0])).to.deep.equal(['cancel', 'hangup', 'break']);
+    });
+
+    it("a Kazoo client's transfer works unchanged under /v2, with its fields in any of Kazoo's spellings", async function () {
+      const r = await call('POST', `/v2/accounts/${acme.id}/channels/alice-1`, {
+        token, body: { data: { action: 'transfer', target: '2600', takeback_dtmf: '*1', moh: 'jazz', 'transfer-type': 'blind', ringback: '%(2000,4000,440,480)' } },
+      });
+      expect(r.status).to.equal(202);
+      expect(requests).to.deep.equal([{ target: '2600', takeback_dtmf: '*1', moh: 'jazz', transfer_type: 'blind', ringback: '%(2000,4000,440,480)' }]);
+      const listed = await call('GET', `/v2/accounts/${acme.id}/channels`, { token });
+      expect(listed.status).to.equal(200);
+      expect(listed.json['data']).to.deep.equal([channel('alice-1', 'alice-1')]);
+      const guessed = await call('POST', `/v2/accounts/${acme.id}/channels/alice-1`, { token, body: { data: { action: 'transfer', target: '2600', Transfer_Type: 'blind' } } });
+      expect(guessed.status, 'a spelling Kazoo does not use is refused, not guessed').to.equal(400);
+      await call('POST', `/v2/accounts/${acme.id}/channels/alice-1`, { token, body: { data: { action: 'transfer', target: '2600', moh_class: 'x', 'Transfer-Type': 'attended' } } });
+      expect(requests.slice(1)).to.deep.equal([{ target: '2600', moh: 'x', transfer_type: 'attended' }]);
+    });
+
+    it('refuses a field an action does not take, naming it (never silently ignored)', async function () {
+      for (const data of [
+        { action: 'transfer', target: '2600', takeback: '*1' },
+        { action: 'hangup', target: '2600' },
+        { action: 'break', cause: 17 },
+      ]) {
+        const r = await call('POST', `/v1/accounts/${acme.id}/channels/alice-1`, { token, body: { data } });
+        expect(r.status).to.equal(400);
+        const field = Object.keys(data).find((k) => k !== 'action' && !(data.action === 'transfer' && k === 'target'))!;
+        expect(r.json['data']).to.have.property(field).that.has.property('unknown');
+      }
+      expect(calls).to.deep.equal([]);
+    });
+
+    it("answers Kazoo's other actions 400, naming what konami takes", async function () {
+      for (const action of ['callflow', 'intercept', 'hold', 'move']) {
+        const r = await call('POST', `/v1/accounts/${acme.id}/channels/alice-1`, { token, body: { data: { action } } });
+        expect(r.status).to.equal(400);
+        const message = (r.json['data'] as Record<string, Record<string, { message: string }>>)['action']!['enum']!.message;
+        expect(message).to.include(action).and.to.include('transfer, cancel, hangup, break');
+      }
+    });
+
+    it("answers a transfer on a call that is not bridged, and one without target, as Kazoo does", async function () {
+      refuse = { ok: false, error: 'not_bridged' };
+      const r = await call('POST', `/v1/accounts/${acme.id}/channels/alice-1`, { token, body: { data: { action: 'transfer', target: '2600' } } });
+      expect(r.status).to.equal(400);
+      expect(r.json['data']).to.deep.equal({ other_leg_call_id: { required: { message: 'Channel is not bridged' } } });
+      const none = await call('POST', `/v1/accounts/${acme.id}/channels/alice-1`, { token, body: { data: { action: 'transfer' } } });
+      expect(none.json['data']).to.deep.equal({ target: { required: { message: 'No target destination specified' } } });
     });
 
     for (const [what, body, field, rule] of [

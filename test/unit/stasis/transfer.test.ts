@@ -16,6 +16,7 @@ import type { ChannelSnapshot } from '../../../lib/stasis/ari-types.js';
 import { RateLimiter } from '../../../lib/limits.js';
 import type { Call, TransferLimits } from '../../../lib/stasis/call.js';
 import { Cause } from '../../../lib/stasis/causes.js';
+import { CallControl } from '../../../lib/stasis/control.js';
 import type { TransferSettings } from '../../../lib/stasis/transfer.js';
 import { transferCodes } from '../../fakes/transfer-codes.js';
 import { ev, FakeAri, type Command } from '../../fakes/fake-ari.js';
@@ -718,6 +719,120 @@ describe('attended transfer: the state machine through a call (fake ARI, fake ti
     await press(alice, '*22');
     expect(ari.channels.get(mary.id)!.hungUp, "Alice's own *22 cancels").to.equal(Cause.NORMAL_CLEARING);
     expect(call.lastTransfer?.outcome).to.equal('cancelled');
+    await everyoneHangsUp();
+    expectNothingLeft();
+  });
+
+  // ---- 9b. takeback, blind, break: Kazoo's transfer fields ----
+
+  it('Alice presses *1 (the takeback, with no code for it) while Mary rings: Mary is hung up, Alice is back with Bob, nobody heard the keys', async function () {
+    const mary = await transferTo();
+    await press(alice, '*1');
+    expect(ari.channels.get(mary.id)!.hungUp, `Mary is hung up (${where()}, after *1)`).to.equal(Cause.NORMAL_CLEARING);
+    expect(members(mainBridge), 'Alice is back with Bob').to.deep.equal(sorted(['alice', bob.id]));
+    expect(mohIn(mainBridge), "Bob's music stopped").to.equal(false);
+    expect(call.lastTransfer?.outcome).to.equal('cancelled');
+    expect(ari.channels.get(bob.id)!.dtmfSent, 'Bob heard none of it').to.equal('');
+    await clock.tickAsync(5000);
+    expect(ari.channels.get(bob.id)!.dtmfSent, 'nothing was held back to be replayed later').to.equal('');
+    await everyoneHangsUp();
+    expectNothingLeft();
+  });
+
+  it('Alice presses *1 while talking with Mary: Mary hears none of it and is hung up; Bob pressing *1 changes nothing', async function () {
+    const mary = await transferTo();
+    await answers(mary);
+    await press(bob, '*1');
+    expect(call.transfer?.state, "Bob's *1 is not a takeback").to.equal('consulting');
+    await press(alice, '*1');
+    expect(ari.channels.get(mary.id)!.dtmfSent, 'Mary heard none of the takeback').to.equal('');
+    expect(ari.channels.get(mary.id)!.hungUp).to.equal(Cause.NORMAL_CLEARING);
+    expect(call.lastTransfer?.outcome).to.equal('cancelled');
+    await everyoneHangsUp();
+    expectNothingLeft();
+  });
+
+  it("a code's own takeback_dtmf (#9) replaces *1; keys too far apart are no takeback", async function () {
+    const mary = await transferTo('2600', '26');
+    await press(alice, '*1');
+    await clock.tickAsync(1000); // the code *1 began is given up
+    expect(call.transfer?.state, '*1 is not this transfer\'s takeback').to.equal('calling');
+    await press(alice, '#');
+    await clock.tickAsync(2500);
+    await press(alice, '9');
+    expect(call.transfer?.state, '# and 9 further apart than the digit timeout').to.equal('calling');
+    await press(alice, '#9');
+    expect(ari.channels.get(mary.id)!.hungUp, '#9 takes Bob back').to.equal(Cause.NORMAL_CLEARING);
+    expect(call.lastTransfer?.outcome).to.equal('cancelled');
+    await everyoneHangsUp();
+    expectNothingLeft();
+  });
+
+  it('blind (*24): Alice is hung up at once, Bob hears the ringback (no music), Mary sees Bob; Mary answers and talks with Bob', async function () {
+    await press(alice, '*242600#');
+    expect(ari.channels.get('alice')!.hungUp, 'Alice leaves at once').to.equal(Cause.NORMAL_CLEARING);
+    hangsUp(alice);
+    await settle();
+    const target = created('target')[0]!;
+    expect(target.args['variables'], "Mary's phone shows Bob").to.deep.include({ 'CALLERID(num)': '2001' });
+    expect(target.args['originator']).to.equal(bob.id);
+    const mary = channel(target);
+    app.handle(ev.stasisStart(mary, ['leg=target', 'call=alice']));
+    await settle();
+    expect(ari.ops('dial').filter((c) => c.target === mary.id).map((c) => c.args['caller'])).to.deep.equal([bob.id]);
+    expect(ari.playing(bob.id), `Bob hears Kazoo's ringback as Asterisk's tone (${where()})`).to.deep.equal(['tone:425/1000,0/3000']);
+    expect(mohIn(mainBridge), 'no music on hold in a blind transfer').to.equal(false);
+    expect(ari.ops('createBridge').filter((c) => String(c.args['name']).endsWith('/consult')), 'no consultation').to.deep.equal([]);
+    await answers(mary);
+    expect(members(mainBridge), `Bob and Mary talk (${where()})`).to.deep.equal(sorted([bob.id, mary.id]));
+    expect(ari.playing(bob.id)).to.deep.equal([]);
+    expect(call.lastTransfer?.outcome).to.equal('completed');
+    await everyoneHangsUp();
+    expectNothingLeft();
+  });
+
+  it('blind, and Mary is busy: Alice is called back, as after a partial transfer', async function () {
+    await press(alice, '*242600#');
+    hangsUp(alice);
+    await settle();
+    const mary = channel(created('target')[0]!);
+    app.handle(ev.stasisStart(mary, ['leg=target', 'call=alice']));
+    await settle();
+    hangsUp(mary, Cause.USER_BUSY);
+    await settle();
+    expect(created('recall'), `Alice is called back (${where()})`).to.have.length(1);
+    const recall = await recallRings();
+    await answers(recall);
+    expect(members(mainBridge), 'Alice, called back, is with Bob again').to.deep.equal(sorted([bob.id, recall.id]));
+    expect(call.lastTransfer?.outcome).to.equal('recalled');
+    await everyoneHangsUp();
+    expectNothingLeft();
+  });
+
+  it('break stops what konami plays to a party (its ringing) and nothing else', async function () {
+    const mary = await transferTo();
+    expect(ari.playing('alice')).to.deep.equal([RING]);
+    await call.run(() => call.silence(call.legOf('alice')!));
+    expect(ari.playing('alice'), 'Alice hears nothing now').to.deep.equal([]);
+    expect(mohIn(mainBridge), "Bob's music plays on").to.equal(true);
+    await answers(mary);
+    expect(members(consultBridge()), 'the transfer goes on').to.deep.equal(sorted(['alice', mary.id]));
+    await everyoneHangsUp();
+    expectNothingLeft();
+  });
+
+  it('the API transfers on an account without any transfer code, with the defaults', async function () {
+    const control = new CallControl(app, () => null);
+    const started = await control.transfer('acme', 'alice', { target: '2600' });
+    expect(started.ok, 'every account may transfer through the API').to.equal(true);
+    await settle();
+    const target = created('target')[0]!;
+    expect(target.args['endpoint'], 'through the default route').to.equal('Local/2600@phones/n');
+    const mary = channel(target);
+    app.handle(ev.stasisStart(mary, ['leg=target', 'call=alice']));
+    await settle();
+    expect(ari.ops('dial').filter((c) => c.target === mary.id).map((c) => c.args['timeout']), 'the default ring timeout').to.deep.equal([20]);
+    expect(call.transfer?.snapshot().settings).to.deep.include({ mohClass: 'default', takebackDtmf: '*1', type: 'attended', recallAttempts: 2 });
     await everyoneHangsUp();
     expectNothingLeft();
   });
