@@ -9,6 +9,7 @@
 #   asterisk.sh stop        stop cleanly, unmount, leave no process behind
 #   asterisk.sh status      exit 0 when running and ARI answers
 #   asterisk.sh env         print ARI_URL/ARI_USERNAME/ARI_PASSWORD for the sandbox
+#   asterisk.sh logfile     print the path of Asterisk's full log (tests read what it reports)
 #   asterisk.sh cli CMD     run an Asterisk CLI command (asterisk -rx)
 #   asterisk.sh sipp ARGS   run sipp inside the root (scenarios in sandbox/sip)
 #
@@ -217,10 +218,11 @@ case "${1:-}" in
     [ -s "$state/ari-password" ] || die "the sandbox has never been started"
     printf 'ARI_URL=http://127.0.0.1:%s\nARI_USERNAME=konami\nARI_PASSWORD=%s\n' "$port" "$(password)" ;;
   cli) shift; need_root; cli "$@" ;;
+  logfile) echo "$run/log/full" ;;
   root) echo "$root" ;;
   sip-port) echo "$sip_port" ;;
   # sipp inside the root, from its run folder (scenarios in sip/); its pid is this one.
   sipp) shift; need_root; alive || die "not running"
     exec chroot "$root" /bin/sh -c "cd $inroot && exec /usr/bin/sipp \"\$@\"" sipp "$@" ;;
-  *) echo "usage: $0 provision|start|stop|restart|status|env|cli CMD|root|sip-port|sipp ARGS" >&2; exit 2 ;;
+  *) echo "usage: $0 provision|start|stop|restart|status|env|logfile|cli CMD|root|sip-port|sipp ARGS" >&2; exit 2 ;;
 esac

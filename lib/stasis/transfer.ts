@@ -404,12 +404,14 @@ export class Transfer {
   /** A transfer channel (target or recall) reached Stasis: dial it. */
   async dialLeg(leg: Leg): Promise<void> {
     // A recall, and a blind transfer's target, are called on Bob's behalf: Alice is gone.
-    const caller = leg.kind === 'recall' || this.settings.type === 'blind' ? this.transferee : this.transferor;
+    const onBehalf = leg.kind === 'recall' || this.settings.type === 'blind' ? this.transferee : this.transferor;
     leg.dialled = true;
-    await this.host.step(`dial ${leg.kind}`, this.host.ari.dial(leg.id, {
-      caller: caller.gone ? undefined : caller.id,
-      timeout: this.settings.ringTimeout,
-    }));
+    // Asterisk shows the dialled phone the caller id of the channel named as
+    // caller. Only a caller's own channel carries its own caller id (a called
+    // party's channel carries the caller's, as Dial() does); for anyone else
+    // the identity set when the channel was made stands.
+    const caller = onBehalf.kind === 'a' && !onBehalf.gone ? onBehalf.id : undefined;
+    await this.host.step(`dial ${leg.kind}`, this.host.ari.dial(leg.id, { caller, timeout: this.settings.ringTimeout }));
   }
 
   /**

@@ -1,4 +1,5 @@
 // Assertions on what Asterisk itself reports, never on konami's own beliefs.
+import { readFileSync } from 'node:fs';
 import type { Ari } from '../../lib/stasis/ari.js';
 import type { BridgeSnapshot, ChannelSnapshot } from '../../lib/stasis/ari-types.js';
 import { sandbox } from './sandbox.js';
@@ -49,6 +50,17 @@ export function cliChannels(): CliChannel[] {
 /** Whether music on hold plays into a bridge (Asterisk puts an ARI_MOH announcer channel in it). */
 export function mohPlaysIn(bridgeId: string): boolean {
   return cliChannels().some((c) => c.name.startsWith('Announcer/ARI_MOH') && c.bridgeId === bridgeId);
+}
+
+/** How many lines Asterisk's full log has now (to read only what follows). */
+export function logMark(): number {
+  return readFileSync(sandbox('logfile').trim(), 'utf8').split('\n').length;
+}
+
+/** The music-on-hold classes Asterisk started since `mark`, as its log reports them. */
+export function mohClassesStarted(mark: number): string[] {
+  const lines = readFileSync(sandbox('logfile').trim(), 'utf8').split('\n').slice(mark - 1);
+  return lines.flatMap((l) => /Started music on hold, class '([^']+)'/.exec(l)?.[1] ?? []);
 }
 
 /** Asterisk holds no channel and no bridge at all (the harness's included, MOH announcers included). */

@@ -5,7 +5,7 @@ import { expect } from 'chai';
 import type { Konami } from '../../lib/main.js';
 import { validateMetaflows } from '../../lib/metaflow/config.js';
 import type { ChannelView } from '../../lib/stasis/control.js';
-import { eventually } from '../harness/asterisk.js';
+import { eventually, logMark, mohClassesStarted, mohPlaysIn } from '../harness/asterisk.js';
 import { expectBridges, side } from '../harness/bridges.js';
 import { startTestKonami } from '../harness/konami.js';
 import { Phones, type Phone } from '../harness/phones.js';
@@ -17,6 +17,9 @@ describe('The REST API on the real Asterisk', function () {
   let konami: Konami;
   let account: string;
   let token: string;
+  /** An account with no metaflows at all, as a Kazoo client knows it. */
+  let bare: string;
+  let bareToken: string;
   let n = 0;
 
   before(async function () {
@@ -33,6 +36,9 @@ describe('The REST API on the real Asterisk', function () {
     const auth = await api('PUT', '/v1/api_auth', { data: { api_key: created.apiKey } });
     expect(auth.status).to.equal(201);
     token = auth.json['auth_token'] as string;
+    const plain = await konami.store.create('no codes');
+    bare = plain.account.id;
+    bareToken = (await api('PUT', '/v2/api_auth', { data: { api_key: plain.apiKey } })).json['auth_token'] as string;
   });
 
   after(async function () {
@@ -44,10 +50,10 @@ describe('The REST API on the real Asterisk', function () {
     await phones.checkNothingLeftAndReset();
   });
 
-  async function api(method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
+  async function api(method: string, path: string, body?: unknown, as = token): Promise<{ status: number; json: Record<string, unknown> }> {
     const res = await fetch(`http://127.0.0.1:${konami.http.port}${path}`, {
       method,
-      headers: { 'content-type': 'application/json', ...(token ? { 'x-auth-token': token } : {}) },
+      headers: { 'content-type': 'application/json', ...(as ? { 'x-auth-token': as } : {}) },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     return { status: res.status, json: (await res.json()) as Record<string, unknown> };
@@ -55,14 +61,27 @@ describe('The REST API on the real Asterisk', function () {
 
   const channels = async () => (await api('GET', `/v1/accounts/${account}/channels`)).json['data'] as ChannelView[];
   const channelOf = async (id: string) => (await channels()).find((c) => c.id === id);
+  const konamiBridgeOf = async (callId: string) => (await phones.ari.listBridges()).find((b) => b.name === `konami/${callId}`)?.id;
 
-  async function connect(): Promise<{ alice: Phone; bob: Phone; callId: string }> {
+  async function connect(on = account): Promise<{ alice: Phone; bob: Phone; callId: string }> {
     const to = `${5500 + ++n * 10}`;
-    const alice = await phones.call(to, { account, from: { number: '1001', name: 'Alice' } });
+    const alice = await phones.call(to, { account: on, from: { number: '1001', name: 'Alice' } });
     const bob = await phones.incoming(to);
     await bob.answer();
-    await eventually(() => channelOf(alice.peerId!), (c) => c?.state === 'answered', 'the call to show as answered');
+    await expectBridges(phones.ari, alice.peerId!, { main: [alice.peerId!, side(bob)] }, 'Alice and Bob bridged');
     return { alice, bob, callId: alice.peerId! };
+  }
+
+  /** A Kazoo client's request, as its documentation shows it: /v2, the account with no codes. */
+  const kazoo = (callId: string, data: Record<string, unknown>) => api('POST', `/v2/accounts/${bare}/channels/${callId}`, { data }, bareToken);
+
+  /** Whether Asterisk still has a playback (ARI answers 404 once it stopped). */
+  async function playbackExists(id: string): Promise<boolean> {
+    const env = sandboxEnv();
+    const res = await fetch(`${env.url}/ari/playbacks/${id}`, {
+      headers: { authorization: `Basic ${Buffer.from(`${env.username}:${env.password}`).toString('base64')}` },
+    });
+    return res.status === 200;
   }
 
   async function transfer(callId: string): Promise<{ mary: Phone; transferId: string }> {
@@ -127,6 +146,66 @@ describe('The REST API on the real Asterisk', function () {
     await bob.waitHangup();
   });
 
+  it('a Kazoo client transfers on an account with no transfer code (/v2, moh jazz); Alice presses the takeback *1: Mary is hung up, Alice is back with Bob', async function () {
+    const { alice, bob, callId } = await connect(bare);
+    const mark = logMark();
+    const target = `${2800 + n * 10}`;
+    const r = await kazoo(callId, { action: 'transfer', target, takeback_dtmf: '*1', moh: 'jazz' });
+    expect(r.status, JSON.stringify(r.json)).to.equal(202);
+    const mary = await phones.incoming(target);
+    await mary.ring();
+    await expectBridges(phones.ari, callId, { main: [side(bob)], consult: [callId] }, 'Bob holds, Alice waits for Mary');
+    const main = (await konamiBridgeOf(callId))!;
+    await eventually(async () => mohPlaysIn(main), (v) => v, "music on hold in Bob's bridge");
+    expect(mohClassesStarted(mark), 'Asterisk plays the class the request named').to.include('jazz');
+    await alice.press('*1');
+    await mary.waitHangup(3000);
+    await expectBridges(phones.ari, callId, { main: [callId, side(bob)] }, 'Alice back with Bob after the takeback');
+    expect(mohPlaysIn(main), "Bob's music stopped").to.equal(false);
+    expect(bob.heard, 'Bob heard none of the keys').to.equal('');
+    await alice.hangup();
+    await bob.waitHangup();
+  });
+
+  it("a Kazoo client's blind transfer: Alice is hung up at once, Mary's phone shows Bob, Mary answers and talks with Bob", async function () {
+    const { alice, bob, callId } = await connect(bare);
+    const target = `${2800 + n * 10}`;
+    const r = await kazoo(callId, { action: 'transfer', target, 'transfer-type': 'blind' });
+    expect(r.status, JSON.stringify(r.json)).to.equal(202);
+    await alice.waitHangup(3000);
+    const mary = await phones.incoming(target);
+    const shown = mary.events.find((e) => e.type === 'StasisStart');
+    expect(shown && 'channel' in shown ? shown.channel.caller.number : undefined, "Mary's phone shows Bob").to.equal(bob.number);
+    await mary.ring();
+    await expectBridges(phones.ari, callId, { main: [side(bob)] }, 'Bob waits alone, with no consultation');
+    expect(mohPlaysIn((await konamiBridgeOf(callId))!), 'Bob hears ringback, not music').to.equal(false);
+    await mary.answer();
+    await expectBridges(phones.ari, callId, { main: [side(bob), side(mary)] }, 'Bob and Mary connected');
+    await mary.hangup();
+    await bob.waitHangup();
+  });
+
+  it("break stops the ringback konami plays Alice (Asterisk drops the playback); hangup hangs up Bob's channel", async function () {
+    const { alice, bob, callId } = await connect(bare);
+    const target = `${2800 + n * 10}`;
+    expect((await kazoo(callId, { action: 'transfer', target })).status).to.equal(202);
+    const mary = await phones.incoming(target);
+    await mary.ring();
+    const kept = konami.app.activeCalls.get(callId)!.record().transfer!;
+    const ringing = kept.ringing.find(([channel]) => channel === callId)?.[1];
+    expect(ringing, 'konami plays Alice ringback').to.be.a('string');
+    await eventually(() => playbackExists(ringing!), (v) => v, 'Asterisk to play the ringback');
+    expect((await kazoo(callId, { action: 'break' })).status).to.equal(202);
+    await eventually(() => playbackExists(ringing!), (v) => !v, 'Asterisk to stop the ringback');
+    expect(mary.gone, 'the transfer goes on').to.equal(false);
+    expect((await kazoo(side(bob), { action: 'hangup' })).status).to.equal(202);
+    await bob.waitHangup(3000);
+    // Bob gone while Mary rings: Alice goes on waiting for her, as after any hang-up of Bob's.
+    expect(alice.gone).to.equal(false);
+    await alice.hangup();
+    await mary.waitHangup(3000);
+  });
+
   it('API cancel, then a second cancel answers 409; a transfer of a call still ringing answers 409', async function () {
     const { alice, bob, callId } = await connect();
     const { mary } = await transfer(callId);
@@ -145,8 +224,8 @@ describe('The REST API on the real Asterisk', function () {
     await dave.ring();
     await eventually(() => channelOf(carol.peerId!), (c) => c?.state === 'ringing', 'a ringing call');
     const early = await api('POST', `/v1/accounts/${account}/channels/${carol.peerId}`, { data: { action: 'transfer', target: '2600' } });
-    expect(early.status).to.equal(409);
-    expect(early.json['message']).to.equal('Channel is not bridged');
+    expect(early.status).to.equal(400);
+    expect(early.json['data']).to.deep.equal({ other_leg_call_id: { required: { message: 'Channel is not bridged' } } });
     await carol.hangup();
     await dave.waitHangup();
   });
