@@ -7,6 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type { Konami } from '../../lib/main.js';
+import { validateMetaflows } from '../../lib/metaflow/config.js';
 import { eventually } from '../harness/asterisk.js';
 import { expectBridges, side } from '../harness/bridges.js';
 import { OUTPUT_DIR, startTestKonami } from '../harness/konami.js';
@@ -107,30 +108,77 @@ describe('The web app in headless Chromium, on the real Asterisk', function () {
   });
 
   it('admin: enables transfer and resume; a refused value is shown next to its field', async function () {
+    await konami.store.setMetaflows(account, null);
     await signIn();
     await page.getByRole('link', { name: 'Features' }).click();
     await page.getByRole('heading', { name: 'Features' }).waitFor();
     await page.getByLabel('Transfer', { exact: true }).check();
     await page.getByLabel('Resume (cancel a transfer)').check();
     await page.getByLabel('Digit timeout (ms)').fill('100');
-    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
     await page.locator('#digit-timeout-error').getByText('must be greater than or equal to 300').waitFor();
     expect((await konami.store.get(account))?.metaflows, 'nothing saved').to.equal(null);
     await page.getByLabel('Digit timeout (ms)').fill('1500');
     await page.getByLabel('Ring timeout (s)').fill('15');
-    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
     await page.getByText('Saved.').waitFor();
     const saved = (await konami.store.get(account))?.metaflows;
     expect(saved).to.deep.include({ digit_timeout: 1500, listen_on: 'both', binding_digit: '*' });
     expect(saved?.numbers).to.deep.equal({ 22: { module: 'resume', data: {} } });
-    expect(saved?.patterns['21(\\d+)']).to.deep.equal({ module: 'transfer', data: { ring_timeout: 15, moh_class: 'default' } });
+    expect(saved?.patterns['21(\\d+)']).to.deep.equal({ module: 'transfer', data: { ring_timeout: 15, moh: 'default' } });
     await page.reload();
     await page.getByRole('heading', { name: 'Features' }).waitFor();
     expect(await page.getByLabel('Ring timeout (s)').inputValue()).to.equal('15');
     await shoot('features');
   });
 
-  it('user: a live call appears; Transfer rings Mary, the state changes, Cancel brings Alice back to Bob', async function () {
+  it('admin: saving the form over a richer configuration changes only what the page shows; the rest is intact', async function () {
+    const rich = {
+      binding_digit: '*', digit_timeout: 2000, listen_on: 'b',
+      numbers: { 22: { module: 'resume', data: {} }, 99: { module: 'resume', data: {} } },
+      patterns: {
+        '7(\\d+)': { module: 'transfer', data: { transfer_type: 'blind', recall_attempts: 0 } },
+        '21(\\d+)': { module: 'transfer', data: { ring_timeout: 30, recall_attempts: 4, recall_delay: 9, takeback_dtmf: '#9', moh: 'jazz' } },
+      },
+    };
+    // The blind code comes first: the page shows the first transfer code, and keeps the order.
+    await konami.store.setMetaflows(account, validateMetaflows(rich, konami.modules));
+    await signIn();
+    await page.getByRole('link', { name: 'Features' }).click();
+    await page.getByRole('heading', { name: 'Features' }).waitFor();
+    await eventually(() => page.getByLabel('Transfer code (followed by the number)').inputValue(), (v) => v === '7', 'the form to show the first transfer code');
+    await page.getByLabel('Ring timeout (s)').fill('25');
+    await page.getByLabel('Transfer code (followed by the number)').fill('8');
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
+    await page.getByText('Saved.').waitFor();
+    const saved = (await konami.store.get(account))!.metaflows!;
+    expect(saved.listen_on, 'a setting the form shows as it was stays').to.equal('b');
+    expect(saved.numbers, 'the other number is kept').to.deep.equal(rich.numbers);
+    expect(Object.keys(saved.patterns), 'the code changed in its place, the other code kept').to.deep.equal(['8(\\d+)', '21(\\d+)']);
+    expect(saved.patterns['8(\\d+)']!.data, "the code's other settings kept").to.deep.equal({ transfer_type: 'blind', recall_attempts: 0, ring_timeout: 25, moh: 'default' });
+    expect(saved.patterns['21(\\d+)'], 'the second transfer code untouched').to.deep.equal(rich.patterns['21(\\d+)']);
+  });
+
+  it("admin: the specification's metaflows, pasted as JSON, are saved as written and shown back in konami's spelling", async function () {
+    await konami.store.setMetaflows(account, null);
+    await signIn();
+    await page.getByRole('link', { name: 'Features' }).click();
+    await page.getByRole('heading', { name: 'Features' }).waitFor();
+    await page.getByText('All codes as JSON').click();
+    const spec = '{"metaflows": {"numbers": {"22": {"module": "resume", "data": {}}}, "patterns": {"21(\\\\d+)": {"module": "transfer", "data": {}}}, "binding_key": "*"}}';
+    await page.getByLabel('Metaflows (JSON)').fill(spec);
+    await page.getByRole('button', { name: 'Save JSON' }).click();
+    await page.getByText('Saved.').waitFor();
+    const saved = (await konami.store.get(account))!.metaflows!;
+    expect(saved).to.deep.include({ binding_digit: '*', numbers: { 22: { module: 'resume', data: {} } }, patterns: { '21(\\d+)': { module: 'transfer', data: {} } } });
+    expect(JSON.parse(await page.getByLabel('Metaflows (JSON)').inputValue())).to.deep.equal(saved);
+    expect(await page.getByLabel('Transfer', { exact: true }).isChecked()).to.equal(true);
+    await page.getByLabel('Metaflows (JSON)').fill('{"patterns": {"21(": {"module": "transfer"}}}');
+    await page.getByRole('button', { name: 'Save JSON' }).click();
+    await page.locator('#metaflows-json-error').getByText('is not a valid pattern').waitFor();
+  });
+
+  it('user: one card per call naming both parties; "Transfer 5901" rings Mary, the state changes, Cancel brings Alice back to Bob', async function () {
     await signIn();
     await page.getByRole('heading', { name: 'Calls' }).waitFor();
     const alice = await phones.call('5901', { account, from: { number: '1001', name: 'Alice' } });
@@ -139,14 +187,16 @@ describe('The web app in headless Chromium, on the real Asterisk', function () {
     const row = page.locator(`li[data-id="${alice.peerId}"]`);
     await row.getByText('Alice (1001) → 5901').waitFor();
     await row.getByText('answered').waitFor();
+    expect(await page.locator('#calls li').count(), 'one card for the call, not one per party').to.equal(1);
+    expect(await row.getByRole('button', { name: 'Transfer Alice (1001)' }).count()).to.equal(1);
     await row.getByLabel('Transfer to').fill('2650');
-    await row.getByRole('button', { name: 'Transfer' }).click();
+    await row.getByRole('button', { name: 'Transfer 5901' }).click();
     const mary = await phones.incoming('2650');
     await mary.ring();
-    await row.getByText('Transfer to 2650: ringing').waitFor();
+    await row.getByText('Transferring 5901 to 2650: ringing').waitFor();
     await shoot('calls');
     await mary.answer();
-    await row.getByText('Transfer to 2650: talking to target').waitFor();
+    await row.getByText('Transferring 5901 to 2650: talking to target').waitFor();
     await row.getByRole('button', { name: 'Cancel transfer' }).click();
     await mary.waitHangup(3000);
     await row.getByText('Last transfer to 2650: cancelled').waitFor();
