@@ -15,6 +15,8 @@ import { TokenSigner } from '../lib/routes/tokens.js';
 import type { ChannelView } from '../lib/stasis/control.js';
 import { builtInModules } from '../lib/stasis/modules/index.js';
 import { FileAccountStore } from '../lib/store/file-store.js';
+import { UserKeys } from '../lib/store/users.js';
+import { CallEvents } from '../lib/stasis/call-events.js';
 import { fixedRoutes } from '../test/fakes/dial-routes.js';
 
 const view = (id: string, other: string, direction: 'inbound' | 'outbound'): ChannelView => ({
@@ -27,16 +29,18 @@ const store = await FileAccountStore.open(mkdtempSync(join(tmpdir(), 'konami-ben
 const { account } = await store.create('bench');
 const channels = [view('alice-1', 'bob-1', 'inbound'), view('bob-1', 'alice-1', 'outbound')];
 const calls: CallService = {
-  list: (acc) => (acc === account.id ? channels : []),
-  get: (acc, id) => channels.find((c) => acc === account.id && c.id === id),
+  list: (scope) => (scope.account === account.id ? channels : []),
+  get: (scope, id) => channels.find((c) => scope.account === account.id && c.id === id),
   transfer: async () => ({ ok: false, error: 'not_found' }),
   cancel: async () => ({ ok: false, error: 'not_found' }),
   hangup: async () => ({ ok: false, error: 'not_found' }),
   break: async () => ({ ok: false, error: 'not_found' }),
 };
-const tokens = new TokenSigner(randomBytes(32), 3600);
+const secret = randomBytes(32);
+const tokens = new TokenSigner(secret, 3600);
 const api = createApi({
-  store, modules: builtInModules(), calls, tokens,
+  store, modules: builtInModules(), calls, tokens, userKeys: new UserKeys(secret),
+  events: new CallEvents({ watch: () => () => undefined }),
   dialRoutes: fixedRoutes({ default: 'PJSIP/{target}' }),
       limiter: new RateLimiter(1e9, 1e9),
   readiness: { checks: () => ({ ari: true, store: true }) },

@@ -20,6 +20,8 @@ import { builtInModules } from './stasis/modules/index.js';
 import type { AccountStore } from './store/accounts.js';
 import { FileCallJournal } from './store/call-journal.js';
 import { authSecret, prepareDataDir } from './store/data-dir.js';
+import { UserKeys } from './store/users.js';
+import { CallEvents } from './stasis/call-events.js';
 import { FileAccountStore } from './store/file-store.js';
 
 export interface Konami {
@@ -124,6 +126,8 @@ export async function startKonami(config: Config, log: Logger, options: StartOpt
     calls: new CallControl(app, (id) => store.cached(id)?.metaflows, () => ari.connected && reconciled),
     dialRoutes,
     tokens: new TokenSigner(secret, config.api.tokenTtl),
+    userKeys: new UserKeys(secret),
+    events: new CallEvents(app),
     limiter,
     accountLimiter,
     trustedProxies: config.api.trustedProxies,

@@ -8,9 +8,10 @@ import { Metrics } from '../metrics.js';
 import type { ModuleRegistry } from '../metaflow/modules.js';
 import type { DialRoutes } from '../stasis/dial.js';
 import type { AccountStore } from '../store/accounts.js';
-import { authRoutes, identify, requireAccount } from './auth.js';
+import { adminOnly, authRoutes, identify, requireAccount } from './auth.js';
 import { channelRoutes, type CallService } from './channels.js';
 import { envelope, jsonBody } from './envelope.js';
+import { eventRoutes } from './events.js';
 import { healthRoutes, type Readiness } from './health.js';
 import { metaflowRoutes } from './metaflows.js';
 import { OPENAPI } from './openapi.js';
@@ -18,6 +19,9 @@ import type { RateLimiter } from '../limits.js';
 import { rateLimit } from './rate-limit.js';
 import type { TokenSigner } from './tokens.js';
 import { serveUi } from './ui.js';
+import { userRoutes } from './users.js';
+import type { UserKeys } from '../store/users.js';
+import type { CallEvents } from '../stasis/call-events.js';
 
 export interface ApiDeps {
   store: AccountStore;
@@ -30,6 +34,10 @@ export interface ApiDeps {
   /** Proxies whose X-Forwarded-For names the client (TRUSTED_PROXIES). */
   trustedProxies?: readonly string[];
   dialRoutes: Pick<DialRoutes, 'namesFor'>;
+  /** Seals and checks users' credentials. */
+  userKeys: UserKeys;
+  /** Live changes of calls, for the event streams. */
+  events: CallEvents;
   readiness: Readiness;
   log: Logger;
   metrics?: Metrics;
@@ -53,13 +61,15 @@ export function createApi(deps: ApiDeps): Api {
   docs.get('/v1/openapi.json', (ctx) => {
     ctx.body = OPENAPI;
   });
-  const auth = authRoutes(deps.store, deps.tokens);
+  const auth = authRoutes(deps.store, deps.tokens, deps.userKeys);
   const account = new Router({ prefix: '/v1/accounts/:accountId' });
   account.use(requireAccount());
-  const channels = channelRoutes(deps.calls);
+  const channels = channelRoutes(deps.calls, deps.store);
   const metaflows = metaflowRoutes(deps.store, deps.modules, deps.dialRoutes);
-  account.use(channels.routes(), channels.allowedMethods());
-  account.use(metaflows.routes(), metaflows.allowedMethods());
+  metaflows.use(adminOnly());
+  const users = userRoutes(deps.store, deps.userKeys);
+  const streams = eventRoutes(deps.events, deps.store);
+  for (const r of [channels, metaflows, users, streams]) account.use(r.routes(), r.allowedMethods());
 
   app.use(envelope(deps.log, (route, status) => {
     if (route.startsWith('/v1')) metrics.apiRequests.inc({ route, status: String(status) });
@@ -85,7 +95,7 @@ export function createApi(deps: ApiDeps): Api {
         for (const layer of r.stack) {
           for (const m of layer.methods) {
             if (m === 'HEAD' || layer.methods.length === 0) continue;
-            const path = String(layer.path).replace(/:accountId/g, '{ACCOUNT_ID}').replace(/:callId/g, '{CALL_ID}');
+            const path = String(layer.path).replace(/:accountId/g, '{ACCOUNT_ID}').replace(/:callId/g, '{CALL_ID}').replace(/:userId/g, '{USER_ID}');
             out.add(`${m} ${path}`);
             if (path.startsWith('/v1/')) out.add(`${m} /v2/${path.slice(4)}`);
           }

@@ -10,11 +10,28 @@ import type { Context, Next } from 'koa';
 import type { Account, AccountStore } from '../store/accounts.js';
 import { fieldErrors } from '../validation.js';
 import { reply, type ApiState } from './envelope.js';
-import { ApiError } from './errors.js';
+import { ApiError, notFound } from './errors.js';
+import { kazooCredentials, type UserKeys } from '../store/users.js';
 import type { TokenCheck, TokenClaims, TokenProblem, TokenSigner } from './tokens.js';
 
 const authBody = Joi.object({
   data: Joi.object({ api_key: Joi.string().min(1).max(256).required() }).required(),
+}).unknown(true);
+
+/**
+ * Kazoo's user_auth: the account (account_id, or account_name when it names
+ * one account) and either Kazoo's credentials, md5("username:password") in
+ * hex, or the username and password themselves.
+ */
+const userAuthBody = Joi.object({
+  data: Joi.object({
+    account_id: Joi.string().max(64),
+    account_name: Joi.string().max(128),
+    credentials: Joi.string().pattern(/^[0-9a-fA-F]{32}$/).messages({ 'string.pattern.base': 'must be md5("username:password") in hex' }),
+    method: Joi.string().valid('md5'),
+    username: Joi.string().max(64),
+    password: Joi.string().max(128),
+  }).xor('account_id', 'account_name').xor('credentials', 'username').and('username', 'password').required(),
 }).unknown(true);
 
 /** What identify() found: no token, or the token's check. */
@@ -52,10 +69,17 @@ function revokedOf(account: Account): ReadonlySet<string> {
   return set;
 }
 
-/** The token still speaks for its account: the account exists, the key is still its own, it was not signed out. */
+/**
+ * The token still speaks for its account (and user): the account exists, the
+ * key (or the user's password) is still the one it was issued for, it was not
+ * signed out.
+ */
 export function stillValid(account: Account | undefined, claims: TokenClaims): boolean {
   if (!account || account.id !== claims.account_id) return false;
-  if (!account.api_keys.some((k) => k.id === claims.kid)) return false;
+  const current = claims.user_id === undefined
+    ? account.api_keys.some((k) => k.id === claims.kid)
+    : (account.users ?? []).some((u) => u.id === claims.user_id && u.kid === claims.kid);
+  if (!current) return false;
   if (account.tokens_not_before !== undefined && claims.iat < account.tokens_not_before) return false;
   return !revokedOf(account).has(claims.jti);
 }
@@ -81,7 +105,7 @@ function claimsOf(ctx: Context): TokenClaims {
   return auth.claims;
 }
 
-export function authRoutes(store: AccountStore, tokens: TokenSigner): Router {
+export function authRoutes(store: AccountStore, tokens: TokenSigner, users: UserKeys): Router {
   const router = new Router({ prefix: '/v1' });
   const handler = async (ctx: Context) => {
     const { value, error } = authBody.validate((ctx.state as ApiState).body ?? {}, { abortEarly: false });
@@ -96,11 +120,31 @@ export function authRoutes(store: AccountStore, tokens: TokenSigner): Router {
   router.put('/api_auth', handler);
   router.post('/api_auth', handler);
 
+  const userAuth = async (ctx: Context) => {
+    const { value, error } = userAuthBody.validate((ctx.state as ApiState).body ?? {}, { abortEarly: false });
+    if (error) throw ApiError.validation(fieldErrors(error));
+    const given = (value as { data: { account_id?: string; account_name?: string; credentials?: string; username?: string; password?: string } }).data;
+    const account = given.account_id !== undefined
+      ? await store.get(given.account_id)
+      : onlyOne((await store.list()).filter((a) => a.name.toLowerCase() === given.account_name!.toLowerCase()));
+    const credentials = given.credentials ?? kazooCredentials(given.username!, given.password!);
+    const user = account ? users.find(account.users ?? [], credentials) : undefined;
+    // No account, an account name shared by several, no such user, a wrong password: one answer.
+    if (!account || !user) throw new ApiError(401, 'invalid credentials', { credentials: { invalid: { message: 'no user of that account has these credentials' } } });
+    const { token, expiresAt } = tokens.issue(account.id, user.kid, user.id);
+    (ctx.state as ApiState).log.info({ account: account.id, user: user.id }, 'user token issued');
+    reply(ctx, {
+      account_id: account.id, account_name: account.name, owner_id: user.id, username: user.username, expires_at: expiresAt.toISOString(),
+    }, 201, { auth_token: token });
+  };
+  router.put('/user_auth', userAuth);
+  router.post('/user_auth', userAuth);
+
   // Kazoo's token_auth: what the presented token is, and signing it out.
   router.get('/token_auth', (ctx) => {
     const claims = claimsOf(ctx);
     reply(ctx, {
-      account_id: claims.account_id, issued_at: new Date(claims.iat * 1000).toISOString(), expires_at: new Date(claims.exp * 1000).toISOString(),
+      account_id: claims.account_id, ...(claims.user_id ? { owner_id: claims.user_id } : {}), issued_at: new Date(claims.iat * 1000).toISOString(), expires_at: new Date(claims.exp * 1000).toISOString(),
     });
   });
   router.delete('/token_auth', async (ctx) => {
@@ -116,10 +160,21 @@ export function requireAccount() {
   return async (ctx: Context & { params: Record<string, string> }, next: Next): Promise<void> => {
     const claims = claimsOf(ctx);
     // Another account's resources answer exactly like resources that do not exist.
-    if (ctx.params['accountId'] !== claims.account_id) {
-      throw new ApiError(404, 'bad identifier', { id: { not_found: { message: 'no such call or account' } } });
-    }
+    if (ctx.params['accountId'] !== claims.account_id) throw notFound();
     (ctx.state as ApiState).accountId = claims.account_id;
+    (ctx.state as ApiState).userId = claims.user_id;
     await next();
   };
+}
+
+/** Routes for the account's administrator (its API key): a user's token is answered as if nothing were there. */
+export function adminOnly() {
+  return async (ctx: Context, next: Next): Promise<void> => {
+    if ((ctx.state as ApiState).userId !== undefined) throw notFound();
+    await next();
+  };
+}
+
+function onlyOne<T>(list: readonly T[]): T | undefined {
+  return list.length === 1 ? list[0] : undefined;
 }

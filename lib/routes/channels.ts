@@ -1,8 +1,10 @@
-// /v1/accounts/{ACCOUNT_ID}/channels: the account's calls, and Kazoo's actions on one.
+// /v1/accounts/{ACCOUNT_ID}/channels and /users/{USER_ID}/channels: calls, and Kazoo's actions on one.
 import Router from '@koa/router';
 import Joi from 'joi';
 import type { Context } from 'koa';
-import type { ActionResult, CallControl } from '../stasis/control.js';
+import type { ActionResult, CallControl, Scope } from '../stasis/control.js';
+import type { AccountStore } from '../store/accounts.js';
+import { scopeOf } from './scope.js';
 import { transferRequestSchema, type TransferData } from '../stasis/modules/transfer.js';
 import { fieldErrors } from '../validation.js';
 import { reply, type ApiState } from './envelope.js';
@@ -78,45 +80,58 @@ function refusal(error: Exclude<ActionResult<unknown>, { ok: true }>['error']): 
   }
 }
 
-export function channelRoutes(calls: CallService): Router {
+/**
+ * The account's channels, and a user's: /channels answers an account's token
+ * with all its calls and a user's token with the user's own; /users/{U}/channels
+ * answers with user U's calls (to U's own token, or the account's).
+ */
+export function channelRoutes(calls: CallService, accounts: Pick<AccountStore, 'cached'>): Router {
   const router = new Router();
-  const account = (ctx: Context) => (ctx.state as ApiState).accountId!;
 
-  router.get('/channels', (ctx) => {
-    reply(ctx, calls.list(account(ctx)));
-  });
+  const scope = (ctx: Context): Scope => {
+    const found = scopeOf(ctx, accounts);
+    if (!found) throw notFound();
+    return found;
+  };
 
-  router.get('/channels/:callId', (ctx) => {
-    const view = calls.get(account(ctx), ctx.params['callId']!);
-    if (!view) throw notFound();
-    reply(ctx, view);
-  });
+  for (const base of ['/channels', '/users/:userId/channels']) {
+    router.get(base, (ctx) => {
+      reply(ctx, calls.list(scope(ctx)));
+    });
 
-  router.post('/channels/:callId', async (ctx) => {
-    const { action, fields } = actionOf((ctx.state as ApiState).body);
-    const callId = ctx.params['callId']!;
-    const log = (ctx.state as ApiState).log.child({ call_id: callId, action });
-    const result = await run(calls, account(ctx), callId, action, fields);
-    if (!result.ok) {
-      log.info({ refused: result.error }, 'channel action refused');
-      throw refusal(result.error);
-    }
-    log.info('channel action accepted');
-    reply(ctx, result.value ?? {}, 202);
-  });
+    router.get(`${base}/:callId`, (ctx) => {
+      const view = calls.get(scope(ctx), ctx.params['callId']!);
+      if (!view) throw notFound();
+      reply(ctx, view);
+    });
+
+    router.post(`${base}/:callId`, async (ctx) => {
+      const within = scope(ctx);
+      const { action, fields } = actionOf((ctx.state as ApiState).body);
+      const callId = ctx.params['callId']!;
+      const log = (ctx.state as ApiState).log.child({ call_id: callId, action });
+      const result = await run(calls, within, callId, action, fields);
+      if (!result.ok) {
+        log.info({ refused: result.error }, 'channel action refused');
+        throw refusal(result.error);
+      }
+      log.info('channel action accepted');
+      reply(ctx, result.value ?? {}, 202);
+    });
+  }
 
   return router;
 }
 
-function run(calls: CallService, account: string, callId: string, action: Action, fields: Record<string, unknown>): Promise<ActionResult<unknown>> {
+function run(calls: CallService, scope: Scope, callId: string, action: Action, fields: Record<string, unknown>): Promise<ActionResult<unknown>> {
   switch (action) {
     case 'transfer':
-      return calls.transfer(account, callId, fields as unknown as TransferData & { target: string });
+      return calls.transfer(scope, callId, fields as unknown as TransferData & { target: string });
     case 'cancel':
-      return calls.cancel(account, callId);
+      return calls.cancel(scope, callId);
     case 'hangup':
-      return calls.hangup(account, callId);
+      return calls.hangup(scope, callId);
     case 'break':
-      return calls.break(account, callId);
+      return calls.break(scope, callId);
   }
 }

@@ -18,6 +18,8 @@ export interface ApiState {
   /** The request's token, as identify() found it (undefined: none given). */
   auth?: AuthState;
   accountId?: string;
+  /** A user's token: the user it speaks for. */
+  userId?: string;
 }
 
 /** Sets the success envelope. */

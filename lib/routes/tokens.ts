@@ -8,7 +8,9 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 export interface TokenClaims {
   account_id: string;
-  /** The id of the API key the token was issued for. */
+  /** A user's token: the user it speaks for (absent: the account's own token, from an API key). */
+  user_id?: string;
+  /** The id of the API key (or of the user's password) the token was issued for. */
   kid: string;
   /** The token's own id. */
   jti: string;
@@ -31,9 +33,11 @@ export class TokenSigner {
     private readonly now: () => number = () => Date.now(),
   ) {}
 
-  issue(accountId: string, keyId: string): { token: string; claims: TokenClaims; expiresAt: Date } {
+  issue(accountId: string, keyId: string, userId?: string): { token: string; claims: TokenClaims; expiresAt: Date } {
     const iat = Math.floor(this.now() / 1000);
-    const claims: TokenClaims = { account_id: accountId, kid: keyId, jti: randomBytes(12).toString('base64url'), iat, exp: iat + this.ttlSeconds };
+    const claims: TokenClaims = {
+      account_id: accountId, ...(userId ? { user_id: userId } : {}), kid: keyId, jti: randomBytes(12).toString('base64url'), iat, exp: iat + this.ttlSeconds,
+    };
     const payload = Buffer.from(JSON.stringify(claims)).toString('base64url');
     return { token: `v1.${payload}.${this.sign(payload)}`, claims, expiresAt: new Date(claims.exp * 1000) };
   }
@@ -58,7 +62,7 @@ export class TokenSigner {
       return { ok: false, why: 'malformed' };
     }
     if (!claims || typeof claims.exp !== 'number' || typeof claims.iat !== 'number' || typeof claims.account_id !== 'string'
-      || typeof claims.kid !== 'string' || typeof claims.jti !== 'string') {
+      || typeof claims.kid !== 'string' || typeof claims.jti !== 'string' || (claims.user_id !== undefined && typeof claims.user_id !== 'string')) {
       return { ok: false, why: 'malformed' };
     }
     const nowSeconds = this.now() / 1000;

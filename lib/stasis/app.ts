@@ -26,6 +26,7 @@ export class StasisApp implements CallOwner {
   private readonly calls = new Map<string, Call>();
   private readonly owners = new Map<string, Call>();
   private readonly endedWaiters = new Set<() => void>();
+  private readonly watchers = new Set<(call: Call) => void>();
   private accepting = true;
 
   constructor(
@@ -59,6 +60,16 @@ export class StasisApp implements CallOwner {
 
   claim(channelId: string, call: Call): void {
     this.owners.set(channelId, call);
+  }
+
+  changed(call: Call): void {
+    for (const w of this.watchers) w(call);
+  }
+
+  /** Called after every change of any call (its state, its parties, its transfer); returns how to stop. */
+  watch(watcher: (call: Call) => void): () => void {
+    this.watchers.add(watcher);
+    return () => this.watchers.delete(watcher);
   }
 
   ended(call: Call): void {

@@ -60,6 +60,8 @@ export interface TransferLimits {
 export interface CallOwner {
   claim(channelId: string, call: Call): void;
   ended(call: Call): void;
+  /** The call's state changed (after a step, once per change). */
+  changed?(call: Call): void;
 }
 
 export interface CallEntry {
@@ -837,12 +839,16 @@ export class Call implements CallPort {
   /** Gives the call's record to the journal if it changed (and waits for the disk when `now`). */
   private async keep(now: boolean): Promise<void> {
     if (this.phase === 'ended') {
-      if (this.kept !== 'removed') this.journal.remove(this.id);
+      if (this.kept !== 'removed') {
+        this.journal.remove(this.id);
+        this.owner.changed?.(this);
+      }
       this.kept = 'removed';
       return;
     }
     const json = JSON.stringify(this.record());
     if (json === this.kept && !now) return;
+    if (json !== this.kept) this.owner.changed?.(this);
     this.kept = json;
     if (!now) {
       this.journal.save(this.id, json);

@@ -45,6 +45,12 @@ export interface TransferView {
   target_answered: boolean;
 }
 
+/** Whose calls a request may see: the account's, or only those with one of a user's numbers as a party. */
+export interface Scope {
+  account: string;
+  numbers?: ReadonlySet<string>;
+}
+
 export type ActionResult<T> =
   | { ok: true; value: T }
   | { ok: false; error: TransferRefusal | 'not_found' | 'no_transfer' | 'unavailable' };
@@ -57,17 +63,17 @@ export class CallControl {
     private readonly available: () => boolean = () => true,
   ) {}
 
-  list(account: string): ChannelView[] {
+  list(scope: Scope): ChannelView[] {
     const out: ChannelView[] = [];
     for (const call of this.app.activeCalls.values()) {
-      if (call.account !== account || call.phase === 'ended') continue;
+      if (!inScope(call, scope)) continue;
       for (const leg of [call.a, call.b]) if (leg && !leg.gone) out.push(view(call, leg));
     }
     return out;
   }
 
-  get(account: string, channelId: string): ChannelView | undefined {
-    const found = this.find(account, channelId);
+  get(scope: Scope, channelId: string): ChannelView | undefined {
+    const found = this.find(scope, channelId);
     return found ? view(found.call, found.leg) : undefined;
   }
 
@@ -76,11 +82,11 @@ export class CallControl {
    * the transferor. Every account may: the request's fields go over the data
    * of the account's transfer code, if it has one, and over the defaults.
    */
-  async transfer(account: string, channelId: string, request: TransferData & { target: string }): Promise<ActionResult<TransferView>> {
-    const found = this.find(account, channelId);
+  async transfer(scope: Scope, channelId: string, request: TransferData & { target: string }): Promise<ActionResult<TransferView>> {
+    const found = this.find(scope, channelId);
     if (!found) return { ok: false, error: 'not_found' };
     if (!this.available()) return { ok: false, error: 'unavailable' };
-    const data: TransferData = { ...this.transferData(account), ...request };
+    const data: TransferData = { ...this.transferData(scope.account), ...request };
     const { call, leg } = found;
     return call.run(async () => {
       if (!leg.role || leg.gone) return { ok: false, error: 'not_found' } as const;
@@ -89,8 +95,8 @@ export class CallControl {
     });
   }
 
-  async cancel(account: string, channelId: string): Promise<ActionResult<TransferView>> {
-    const found = this.find(account, channelId);
+  async cancel(scope: Scope, channelId: string): Promise<ActionResult<TransferView>> {
+    const found = this.find(scope, channelId);
     if (!found) return { ok: false, error: 'not_found' };
     if (!this.available()) return { ok: false, error: 'unavailable' };
     const { call } = found;
@@ -101,8 +107,8 @@ export class CallControl {
     });
   }
 
-  async hangup(account: string, channelId: string): Promise<ActionResult<null>> {
-    const found = this.find(account, channelId);
+  async hangup(scope: Scope, channelId: string): Promise<ActionResult<null>> {
+    const found = this.find(scope, channelId);
     if (!found) return { ok: false, error: 'not_found' };
     if (!this.available()) return { ok: false, error: 'unavailable' };
     await this.app.hangup(found.leg.id, Cause.NORMAL_CLEARING);
@@ -110,8 +116,8 @@ export class CallControl {
   }
 
   /** Kazoo's break: stops what konami is playing to the channel (a tone, ringback). */
-  async break(account: string, channelId: string): Promise<ActionResult<null>> {
-    const found = this.find(account, channelId);
+  async break(scope: Scope, channelId: string): Promise<ActionResult<null>> {
+    const found = this.find(scope, channelId);
     if (!found) return { ok: false, error: 'not_found' };
     if (!this.available()) return { ok: false, error: 'unavailable' };
     const { call, leg } = found;
@@ -119,10 +125,10 @@ export class CallControl {
     return { ok: true, value: null };
   }
 
-  /** A channel of this account's calls that is one of its two parties; anything else is "not found". */
-  private find(account: string, channelId: string): { call: Call; leg: Leg } | undefined {
+  /** A channel of a call in scope that is one of its two parties; anything else is "not found". */
+  private find(scope: Scope, channelId: string): { call: Call; leg: Leg } | undefined {
     const call = this.app.callOf(channelId);
-    if (!call || call.account !== account || call.phase === 'ended') return undefined;
+    if (!call || !inScope(call, scope)) return undefined;
     const leg = call.a?.id === channelId ? call.a : call.b?.id === channelId ? call.b : undefined;
     return leg && !leg.gone ? { call, leg } : undefined;
   }
@@ -144,7 +150,25 @@ export class CallControl {
   }
 }
 
-function view(call: Call, leg: Leg): ChannelView {
+/**
+ * The call is the account's and, for a user, has one of the user's numbers as
+ * a party (the transferor of a transfer in progress still counts: the user
+ * may cancel after hanging up).
+ */
+export function inScope(call: Call, scope: Scope): boolean {
+  return call.phase !== 'ended' && belongsTo(call, scope);
+}
+
+/** The call is (or was, if it ended) the account's and, for a user, one of the user's. */
+export function belongsTo(call: Call, scope: Scope): boolean {
+  if (call.account !== scope.account) return false;
+  if (!scope.numbers) return true;
+  const parties = [call.a, call.b, call.transfer?.transferor];
+  return parties.some((leg) => leg !== undefined && scope.numbers!.has(leg.number));
+}
+
+/** A party of a call as the API shows it. */
+export function view(call: Call, leg: Leg): ChannelView {
   const other = leg === call.a ? call.b : call.a;
   const a = call.a;
   const b = call.b;

@@ -3,6 +3,7 @@
 // multi-instance deployment can put a database server behind the same shape.
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { MetaflowConfig } from '../metaflow/types.js';
+import type { User } from './users.js';
 
 export interface ApiKeyRecord {
   id: string;
@@ -25,6 +26,8 @@ export interface Account {
   revoked_tokens?: RevokedToken[];
   /** Tokens issued before this time (seconds since the epoch) are refused: set when too many were signed out to list. */
   tokens_not_before?: number;
+  /** People who may act on their own calls (absent: none). */
+  users?: User[];
 }
 
 export interface RevokedToken {
@@ -50,6 +53,8 @@ export interface AccountStore {
   revokeToken(id: string, jti: string, exp: number): Promise<void>;
   /** Replaces (or with null removes) the metaflows; the caller validated them. */
   setMetaflows(id: string, metaflows: MetaflowConfig | null): Promise<Account>;
+  /** Changes the account's users under the account's lock: `change` gets them as they are and may throw to change nothing. */
+  updateUsers<T>(id: string, change: (users: readonly User[]) => { users: User[]; result: T }): Promise<T>;
   /** The operator's choice of dial routes for the account (null: only the default route). */
   setDialRoutes(id: string, routes: string[] | null): Promise<Account>;
   /** Dial routes the operator defined with the command line, by name (without I/O). */

@@ -13,6 +13,7 @@ import {
   type Account, type AccountStore,
 } from './accounts.js';
 import { removeLeftovers, writeAtomically } from './files.js';
+import type { User } from './users.js';
 
 const LOCK_STALE_MS = 30_000;
 const LOCK_WAIT_MS = 10_000;
@@ -113,6 +114,16 @@ export class FileAccountStore implements AccountStore {
 
   async setMetaflows(id: string, metaflows: MetaflowConfig | null): Promise<Account> {
     return this.update(id, (a) => ({ ...a, metaflows }));
+  }
+
+  async updateUsers<T>(id: string, change: (users: readonly User[]) => { users: User[]; result: T }): Promise<T> {
+    let result: T | undefined;
+    await this.update(id, (a) => {
+      const next = change(a.users ?? []);
+      result = next.result;
+      return { ...a, users: next.users };
+    });
+    return result as T;
   }
 
   async setDialRoutes(id: string, routes: string[] | null): Promise<Account> {

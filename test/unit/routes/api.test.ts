@@ -13,9 +13,13 @@ import type { TransferData } from '../../../lib/stasis/modules/transfer.js';
 import type { ActionResult, ChannelView, TransferView } from '../../../lib/stasis/control.js';
 import { builtInModules } from '../../../lib/stasis/modules/index.js';
 import { FileAccountStore } from '../../../lib/store/file-store.js';
+import { UserKeys } from '../../../lib/store/users.js';
+import { CallEvents } from '../../../lib/stasis/call-events.js';
 import { fixedRoutes } from '../../fakes/dial-routes.js';
 
 const SECRET = Buffer.from('a'.repeat(32));
+/** The calls of these tests: none ever changes. */
+const NO_CALLS = { watch: () => () => undefined };
 
 function channel(id: string, callId: string): ChannelView {
   return {
@@ -43,24 +47,24 @@ describe('the HTTP API (Kazoo crossbar conventions)', function () {
   let requests: Array<TransferData & { target: string }>;
 
   const service: CallService = {
-    list: (account) => (account === acme.id ? [channel('alice-1', 'alice-1')] : [channel('eve-1', 'eve-1')]),
-    get: (account, id) => (account === acme.id && id === 'alice-1' ? channel('alice-1', 'alice-1') : account === other.id && id === 'eve-1' ? channel('eve-1', 'eve-1') : undefined),
-    async transfer(account, id, request) {
+    list: ({ account }) => (account === acme.id ? [channel('alice-1', 'alice-1')] : [channel('eve-1', 'eve-1')]),
+    get: ({ account }, id) => (account === acme.id && id === 'alice-1' ? channel('alice-1', 'alice-1') : account === other.id && id === 'eve-1' ? channel('eve-1', 'eve-1') : undefined),
+    async transfer({ account }, id, request) {
       calls.push(['transfer', id, request.target]);
       requests.push(request);
       if (refuse) return refuse as ActionResult<TransferView>;
       return account === acme.id && id === 'alice-1' ? { ok: true, value: TRANSFER } : { ok: false, error: 'not_found' };
     },
-    async cancel(account, id) {
+    async cancel(_scope, id) {
       calls.push(['cancel', id]);
       if (refuse) return refuse as ActionResult<TransferView>;
       return { ok: true, value: { ...TRANSFER, state: 'ended', outcome: 'cancelled' } };
     },
-    async hangup(account, id) {
+    async hangup({ account }, id) {
       calls.push(['hangup', id]);
       return account === acme.id && id === 'alice-1' ? { ok: true, value: null } : { ok: false, error: 'not_found' };
     },
-    async break(account, id) {
+    async break({ account }, id) {
       calls.push(['break', id]);
       return account === acme.id && id === 'alice-1' ? { ok: true, value: null } : { ok: false, error: 'not_found' };
     },
@@ -77,7 +81,7 @@ describe('the HTTP API (Kazoo crossbar conventions)', function () {
     api = createApi({
       store, modules: builtInModules(), calls: service,
       tokens: new TokenSigner(SECRET, 3600, () => now),
-      dialRoutes: fixedRoutes({ default: 'PJSIP/{target}' }),
+      dialRoutes: fixedRoutes({ default: 'PJSIP/{target}' }), userKeys: new UserKeys(SECRET), events: new CallEvents(NO_CALLS),
       limiter: new RateLimiter(1000, 1000),
       readiness: { checks: () => ({ ari: true, store: true }) },
       log: silentLogger(),
@@ -397,7 +401,7 @@ describe('the HTTP API (Kazoo crossbar conventions)', function () {
     it('429 when a client exceeds the rate, with Retry-After', async function () {
       const limited = createApi({
         store, modules: builtInModules(), calls: service, tokens: new TokenSigner(SECRET, 3600),
-        dialRoutes: fixedRoutes({ default: 'PJSIP/{target}' }),
+        dialRoutes: fixedRoutes({ default: 'PJSIP/{target}' }), userKeys: new UserKeys(SECRET), events: new CallEvents(NO_CALLS),
       limiter: new RateLimiter(1, 2), readiness: { checks: () => ({}) }, log: silentLogger(),
       });
       const s = await startHttp({ host: '127.0.0.1', port: 0 }, limited.app, silentLogger());
@@ -471,7 +475,7 @@ describe('the HTTP API (Kazoo crossbar conventions)', function () {
     let url: string;
     const limitedApi = (trustedProxies: string[] = []) => createApi({
       store, modules: builtInModules(), calls: service, tokens: new TokenSigner(SECRET, 3600, () => now),
-      dialRoutes: fixedRoutes({ default: 'PJSIP/{target}' }), trustedProxies,
+      dialRoutes: fixedRoutes({ default: 'PJSIP/{target}' }), userKeys: new UserKeys(SECRET), events: new CallEvents(NO_CALLS), trustedProxies,
       limiter: new RateLimiter(0.001, 3), readiness: { checks: () => ({}) }, log: silentLogger(),
     });
     const statuses = async (n: number, make: (i: number) => RequestInit & { path?: string }) => {
@@ -527,7 +531,7 @@ describe('the HTTP API (Kazoo crossbar conventions)', function () {
       await s.close();
       const tiny = createApi({
         store, modules: builtInModules(), calls: service, tokens: new TokenSigner(SECRET, 3600, () => now),
-        dialRoutes: fixedRoutes({ default: 'PJSIP/{target}' }), trustedProxies: ['127.0.0.1'],
+        dialRoutes: fixedRoutes({ default: 'PJSIP/{target}' }), userKeys: new UserKeys(SECRET), events: new CallEvents(NO_CALLS), trustedProxies: ['127.0.0.1'],
         limiter: new RateLimiter(0.001, 3, { maxClients: 5 }), readiness: { checks: () => ({}) }, log: silentLogger(),
       });
       s = await startHttp({ host: '127.0.0.1', port: 0 }, tiny.app, silentLogger());

@@ -489,8 +489,9 @@ describe('attended transfer: the state machine through a call (fake ARI, fake ti
     expect(call.transfer?.state).to.equal('recalling');
     expect(ari.playing(bob.id), `Bob still hears ringing (${where()})`).to.deep.equal([RING]);
     const recall = await recallRings();
-    expect(ari.ops('dial').filter((c) => c.target === recall.id).map((c) => c.args), 'the recall rings for the ring timeout')
-      .to.deep.equal([{ caller: bob.id, timeout: 20 }]);
+    // Bob's channel carries Alice's caller id (as Dial() sets it): named as caller, Asterisk would show Alice her own number.
+    expect(ari.ops('dial').filter((c) => c.target === recall.id).map((c) => c.args), 'the recall rings for the ring timeout, with no caller channel')
+      .to.deep.equal([{ caller: undefined, timeout: 20 }]);
 
     await answers(recall);
     expect(members(mainBridge), `Bob with Alice called back (${where()}, after the recall answered)`).to.deep.equal(sorted([bob.id, recall.id]));
@@ -779,7 +780,7 @@ describe('attended transfer: the state machine through a call (fake ARI, fake ti
     const mary = channel(target);
     app.handle(ev.stasisStart(mary, ['leg=target', 'call=alice']));
     await settle();
-    expect(ari.ops('dial').filter((c) => c.target === mary.id).map((c) => c.args['caller'])).to.deep.equal([bob.id]);
+    expect(ari.ops('dial').filter((c) => c.target === mary.id).map((c) => c.args['caller']), "Bob's channel is not named as caller (it carries Alice's id)").to.deep.equal([undefined]);
     expect(ari.playing(bob.id), `Bob hears Kazoo's ringback as Asterisk's tone (${where()})`).to.deep.equal(['tone:425/1000,0/3000']);
     expect(mohIn(mainBridge), 'no music on hold in a blind transfer').to.equal(false);
     expect(ari.ops('createBridge').filter((c) => String(c.args['name']).endsWith('/consult')), 'no consultation').to.deep.equal([]);
@@ -823,7 +824,7 @@ describe('attended transfer: the state machine through a call (fake ARI, fake ti
 
   it('the API transfers on an account without any transfer code, with the defaults', async function () {
     const control = new CallControl(app, () => null);
-    const started = await control.transfer('acme', 'alice', { target: '2600' });
+    const started = await control.transfer({ account: 'acme' }, 'alice', { target: '2600' });
     expect(started.ok, 'every account may transfer through the API').to.equal(true);
     await settle();
     const target = created('target')[0]!;
@@ -931,7 +932,8 @@ describe('attended transfer: the state machine through a call (fake ARI, fake ti
     expect(mohIn(mainBridge)).to.equal(true);
     expect(members(consult), 'Bob waits in the consultation').to.deep.equal([bob.id]);
     expect(ari.playing(bob.id), 'Bob hears ringing').to.deep.equal([RING]);
-    expect(ari.ops('dial').filter((c) => c.target === mary.id).map((c) => c.args)).to.deep.equal([{ caller: bob.id, timeout: 20 }]);
+    expect(ari.ops('dial').filter((c) => c.target === mary.id).map((c) => c.args), "Bob's channel is not named as caller (it carries Alice's id)")
+      .to.deep.equal([{ caller: undefined, timeout: 20 }]);
     await press(alice, '*22');
     expect(call.transfer?.state, "Alice's *22 does not cancel Bob's transfer").to.equal('calling');
     await answers(mary);

@@ -1,0 +1,73 @@
+// Server-sent events: GET /v1/accounts/{ACCOUNT_ID}/events (the account's
+// calls) and /users/{USER_ID}/events (one user's), instead of polling. Each
+// event is named as Kazoo names channel events (CHANNEL_CREATE,
+// CHANNEL_ANSWER, CHANNEL_BRIDGE, CHANNEL_TRANSFEROR, CHANNEL_TRANSFEREE,
+// CHANNEL_DESTROY) and carries the channel as GET .../channels shows it. A
+// browser's EventSource cannot set headers: the token may come as
+// ?auth_token=. The stream ends when the token expires or is revoked, and for
+// a client that stops reading.
+import { PassThrough } from 'node:stream';
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import type { CallEvents } from '../stasis/call-events.js';
+import type { AccountStore } from '../store/accounts.js';
+import { stillValid } from './auth.js';
+import type { ApiState } from './envelope.js';
+import { ApiError, notFound } from './errors.js';
+import { scopeOf } from './scope.js';
+
+/** Streams one account (its users' included) may hold open at once. */
+export const MAX_STREAMS_PER_ACCOUNT = 20;
+/** A client this far behind (bytes not yet taken) is dropped: it reconnects and reads the list again. */
+const MAX_UNREAD_BYTES = 1 << 20;
+
+export function eventRoutes(events: CallEvents, accounts: Pick<AccountStore, 'cached'>, heartbeatMs = 15_000): Router {
+  const router = new Router();
+  for (const path of ['/events', '/users/:userId/events']) {
+    router.get(path, (ctx: Context) => {
+      const state = ctx.state as ApiState;
+      if (!scopeOf(ctx, accounts)) throw notFound();
+      const account = state.accountId!;
+      if (events.count(account) >= MAX_STREAMS_PER_ACCOUNT) {
+        throw new ApiError(429, 'too many event streams are open for this account', {
+          events: { maximum: { message: `at most ${MAX_STREAMS_PER_ACCOUNT} at once` } },
+        }, { 'Retry-After': '10' });
+      }
+      const claims = state.auth!.ok ? state.auth!.claims : undefined;
+      const live = () => claims !== undefined && claims.exp > Date.now() / 1000 && stillValid(accounts.cached(account), claims);
+
+      const stream = new PassThrough();
+      let n = 0;
+      let ended = false;
+      const end = () => {
+        if (ended) return;
+        ended = true;
+        clearInterval(beat);
+        unsubscribe();
+        stream.end();
+      };
+      const write = (text: string) => {
+        if (ended) return;
+        if (stream.writableLength > MAX_UNREAD_BYTES) end();
+        else stream.write(text);
+      };
+      const unsubscribe = events.subscribe({
+        scope: () => (live() ? scopeOf(ctx, accounts) : undefined),
+        send: (e) => write(`id: ${++n}\nevent: ${e.event_name}\ndata: ${JSON.stringify(e)}\n\n`),
+      });
+      const beat = setInterval(() => (live() && scopeOf(ctx, accounts) ? write(': keep-alive\n\n') : end()), heartbeatMs);
+      beat.unref();
+      ctx.req.on('close', end);
+      stream.on('close', end);
+
+      ctx.status = 200;
+      ctx.type = 'text/event-stream';
+      ctx.set({ 'Cache-Control': 'no-cache, no-transform', 'X-Accel-Buffering': 'no' });
+      ctx.body = stream;
+      // Opened at once, so the client knows it is listening; a lost client tries again after 2 s.
+      write('retry: 2000\n: listening\n\n');
+      state.log.info({ account, user: state.userId }, 'event stream opened');
+    });
+  }
+  return router;
+}

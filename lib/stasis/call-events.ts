@@ -1,0 +1,109 @@
+// Live updates of calls, as Kazoo names its channel events: each change of a
+// call becomes one event per party whose view changed, carrying that party's
+// channel as GET .../channels shows it. A subscriber sees only the calls its
+// scope admits (an account's, or a user's), judged at each event.
+import type { Call } from './call.js';
+import { belongsTo, view, type ChannelView, type Scope } from './control.js';
+
+export type ChannelEventName =
+  /** A party appeared: the caller entering, the called party dialled, a transfer's target taking a place. */
+  | 'CHANNEL_CREATE'
+  /** The call was answered. */
+  | 'CHANNEL_ANSWER'
+  /** The party is connected to another party than before. */
+  | 'CHANNEL_BRIDGE'
+  /** A transfer started, changed state or ended: sent for its transferor... */
+  | 'CHANNEL_TRANSFEROR'
+  /** ...and for its transferee (and for any other party of the call). */
+  | 'CHANNEL_TRANSFEREE'
+  /** The party left the call. */
+  | 'CHANNEL_DESTROY';
+
+export interface ChannelEvent {
+  event_name: ChannelEventName;
+  call_id: string;
+  channel: ChannelView;
+}
+
+export interface Subscription {
+  /** The scope now (a user's numbers may change); undefined: the subscriber may no longer see anything. */
+  scope(): Scope | undefined;
+  send(event: ChannelEvent): void;
+}
+
+/** What the hub needs of the calls: every change of one. */
+export interface CallWatch {
+  watch(watcher: (call: Call) => void): () => void;
+}
+
+export class CallEvents {
+  /** The views last seen of each call's parties, with each party's number. */
+  private readonly seen = new Map<string, Map<string, Seen>>();
+  private readonly subscribers = new Set<Subscription>();
+  private readonly stop: () => void;
+
+  constructor(calls: CallWatch) {
+    this.stop = calls.watch((call) => this.changed(call));
+  }
+
+  subscribe(s: Subscription): () => void {
+    this.subscribers.add(s);
+    return () => this.subscribers.delete(s);
+  }
+
+  /** Subscribers whose scope is this account's (to bound how many one account may hold). */
+  count(account: string): number {
+    let n = 0;
+    for (const s of this.subscribers) if (s.scope()?.account === account) n++;
+    return n;
+  }
+
+  close(): void {
+    this.stop();
+    this.subscribers.clear();
+  }
+
+  private changed(call: Call): void {
+    const before = this.seen.get(call.id) ?? new Map<string, Seen>();
+    const now = new Map<string, Seen>();
+    if (call.phase !== 'ended') {
+      for (const leg of [call.a, call.b]) if (leg && !leg.gone) now.set(leg.id, { view: view(call, leg), number: leg.number });
+    }
+    const events: Array<{ event: ChannelEvent; number: string }> = [];
+    for (const [id, { view: v, number }] of now) {
+      const was = before.get(id);
+      const name = was ? changeOf(was.view, v) : 'CHANNEL_CREATE';
+      if (name) events.push({ event: { event_name: name, call_id: call.id, channel: v }, number });
+    }
+    for (const [id, { view: was, number }] of before) {
+      if (now.has(id)) continue;
+      events.push({ event: { event_name: 'CHANNEL_DESTROY', call_id: call.id, channel: { ...was, state: 'ending', other_leg: null } }, number });
+    }
+    if (now.size > 0) this.seen.set(call.id, now);
+    else this.seen.delete(call.id);
+    if (events.length === 0) return;
+    for (const s of this.subscribers) {
+      const scope = s.scope();
+      if (!scope || scope.account !== call.account) continue;
+      const whole = belongsTo(call, scope);
+      // A user also hears of their own party leaving a call that is no longer theirs (after a transfer).
+      for (const { event, number } of events) if (whole || scope.numbers?.has(number)) s.send(event);
+    }
+  }
+}
+
+interface Seen {
+  view: ChannelView;
+  number: string;
+}
+
+/** What changed between two views of a party, as one event name (none: nothing a subscriber follows). */
+function changeOf(was: ChannelView, v: ChannelView): ChannelEventName | undefined {
+  if (JSON.stringify(was.transfer) !== JSON.stringify(v.transfer) || JSON.stringify(was.last_transfer) !== JSON.stringify(v.last_transfer)) {
+    const t = v.transfer ?? v.last_transfer;
+    return t?.transferor === v.id ? 'CHANNEL_TRANSFEROR' : 'CHANNEL_TRANSFEREE';
+  }
+  if (!was.answered && v.answered) return 'CHANNEL_ANSWER';
+  if (was.other_leg !== v.other_leg) return 'CHANNEL_BRIDGE';
+  return undefined;
+}
