@@ -2,6 +2,7 @@
 // keys, their dial routes and their metaflows on the store under DATA_DIR. It
 // works while konami runs (writes are atomic and locked; a running konami
 // picks changes up within a second).
+import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import { validateMetaflows } from './metaflow/config.js';
@@ -9,7 +10,9 @@ import { builtInModules } from './stasis/modules/index.js';
 import { ConfigError, loadDialRoutes } from './config.js';
 import { DEFAULT_ROUTE, DialRoutes, ROUTE_NAME, ROUTE_NAME_RULE, templateProblem } from './stasis/dial.js';
 import { UnknownAccountError, type Account } from './store/accounts.js';
+import { authSecret } from './store/data-dir.js';
 import { FileAccountStore } from './store/file-store.js';
+import { UserKeys, withUser, type User } from './store/users.js';
 import { ValidationError } from './validation.js';
 
 export const USAGE = `usage: konami <command>
@@ -30,9 +33,19 @@ export const USAGE = `usage: konami <command>
   metaflows set <account-id> <file.json | ->
                                    replace the account's metaflows (validated first)
   metaflows clear <account-id>     remove the account's metaflows (no feature codes)
+  user add <account-id> <username> [--numbers 1001,1002] [--first-name F] [--last-name L]
+                                   add a user who may transfer their own calls; prints a password (shown once)
+  user list <account-id>           the account's users, their ids and numbers
+  user numbers <account-id> <username> <number,...>
+                                   the extension numbers that are the user's (their calls)
+  user password <account-id> <username>
+                                   a new password (shown once); the user's tokens stop working
+  user delete <account-id> <username>
+                                   remove the user: their tokens stop working
 
 The store is the folder DATA_DIR names (default: ./data). DIAL_TEMPLATE and
-DIAL_ROUTES are read as konami reads them.`;
+DIAL_ROUTES are read as konami reads them; users' passwords are sealed with
+AUTH_SECRET (or DATA_DIR/auth-secret), as konami checks them.`;
 
 export interface Io {
   env: Readonly<Record<string, string | undefined>>;
@@ -55,12 +68,13 @@ export async function runCli(args: readonly string[], io: Io): Promise<number> {
     const envRoutes = loadDialRoutes(io.env);
     store = await FileAccountStore.open(dataDir);
     const routes = DialRoutes.over(store, envRoutes);
-    return await dispatch({ store, routes, envRoutes }, `${group} ${command ?? ''}`.trim(), rest, io);
+    const userKeys = async () => new UserKeys(await authSecret({ dataDir, api: { authSecret: io.env['AUTH_SECRET'] || undefined } }));
+    return await dispatch({ store, routes, envRoutes, userKeys }, `${group} ${command ?? ''}`.trim(), rest, io);
   } catch (err) {
     if (err instanceof UsageError) {
       io.err(`konami: ${err.message}\n\n${USAGE}\n`);
     } else if (err instanceof ValidationError) {
-      io.err(`konami: the metaflows were not saved:\n${err.errors.map((e) => `  - ${e.field}: ${e.message}`).join('\n')}\n`);
+      io.err(`konami: not saved:\n${err.errors.map((e) => `  - ${e.field}: ${e.message}`).join('\n')}\n`);
     } else if (err instanceof UnknownAccountError) {
       io.err(`konami: ${err.message} in ${dataDir}\n`);
     } else if (err instanceof ConfigError) {
@@ -87,6 +101,8 @@ interface Context {
   store: FileAccountStore;
   routes: DialRoutes;
   envRoutes: Readonly<Record<string, string>>;
+  /** The keys of users' credentials (read only when a command needs them). */
+  userKeys: () => Promise<UserKeys>;
 }
 
 async function existing(store: FileAccountStore, id: string): Promise<Account> {
@@ -95,7 +111,38 @@ async function existing(store: FileAccountStore, id: string): Promise<Account> {
   return account;
 }
 
-async function dispatch({ store, routes, envRoutes }: Context, command: string, rest: readonly string[], io: Io): Promise<number> {
+/** Options given as --name value after the positional arguments. */
+function options(rest: readonly string[], from: number, known: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = from; i < rest.length; i += 2) {
+    const name = rest[i]!;
+    if (!name.startsWith('--') || !known.includes(name.slice(2))) throw new UsageError(`unknown option "${name}"`);
+    out[name.slice(2)] = arg(rest, i + 1, `the value of ${name}`);
+  }
+  return out;
+}
+
+const numbersOf = (list: string) => list.split(',').map((n) => n.trim()).filter((n) => n !== '');
+
+/** A password for a user: 96 random bits, shown once. */
+const newPassword = () => randomBytes(12).toString('base64url');
+
+async function userNamed(store: FileAccountStore, accountId: string, username: string): Promise<User> {
+  const user = (await existing(store, accountId)).users?.find((u) => u.username === username);
+  if (!user) throw new UsageError(`no user "${username}" in account ${accountId}`);
+  return user;
+}
+
+async function changeUser(ctx: Context, accountId: string, id: string | undefined, change: Record<string, unknown>): Promise<User> {
+  const keys = await ctx.userKeys();
+  return ctx.store.updateUsers(accountId, (users) => {
+    const next = withUser(users, id, change, keys);
+    return { users: next.users, result: next.user };
+  });
+}
+
+async function dispatch(ctx: Context, command: string, rest: readonly string[], io: Io): Promise<number> {
+  const { store, routes, envRoutes } = ctx;
   switch (command) {
     case 'account create': {
       const name = rest.join(' ').trim();
@@ -192,6 +239,49 @@ async function dispatch({ store, routes, envRoutes }: Context, command: string, 
       const id = arg(rest, 0, '<account-id>');
       await store.setMetaflows(id, null);
       io.out(`metaflows of ${id} removed: no feature codes\n`);
+      return 0;
+    }
+    case 'user add': {
+      const id = arg(rest, 0, '<account-id>');
+      const username = arg(rest, 1, '<username>');
+      const o = options(rest, 2, ['numbers', 'first-name', 'last-name']);
+      const password = newPassword();
+      const user = await changeUser(ctx, id, undefined, {
+        username, password, numbers: numbersOf(o['numbers'] ?? ''),
+        ...(o['first-name'] ? { first_name: o['first-name'] } : {}), ...(o['last-name'] ? { last_name: o['last-name'] } : {}),
+      });
+      io.out(`user id:  ${user.id}\nusername: ${user.username}\nnumbers:  ${user.numbers.join(', ') || '(none)'}\npassword: ${password}\n\nThe password is shown this once.\n`);
+      return 0;
+    }
+    case 'user list': {
+      const account = await existing(store, arg(rest, 0, '<account-id>'));
+      if (!account.users?.length) io.out('no users\n');
+      for (const u of account.users ?? []) {
+        const name = [u.first_name, u.last_name].filter(Boolean).join(' ');
+        io.out(`${u.id}  ${u.username}${name ? ` (${name})` : ''}  numbers: ${u.numbers.join(', ') || '(none)'}\n`);
+      }
+      return 0;
+    }
+    case 'user numbers': {
+      const id = arg(rest, 0, '<account-id>');
+      const user = await userNamed(store, id, arg(rest, 1, '<username>'));
+      const changed = await changeUser(ctx, id, user.id, { numbers: numbersOf(rest.slice(2).join(',')) });
+      io.out(`numbers of ${changed.username}: ${changed.numbers.join(', ') || '(none)'}\n`);
+      return 0;
+    }
+    case 'user password': {
+      const id = arg(rest, 0, '<account-id>');
+      const user = await userNamed(store, id, arg(rest, 1, '<username>'));
+      const password = newPassword();
+      await changeUser(ctx, id, user.id, { password });
+      io.out(`password: ${password}\n\nShown this once. The user's tokens no longer work.\n`);
+      return 0;
+    }
+    case 'user delete': {
+      const id = arg(rest, 0, '<account-id>');
+      const user = await userNamed(store, id, arg(rest, 1, '<username>'));
+      await store.updateUsers(id, (users) => ({ users: users.filter((u) => u.id !== user.id), result: undefined }));
+      io.out(`user ${user.username} removed: their tokens no longer work\n`);
       return 0;
     }
     default:

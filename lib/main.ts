@@ -10,7 +10,7 @@ import { createApi } from './routes/api.js';
 import { RateLimiter } from './limits.js';
 import { startHttp, type HttpServer } from './routes/server.js';
 import { TokenSigner } from './routes/tokens.js';
-import { CallControl } from './stasis/control.js';
+import { CallControl, type OwnerOf } from './stasis/control.js';
 import { StasisApp } from './stasis/app.js';
 import type { Call } from './stasis/call.js';
 import { AriAuthError, AriConnection } from './stasis/connection.js';
@@ -20,7 +20,7 @@ import { builtInModules } from './stasis/modules/index.js';
 import type { AccountStore } from './store/accounts.js';
 import { FileCallJournal } from './store/call-journal.js';
 import { authSecret, prepareDataDir } from './store/data-dir.js';
-import { UserKeys } from './store/users.js';
+import { ownerOf, UserKeys } from './store/users.js';
 import { CallEvents } from './stasis/call-events.js';
 import { FileAccountStore } from './store/file-store.js';
 
@@ -118,16 +118,17 @@ export async function startKonami(config: Config, log: Logger, options: StartOpt
     log.warn('ARI disconnected: not ready');
   });
   ari.on('event', (e) => app.handle(e));
+  const owners: OwnerOf = (account, number) => (account ? ownerOf(store.cached(account)?.users, number) : undefined);
   const limiter = new RateLimiter(config.api.rateLimit, config.api.rateLimit * 2);
   const accountLimiter = limiter.sibling();
   const api = createApi({
     store,
     modules,
-    calls: new CallControl(app, (id) => store.cached(id)?.metaflows, () => ari.connected && reconciled),
+    calls: new CallControl(app, (id) => store.cached(id)?.metaflows, () => ari.connected && reconciled, owners),
     dialRoutes,
     tokens: new TokenSigner(secret, config.api.tokenTtl),
     userKeys: new UserKeys(secret),
-    events: new CallEvents(app),
+    events: new CallEvents(app, owners),
     limiter,
     accountLimiter,
     trustedProxies: config.api.trustedProxies,

@@ -8,7 +8,7 @@ import { Metrics } from '../metrics.js';
 import type { ModuleRegistry } from '../metaflow/modules.js';
 import type { DialRoutes } from '../stasis/dial.js';
 import type { AccountStore } from '../store/accounts.js';
-import { adminOnly, authRoutes, identify, requireAccount } from './auth.js';
+import { authRoutes, identify, requireAccount } from './auth.js';
 import { channelRoutes, type CallService } from './channels.js';
 import { envelope, jsonBody } from './envelope.js';
 import { eventRoutes } from './events.js';
@@ -66,7 +66,6 @@ export function createApi(deps: ApiDeps): Api {
   account.use(requireAccount());
   const channels = channelRoutes(deps.calls, deps.store);
   const metaflows = metaflowRoutes(deps.store, deps.modules, deps.dialRoutes);
-  metaflows.use(adminOnly());
   const users = userRoutes(deps.store, deps.userKeys);
   const streams = eventRoutes(deps.events, deps.store);
   for (const r of [channels, metaflows, users, streams]) account.use(r.routes(), r.allowedMethods());

@@ -11,7 +11,7 @@ import type { Account, AccountStore } from '../store/accounts.js';
 import { fieldErrors } from '../validation.js';
 import { reply, type ApiState } from './envelope.js';
 import { ApiError, notFound } from './errors.js';
-import { kazooCredentials, type UserKeys } from '../store/users.js';
+import { kazooCredentials, type CredentialsMethod, type UserKeys } from '../store/users.js';
 import type { TokenCheck, TokenClaims, TokenProblem, TokenSigner } from './tokens.js';
 
 const authBody = Joi.object({
@@ -27,8 +27,8 @@ const userAuthBody = Joi.object({
   data: Joi.object({
     account_id: Joi.string().max(64),
     account_name: Joi.string().max(128),
-    credentials: Joi.string().pattern(/^[0-9a-fA-F]{32}$/).messages({ 'string.pattern.base': 'must be md5("username:password") in hex' }),
-    method: Joi.string().valid('md5'),
+    credentials: Joi.string().pattern(/^[0-9a-fA-F]{32}([0-9a-fA-F]{8})?$/).messages({ 'string.pattern.base': 'must be md5 (or, with method sha, sha1) of "username:password" in hex' }),
+    method: Joi.string().valid('md5', 'sha'),
     username: Joi.string().max(64),
     password: Joi.string().max(128),
   }).xor('account_id', 'account_name').xor('credentials', 'username').and('username', 'password').required(),
@@ -123,12 +123,13 @@ export function authRoutes(store: AccountStore, tokens: TokenSigner, users: User
   const userAuth = async (ctx: Context) => {
     const { value, error } = userAuthBody.validate((ctx.state as ApiState).body ?? {}, { abortEarly: false });
     if (error) throw ApiError.validation(fieldErrors(error));
-    const given = (value as { data: { account_id?: string; account_name?: string; credentials?: string; username?: string; password?: string } }).data;
+    const given = (value as { data: { account_id?: string; account_name?: string; credentials?: string; method?: CredentialsMethod; username?: string; password?: string } }).data;
+    const method = given.method ?? 'md5';
     const account = given.account_id !== undefined
       ? await store.get(given.account_id)
       : onlyOne((await store.list()).filter((a) => a.name.toLowerCase() === given.account_name!.toLowerCase()));
-    const credentials = given.credentials ?? kazooCredentials(given.username!, given.password!);
-    const user = account ? users.find(account.users ?? [], credentials) : undefined;
+    const credentials = given.credentials ?? kazooCredentials(given.username!, given.password!, method);
+    const user = account ? users.find(account.users ?? [], credentials, method) : undefined;
     // No account, an account name shared by several, no such user, a wrong password: one answer.
     if (!account || !user) throw new ApiError(401, 'invalid credentials', { credentials: { invalid: { message: 'no user of that account has these credentials' } } });
     const { token, expiresAt } = tokens.issue(account.id, user.kid, user.id);

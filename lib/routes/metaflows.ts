@@ -8,6 +8,7 @@ import type { DialRoutes } from '../stasis/dial.js';
 import type { AccountStore } from '../store/accounts.js';
 import { ValidationError } from '../validation.js';
 import { reply, type ApiState } from './envelope.js';
+import { adminOnly } from './auth.js';
 import { ApiError, notFound } from './errors.js';
 
 export function metaflowRoutes(
@@ -15,14 +16,16 @@ export function metaflowRoutes(
 ): Router {
   const router = new Router();
   const accountId = (ctx: Context) => (ctx.state as ApiState).accountId!;
+  // The account's codes are its administrator's: a user's token finds nothing here.
+  const admin = adminOnly();
 
-  router.get('/metaflows', async (ctx) => {
+  router.get('/metaflows', admin, async (ctx) => {
     const account = await store.get(accountId(ctx));
     if (!account) throw notFound();
     reply(ctx, account.metaflows);
   });
 
-  router.post('/metaflows', async (ctx) => {
+  router.post('/metaflows', admin, async (ctx) => {
     const body = (ctx.state as ApiState).body as { data?: unknown } | undefined;
     if (!body || typeof body !== 'object' || body.data === undefined) {
       throw ApiError.validation([{ field: 'data', rule: 'required', message: 'is required: {"data": {...metaflows}}' }]);
@@ -40,7 +43,7 @@ export function metaflowRoutes(
     reply(ctx, account.metaflows);
   });
 
-  router.delete('/metaflows', async (ctx) => {
+  router.delete('/metaflows', admin, async (ctx) => {
     if (!(await store.get(accountId(ctx)))) throw notFound();
     await store.setMetaflows(accountId(ctx), null);
     reply(ctx, null);

@@ -40,6 +40,17 @@ const transfer = { $ref: '#/components/schemas/Transfer' };
 const channel = { $ref: '#/components/schemas/Channel' };
 const metaflows = { $ref: '#/components/schemas/Metaflows' };
 
+const user = { $ref: '#/components/schemas/User' };
+const userParam = { name: 'USER_ID', in: 'path', required: true, schema: { type: 'string', pattern: '^[0-9a-f]{32}$' } };
+const userChange = {
+  type: 'object', additionalProperties: false,
+  properties: {
+    username: { type: 'string' }, first_name: { type: 'string' }, last_name: { type: 'string' },
+    numbers: { type: 'array', items: { type: 'string', pattern: '^\\+?[0-9]{1,32}$' }, maxItems: 10, description: 'the extension numbers that are the user\'s: its calls are those with one of them as a party' },
+    password: { type: 'string', format: 'password', minLength: 8, description: 'write only' },
+  },
+};
+
 const DOCUMENT = {
   openapi: '3.0.3',
   info: {
@@ -78,9 +89,64 @@ const DOCUMENT = {
         responses: { ...ok('revoked', { type: 'object' }), ...errors(401, 429) },
       },
     },
+    '/v1/user_auth': Object.fromEntries(['put', 'post'].map((m) => [m, {
+      summary: "a user's credentials for a token that sees and acts on that user's calls only (Kazoo's user_auth)",
+      requestBody: jsonBody({
+        type: 'object', required: ['data'],
+        properties: {
+          data: {
+            type: 'object',
+            description: 'account_id or account_name (when it names one account); credentials (Kazoo: md5, or with method sha sha1, of "username:password", hex) or username and password',
+            properties: {
+              account_id: { type: 'string' }, account_name: { type: 'string' },
+              credentials: { type: 'string' }, method: { type: 'string', enum: ['md5', 'sha'], default: 'md5' },
+              username: { type: 'string' }, password: { type: 'string', format: 'password' },
+            },
+          },
+        },
+      }),
+      responses: {
+        201: {
+          description: 'the token (also at the top level as auth_token); owner_id is the user',
+          content: { 'application/json': { schema: envelope({ type: 'object', properties: { account_id: { type: 'string' }, account_name: { type: 'string' }, owner_id: { type: 'string' }, username: { type: 'string' }, expires_at: { type: 'string', format: 'date-time' } } }) } },
+        },
+        ...errors(400, 401, 413, 415, 429),
+      },
+    }])),
+    '/v1/accounts/{ACCOUNT_ID}/users': {
+      get: { summary: "the account's users (the account's token only)", security: auth, parameters: [accountParam], responses: { ...ok('the users', { type: 'array', items: user }), ...errors(401, 404, 429) } },
+      put: {
+        summary: 'add a user (the account\'s token only)', security: headerAuth, parameters: [accountParam],
+        requestBody: jsonBody({ type: 'object', required: ['data'], properties: { data: userChange } }),
+        responses: { ...ok('the user', user, '201'), ...errors(400, 401, 404, 413, 415, 429) },
+      },
+    },
+    '/v1/accounts/{ACCOUNT_ID}/users/{USER_ID}': {
+      get: { summary: 'one user (to the account, or to that user)', security: auth, parameters: [accountParam, userParam], responses: { ...ok('the user', user), ...errors(401, 404, 429) } },
+      ...Object.fromEntries(['post', 'patch'].map((m) => [m, {
+        summary: 'change the fields given (the account\'s token only); a new password, or a new username with its password, ends the user\'s tokens',
+        security: headerAuth, parameters: [accountParam, userParam],
+        requestBody: jsonBody({ type: 'object', required: ['data'], properties: { data: userChange } }),
+        responses: { ...ok('the user', user), ...errors(400, 401, 404, 413, 415, 429) },
+      }])),
+      delete: { summary: 'remove the user: their tokens stop working (the account\'s token only)', security: headerAuth, parameters: [accountParam, userParam], responses: { ...ok('removed', { type: 'object' }), ...errors(401, 404, 429) } },
+    },
+    '/v1/accounts/{ACCOUNT_ID}/events': {
+      get: {
+        summary: "server-sent events (text/event-stream) for the account's calls, or a user token's own: CHANNEL_CREATE, CHANNEL_ANSWER, CHANNEL_BRIDGE, CHANNEL_TRANSFEROR, CHANNEL_TRANSFEREE, CHANNEL_DESTROY; each data is {event_name, call_id, channel} with the channel as GET channels shows it. At most 20 streams per account; the stream ends with the token",
+        security: auth, parameters: [accountParam],
+        responses: { 200: { description: 'the event stream', content: { 'text/event-stream': { schema: { type: 'string' } } } }, ...errors(401, 404, 429) },
+      },
+    },
+    '/v1/accounts/{ACCOUNT_ID}/users/{USER_ID}/events': {
+      get: {
+        summary: "the same stream for one user's calls (to the account, or to that user)", security: auth, parameters: [accountParam, userParam],
+        responses: { 200: { description: 'the event stream', content: { 'text/event-stream': { schema: { type: 'string' } } } }, ...errors(401, 404, 429) },
+      },
+    },
     '/v1/accounts/{ACCOUNT_ID}/channels': {
       get: {
-        summary: "the account's calls, a channel per party", security: auth, parameters: [accountParam],
+        summary: "the account's calls, a channel per party (to a user's token: the user's calls)", security: auth, parameters: [accountParam],
         responses: { ...ok('the channels', { type: 'array', items: channel }), ...errors(401, 404, 429) },
       },
     },
@@ -146,12 +212,20 @@ const DOCUMENT = {
           id: { type: 'string' }, uuid: { type: 'string', description: "the same as id, Kazoo's name" },
           call_id: { type: 'string' }, other_leg: { type: 'string', nullable: true },
           destination: { type: 'string', description: 'the number the caller dialled' },
+          owner_id: { type: 'string', description: 'the user whose number this party is, when one is' },
           timestamp: { type: 'integer', description: 'when the call started, in Gregorian seconds as Kazoo counts' },
           direction: { type: 'string', enum: ['inbound', 'outbound'] },
           caller_id: { type: 'object' }, callee_id: { type: 'object' },
           state: { type: 'string', enum: ['ringing', 'answered', 'ending'] }, answered: { type: 'boolean' },
           created_at: { type: 'string' }, answered_at: { type: 'string', nullable: true },
           transfer: { ...transfer, nullable: true }, last_transfer: { ...transfer, nullable: true },
+        },
+      },
+      User: {
+        type: 'object',
+        properties: {
+          id: { type: 'string' }, username: { type: 'string' }, first_name: { type: 'string' }, last_name: { type: 'string' },
+          numbers: { type: 'array', items: { type: 'string' } }, created: { type: 'string' }, updated: { type: 'string' },
         },
       },
       Metaflows: {
@@ -168,9 +242,20 @@ const DOCUMENT = {
 } as const;
 
 /** Kazoo's clients call /v2: every /v1 route is served there too, the same. */
+/** A user's calls: the same operations as the account's channels, under /users/{USER_ID}. */
+const withUserChannels = Object.fromEntries(Object.entries(DOCUMENT.paths).flatMap(([path, ops]) => {
+  if (!path.startsWith('/v1/accounts/{ACCOUNT_ID}/channels')) return [[path, ops]];
+  const mine = Object.fromEntries(Object.entries(ops).map(([m, op]) => [m, {
+    ...op,
+    summary: `${(op as { summary: string }).summary}: of one user's calls (to the account, or to that user)`,
+    parameters: [accountParam, userParam, ...((op as { parameters: object[] }).parameters.slice(1))],
+  }]));
+  return [[path, ops], [path.replace('/channels', '/users/{USER_ID}/channels'), mine]];
+}));
+
 export const OPENAPI = {
   ...DOCUMENT,
-  paths: Object.fromEntries(Object.entries(DOCUMENT.paths).flatMap(([path, ops]) => (
+  paths: Object.fromEntries(Object.entries(withUserChannels).flatMap(([path, ops]) => (
     path.startsWith('/v1/') ? [[path, ops], [`/v2/${path.slice(4)}`, ops]] : [[path, ops]]
   ))),
 };

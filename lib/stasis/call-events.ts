@@ -3,7 +3,7 @@
 // channel as GET .../channels shows it. A subscriber sees only the calls its
 // scope admits (an account's, or a user's), judged at each event.
 import type { Call } from './call.js';
-import { belongsTo, view, type ChannelView, type Scope } from './control.js';
+import { belongsTo, NO_OWNERS, view, type ChannelView, type OwnerOf, type Scope } from './control.js';
 
 export type ChannelEventName =
   /** A party appeared: the caller entering, the called party dialled, a transfer's target taking a place. */
@@ -42,7 +42,7 @@ export class CallEvents {
   private readonly subscribers = new Set<Subscription>();
   private readonly stop: () => void;
 
-  constructor(calls: CallWatch) {
+  constructor(calls: CallWatch, private readonly owners: OwnerOf = NO_OWNERS) {
     this.stop = calls.watch((call) => this.changed(call));
   }
 
@@ -67,7 +67,7 @@ export class CallEvents {
     const before = this.seen.get(call.id) ?? new Map<string, Seen>();
     const now = new Map<string, Seen>();
     if (call.phase !== 'ended') {
-      for (const leg of [call.a, call.b]) if (leg && !leg.gone) now.set(leg.id, { view: view(call, leg), number: leg.number });
+      for (const leg of [call.a, call.b]) if (leg && !leg.gone) now.set(leg.id, { view: view(call, leg, this.owners), number: leg.number });
     }
     const events: Array<{ event: ChannelEvent; number: string }> = [];
     for (const [id, { view: v, number }] of now) {

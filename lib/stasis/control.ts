@@ -21,6 +21,8 @@ export interface ChannelView {
   /** The other party's channel id. */
   other_leg: string | null;
   direction: 'inbound' | 'outbound';
+  /** The user whose number this party is (Kazoo's owner_id), when one is. */
+  owner_id?: string;
   caller_id: { name: string; number: string };
   callee_id: { name: string; number: string };
   /** The number the caller dialled (Kazoo's destination). */
@@ -45,6 +47,10 @@ export interface TransferView {
   target_answered: boolean;
 }
 
+/** The user a number is, in an account (Kazoo's owner_id); none by default. */
+export type OwnerOf = (account: string | undefined, number: string) => string | undefined;
+export const NO_OWNERS: OwnerOf = () => undefined;
+
 /** Whose calls a request may see: the account's, or only those with one of a user's numbers as a party. */
 export interface Scope {
   account: string;
@@ -61,20 +67,21 @@ export class CallControl {
     private readonly metaflows: (account: string) => MetaflowConfig | null | undefined,
     /** Asterisk can be commanded now (ARI connected and calls reconciled). */
     private readonly available: () => boolean = () => true,
+    private readonly owners: OwnerOf = NO_OWNERS,
   ) {}
 
   list(scope: Scope): ChannelView[] {
     const out: ChannelView[] = [];
     for (const call of this.app.activeCalls.values()) {
       if (!inScope(call, scope)) continue;
-      for (const leg of [call.a, call.b]) if (leg && !leg.gone) out.push(view(call, leg));
+      for (const leg of [call.a, call.b]) if (leg && !leg.gone) out.push(view(call, leg, this.owners));
     }
     return out;
   }
 
   get(scope: Scope, channelId: string): ChannelView | undefined {
     const found = this.find(scope, channelId);
-    return found ? view(found.call, found.leg) : undefined;
+    return found ? view(found.call, found.leg, this.owners) : undefined;
   }
 
   /**
@@ -168,16 +175,18 @@ export function belongsTo(call: Call, scope: Scope): boolean {
 }
 
 /** A party of a call as the API shows it. */
-export function view(call: Call, leg: Leg): ChannelView {
+export function view(call: Call, leg: Leg, owners: OwnerOf = NO_OWNERS): ChannelView {
   const other = leg === call.a ? call.b : call.a;
   const a = call.a;
   const b = call.b;
+  const owner = owners(call.account, leg.number);
   return {
     id: leg.id,
     uuid: leg.id,
     call_id: call.id,
     other_leg: other && !other.gone ? other.id : null,
     direction: leg.role === 'a' ? 'inbound' : 'outbound',
+    ...(owner ? { owner_id: owner } : {}),
     caller_id: { ...(a?.caller ?? { name: '', number: '' }) },
     callee_id: { name: b?.caller.name ?? '', number: b?.number ?? '' },
     destination: call.calledNumber,

@@ -29,7 +29,7 @@ export async function prepareDataDir(dir: string, log: Logger): Promise<void> {
  * secret shorter than 32 bytes (an empty file, say) would let anyone forge
  * tokens: it stops the start, naming the file.
  */
-export async function authSecret(config: Config): Promise<Buffer> {
+export async function authSecret(config: Pick<Config, 'dataDir'> & { api: Pick<Config['api'], 'authSecret'> }): Promise<Buffer> {
   if (config.api.authSecret) return Buffer.from(config.api.authSecret, 'utf8');
   const file = join(config.dataDir, 'auth-secret');
   await createExclusively(file, `${randomBytes(MIN_SECRET_BYTES).toString('base64')}\n`);

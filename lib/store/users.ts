@@ -5,6 +5,7 @@
 // deployment's credentials key (HMAC-SHA256): the store alone reveals nothing
 // useful, and Kazoo's user_auth works unchanged. Changing the password (or
 // the username) gives the user a new key id, so every token they had stops.
+// Kazoo's sha method (sha1 of the same) is kept the same way.
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import Joi from 'joi';
 import { NUMBER, NUMBER_RULE } from '../stasis/dial.js';
@@ -18,8 +19,10 @@ export interface User {
   last_name?: string;
   /** The extension numbers that are this user's: a call with one of them as a party is the user's call. */
   numbers: string[];
-  /** HMAC-SHA256, under the credentials key, of md5("username:password") in hex. */
+  /** HMAC-SHA256, under the credentials key, of md5("username:password") in hex (Kazoo's method md5). */
   credentials: string;
+  /** The same of sha1("username:password") (Kazoo's method sha). */
+  credentials_sha: string;
   /** The id the user's tokens carry: new with every password. */
   kid: string;
   created: string;
@@ -27,7 +30,7 @@ export interface User {
 }
 
 /** What the API and the web app show of a user: never its credentials. */
-export type UserView = Omit<User, 'credentials' | 'kid'>;
+export type UserView = Omit<User, 'credentials' | 'credentials_sha' | 'kid'>;
 
 export const MAX_USERS = 1000;
 export const MAX_NUMBERS_PER_USER = 10;
@@ -55,9 +58,11 @@ export interface UserChange {
   password?: string;
 }
 
-/** Kazoo's credentials: md5 of "username:password", hex. */
-export function kazooCredentials(username: string, password: string): string {
-  return createHash('md5').update(`${username}:${password}`, 'utf8').digest('hex');
+export type CredentialsMethod = 'md5' | 'sha';
+
+/** Kazoo's credentials: md5 (or sha1) of "username:password", hex. */
+export function kazooCredentials(username: string, password: string, method: CredentialsMethod = 'md5'): string {
+  return createHash(method === 'md5' ? 'md5' : 'sha1').update(`${username}:${password}`, 'utf8').digest('hex');
 }
 
 export class UserKeys {
@@ -74,11 +79,11 @@ export class UserKeys {
   }
 
   /** The user whose credentials these are (every user compared, in constant time each). */
-  find(users: readonly User[], credentials: string): User | undefined {
+  find(users: readonly User[], credentials: string, method: CredentialsMethod = 'md5'): User | undefined {
     const presented = Buffer.from(this.seal(credentials), 'hex');
     let found: User | undefined;
     for (const u of users) {
-      const kept = Buffer.from(u.credentials, 'hex');
+      const kept = Buffer.from(method === 'md5' ? u.credentials : u.credentials_sha, 'hex');
       if (kept.length === presented.length && timingSafeEqual(kept, presented)) found = u;
     }
     return found;
@@ -122,6 +127,7 @@ export function withUser(
     username,
     numbers,
     credentials: change.password !== undefined ? keys.seal(kazooCredentials(username, change.password)) : old!.credentials,
+    credentials_sha: change.password !== undefined ? keys.seal(kazooCredentials(username, change.password, 'sha')) : old!.credentials_sha,
     kid: change.password !== undefined ? randomBytes(6).toString('hex') : old!.kid,
     created: old?.created ?? stamp,
     updated: stamp,
@@ -134,10 +140,25 @@ export function withUser(
 }
 
 export function viewOf(user: User): UserView {
-  const { credentials: _c, kid: _k, ...view } = user;
-  void _c;
-  void _k;
-  return view;
+  const view: Partial<User> = { ...user };
+  delete view.credentials;
+  delete view.credentials_sha;
+  delete view.kid;
+  return view as UserView;
+}
+
+/** Each account version's numbers and their users, so a lookup is one map read. */
+const owners = new WeakMap<readonly User[], ReadonlyMap<string, string>>();
+
+/** The id of the user a number is (Kazoo's owner_id), if any. */
+export function ownerOf(users: readonly User[] | undefined, number: string): string | undefined {
+  if (!users || users.length === 0) return undefined;
+  let map = owners.get(users);
+  if (!map) {
+    map = new Map(users.flatMap((u) => u.numbers.map((n) => [n, u.id] as [string, string])));
+    owners.set(users, map);
+  }
+  return map.get(number);
 }
 
 export class UnknownUserError extends Error {

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +11,7 @@ import { RateLimiter } from '../../../lib/limits.js';
 import { startHttp, type HttpServer } from '../../../lib/routes/server.js';
 import { TokenSigner } from '../../../lib/routes/tokens.js';
 import type { TransferData } from '../../../lib/stasis/modules/transfer.js';
-import type { ActionResult, ChannelView, TransferView } from '../../../lib/stasis/control.js';
+import type { ActionResult, ChannelView, Scope, TransferView } from '../../../lib/stasis/control.js';
 import { builtInModules } from '../../../lib/stasis/modules/index.js';
 import { FileAccountStore } from '../../../lib/store/file-store.js';
 import { UserKeys } from '../../../lib/store/users.js';
@@ -46,10 +47,18 @@ describe('the HTTP API (Kazoo crossbar conventions)', function () {
   let refuse: ActionResult<unknown> | undefined;
   let requests: Array<TransferData & { target: string }>;
 
+  /** The scope each list and transfer was asked with. */
+  let scopes: Scope[];
+
   const service: CallService = {
-    list: ({ account }) => (account === acme.id ? [channel('alice-1', 'alice-1')] : [channel('eve-1', 'eve-1')]),
+    list: (scope) => {
+      scopes.push(scope);
+      return scope.account === acme.id ? [channel('alice-1', 'alice-1')] : [channel('eve-1', 'eve-1')];
+    },
     get: ({ account }, id) => (account === acme.id && id === 'alice-1' ? channel('alice-1', 'alice-1') : account === other.id && id === 'eve-1' ? channel('eve-1', 'eve-1') : undefined),
-    async transfer({ account }, id, request) {
+    async transfer(scope, id, request) {
+      scopes.push(scope);
+      const { account } = scope;
       calls.push(['transfer', id, request.target]);
       requests.push(request);
       if (refuse) return refuse as ActionResult<TransferView>;
@@ -98,6 +107,7 @@ describe('the HTTP API (Kazoo crossbar conventions)', function () {
   beforeEach(function () {
     calls = [];
     requests = [];
+    scopes = [];
     refuse = undefined;
   });
 
@@ -314,6 +324,99 @@ describe('the HTTP API (Kazoo crossbar conventions)', function () {
       const broken = await call('POST', path, { token, raw: '{"data": ', headers: { 'content-type': 'application/json' } });
       expect(broken.status).to.equal(400);
       expect(broken.json['data']).to.have.nested.property('body.type');
+    });
+  });
+
+  describe('users: a Transfer button for each employee, without the account key', function () {
+    let admin: string;
+    let userId: string;
+    const PASSWORD = 'correct horse battery';
+    const md5 = (t: string) => createHash('md5').update(t).digest('hex');
+    const sha1 = (t: string) => createHash('sha1').update(t).digest('hex');
+
+    before(async function () {
+      admin = await tokenFor(acme.key);
+      const r = await call('PUT', `/v2/accounts/${acme.id}/users`, {
+        token: admin, body: { data: { username: 'alice', first_name: 'Alice', numbers: ['1001'], password: PASSWORD } },
+      });
+      expect(r.status, JSON.stringify(r.json)).to.equal(201);
+      userId = (r.json['data'] as { id: string }).id;
+    });
+
+    const userToken = async (data: Record<string, unknown>) => call('PUT', '/v2/user_auth', { body: { data } });
+
+    it('an account adds a user; the user is shown without credentials, and the store keeps no password or Kazoo hash of it', async function () {
+      const r = await call('GET', `/v1/accounts/${acme.id}/users`, { token: admin });
+      expect(r.json['data']).to.have.length(1);
+      const shown = (r.json['data'] as Array<Record<string, unknown>>)[0]!;
+      expect(shown).to.include({ id: userId, username: 'alice', first_name: 'Alice' });
+      expect(shown).to.not.have.any.keys('password', 'credentials', 'credentials_sha', 'kid');
+      const file = readFileSync(join(dataDir, 'accounts', `${acme.id}.json`), 'utf8');
+      for (const secret of [PASSWORD, md5(`alice:${PASSWORD}`), sha1(`alice:${PASSWORD}`)]) expect(file).to.not.include(secret);
+    });
+
+    it("user_auth takes Kazoo's md5 or sha credentials with the account's name, or username and password with its id", async function () {
+      for (const data of [
+        { credentials: md5(`alice:${PASSWORD}`), account_name: 'acme' },
+        { credentials: sha1(`alice:${PASSWORD}`), method: 'sha', account_name: 'Acme' },
+        { username: 'alice', password: PASSWORD, account_id: acme.id },
+      ]) {
+        const r = await userToken(data);
+        expect(r.status, JSON.stringify(data)).to.equal(201);
+        expect(r.json['data']).to.include({ account_id: acme.id, owner_id: userId, username: 'alice' });
+        expect(r.json['auth_token']).to.match(/^v1\./);
+      }
+    });
+
+    it('user_auth answers one 401 for a wrong password, another account, and an unknown account', async function () {
+      const answers = await Promise.all([
+        userToken({ username: 'alice', password: 'wrong password', account_id: acme.id }),
+        userToken({ username: 'alice', password: PASSWORD, account_id: other.id }),
+        userToken({ credentials: md5(`alice:${PASSWORD}`), account_name: 'Other' }),
+        userToken({ credentials: md5(`alice:${PASSWORD}`), account_name: 'nobody' }),
+      ]);
+      for (const r of answers) {
+        expect(r.status).to.equal(401);
+        expect(r.json['data']).to.deep.equal(answers[0]!.json['data']);
+      }
+    });
+
+    it("a user's token sees and acts on the user's calls only; everything else answers as not found", async function () {
+      const token = (await userToken({ username: 'alice', password: PASSWORD, account_id: acme.id })).json['auth_token'] as string;
+      expect((await call('GET', `/v1/accounts/${acme.id}/users/${userId}/channels`, { token })).status).to.equal(200);
+      expect((await call('GET', `/v1/accounts/${acme.id}/channels`, { token })).status).to.equal(200);
+      const t = await call('POST', `/v1/accounts/${acme.id}/users/${userId}/channels/alice-1`, { token, body: { data: { action: 'transfer', target: '2600' } } });
+      expect(t.status).to.equal(202);
+      expect(scopes.map((sc) => [sc.account, [...(sc.numbers ?? [])]]), 'every call lookup is limited to the user\'s numbers')
+        .to.deep.equal([[acme.id, ['1001']], [acme.id, ['1001']], [acme.id, ['1001']]]);
+      const notFound = await call('GET', `/v1/accounts/${acme.id}/channels/nope`, { token: admin });
+      for (const [method, path] of [
+        ['GET', `/v1/accounts/${acme.id}/metaflows`],
+        ['GET', `/v1/accounts/${acme.id}/users`],
+        ['PUT', `/v1/accounts/${acme.id}/users`],
+        ['GET', `/v1/accounts/${acme.id}/users/${'0'.repeat(32)}/channels`],
+        ['GET', `/v1/accounts/${acme.id}/users/${'0'.repeat(32)}`],
+        ['DELETE', `/v1/accounts/${acme.id}/users/${userId}`],
+        ['GET', `/v1/accounts/${other.id}/channels`],
+      ] as const) {
+        const r = await call(method, path, { token, body: method === 'PUT' ? { data: { username: 'x', password: 'yyyyyyyy' } } : undefined });
+        expect(r.status, `${method} ${path}`).to.equal(404);
+        expect(r.json['data'], `${method} ${path}`).to.deep.equal(notFound.json['data']);
+      }
+      expect((await call('GET', `/v1/accounts/${acme.id}/users/${userId}`, { token })).status, 'the user reads itself').to.equal(200);
+    });
+
+    it("a new password ends the user's tokens; a number already another user's is refused, naming the field", async function () {
+      const token = (await userToken({ username: 'alice', password: PASSWORD, account_id: acme.id })).json['auth_token'] as string;
+      expect((await call('POST', `/v1/accounts/${acme.id}/users/${userId}`, { token: admin, body: { data: { password: 'another password' } } })).status).to.equal(200);
+      expect((await call('GET', `/v1/accounts/${acme.id}/users/${userId}/channels`, { token })).status).to.equal(401);
+      expect((await userToken({ username: 'alice', password: 'another password', account_id: acme.id })).status).to.equal(201);
+      const taken = await call('PUT', `/v1/accounts/${acme.id}/users`, { token: admin, body: { data: { username: 'bob', password: 'bob password', numbers: ['1001'] } } });
+      expect(taken.status).to.equal(400);
+      expect(taken.json['data']).to.have.property('numbers').that.has.property('unique');
+      const renamed = await call('PATCH', `/v1/accounts/${acme.id}/users/${userId}`, { token: admin, body: { data: { username: 'alicia' } } });
+      expect(renamed.json['data'], 'a new username needs the password too').to.have.property('password');
+      await call('POST', `/v1/accounts/${acme.id}/users/${userId}`, { token: admin, body: { data: { password: PASSWORD } } });
     });
   });
 
