@@ -10,7 +10,7 @@ export type ChannelEventName =
   | 'CHANNEL_CREATE'
   /** The call was answered. */
   | 'CHANNEL_ANSWER'
-  /** The party is connected to another party than before. */
+  /** The party is connected to another party than before (after a transfer). */
   | 'CHANNEL_BRIDGE'
   /** A transfer started, changed state or ended: sent for its transferor... */
   | 'CHANNEL_TRANSFEROR'
@@ -104,6 +104,7 @@ function changeOf(was: ChannelView, v: ChannelView): ChannelEventName | undefine
     return t?.transferor === v.id ? 'CHANNEL_TRANSFEROR' : 'CHANNEL_TRANSFEREE';
   }
   if (!was.answered && v.answered) return 'CHANNEL_ANSWER';
-  if (was.other_leg !== v.other_leg) return 'CHANNEL_BRIDGE';
+  // A party left alone is told by the other's CHANNEL_DESTROY.
+  if (was.other_leg !== v.other_leg && v.other_leg !== null) return 'CHANNEL_BRIDGE';
   return undefined;
 }

@@ -3,7 +3,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../../lib/cli.js';
+import { authSecret } from '../../lib/store/data-dir.js';
 import { FileAccountStore } from '../../lib/store/file-store.js';
+import { kazooCredentials, UserKeys } from '../../lib/store/users.js';
 
 describe('the konami command line', function () {
   let dir: string;
@@ -34,6 +36,30 @@ describe('the konami command line', function () {
     await store.close();
     const listed = await konami(['account', 'list']);
     expect(listed.out).to.contain(id).and.to.contain('Acme Corp').and.not.to.contain(key);
+  });
+
+  it('adds a user with numbers and prints a password once, which user_auth accepts; a new password replaces it; delete removes', async function () {
+    const id = /account id: (\S+)/.exec((await konami(['account', 'create', 'Acme'])).out)![1]!;
+    const added = await konami(['user', 'add', id, 'alice', '--numbers', '1001,1002', '--first-name', 'Alice']);
+    expect(added.code, added.err).to.equal(0);
+    const password = /password: (\S+)/.exec(added.out)![1]!;
+    const keys = new UserKeys(await authSecret({ dataDir: dir, api: { authSecret: undefined } }));
+    const store = await FileAccountStore.open(dir);
+    const users = (await store.get(id))!.users!;
+    expect(users.map((u) => [u.username, u.first_name, u.numbers])).to.deep.equal([['alice', 'Alice', ['1001', '1002']]]);
+    expect(keys.find(users, kazooCredentials('alice', password))?.username, 'the printed password is the one kept').to.equal('alice');
+    expect((await konami(['user', 'list', id])).out).to.contain('alice (Alice)').and.to.contain('1001, 1002').and.not.to.contain(password);
+    const renewed = /password: (\S+)/.exec((await konami(['user', 'password', id, 'alice'])).out)![1]!;
+    const after = (await store.get(id))!.users!;
+    expect(keys.find(after, kazooCredentials('alice', password)), 'the old password no longer works').to.equal(undefined);
+    expect(keys.find(after, kazooCredentials('alice', renewed))?.username).to.equal('alice');
+    expect((await konami(['user', 'numbers', id, 'alice', '2001'])).out).to.contain('numbers of alice: 2001');
+    const clash = await konami(['user', 'add', id, 'bob', '--numbers', '2001']);
+    expect(clash.code).to.equal(1);
+    expect(clash.err).to.contain('numbers: 2001 is already alice\'s');
+    expect((await konami(['user', 'delete', id, 'alice'])).code).to.equal(0);
+    expect((await store.get(id))!.users).to.deep.equal([]);
+    await store.close();
   });
 
   it('replaces metaflows from a file or stdin, and shows them', async function () {

@@ -16,6 +16,7 @@ import type { ChannelSnapshot } from '../../../lib/stasis/ari-types.js';
 import { RateLimiter } from '../../../lib/limits.js';
 import type { Call, TransferLimits } from '../../../lib/stasis/call.js';
 import { Cause } from '../../../lib/stasis/causes.js';
+import { CallEvents, type ChannelEvent } from '../../../lib/stasis/call-events.js';
 import { CallControl } from '../../../lib/stasis/control.js';
 import type { TransferSettings } from '../../../lib/stasis/transfer.js';
 import { transferCodes } from '../../fakes/transfer-codes.js';
@@ -819,6 +820,31 @@ describe('attended transfer: the state machine through a call (fake ARI, fake ti
     await answers(mary);
     expect(members(consultBridge()), 'the transfer goes on').to.deep.equal(sorted(['alice', mary.id]));
     await everyoneHangsUp();
+    expectNothingLeft();
+  });
+
+  it("live events: the account hears each party's changes, Alice's own stream stops at her leaving", async function () {
+    const events = new CallEvents(app);
+    const account: string[] = [];
+    const alices: string[] = [];
+    const name = (e: ChannelEvent) => `${e.event_name} ${e.channel.id === 'alice' ? 'alice' : e.channel.id === bob.id ? 'bob' : 'mary'}`;
+    events.subscribe({ scope: () => ({ account: 'acme' }), send: (e) => account.push(name(e)) });
+    events.subscribe({ scope: () => ({ account: 'acme', numbers: new Set(['1001']) }), send: (e) => alices.push(name(e)) });
+    events.subscribe({ scope: () => ({ account: 'other' }), send: (e) => expect.fail(`another account heard ${name(e)}`) });
+    const mary = await transferTo();
+    await answers(mary);
+    hangsUp(alice);
+    await settle();
+    await everyoneHangsUp();
+    // The hub began with the call in progress: at its first change (the transfer starting) it sees both parties as new.
+    expect(account).to.deep.equal([
+      'CHANNEL_CREATE alice', 'CHANNEL_CREATE bob',
+      'CHANNEL_TRANSFEROR alice', 'CHANNEL_TRANSFEREE bob', // Mary answered
+      'CHANNEL_CREATE mary', 'CHANNEL_TRANSFEREE bob', 'CHANNEL_DESTROY alice', // Alice hung up: Mary takes her place
+      'CHANNEL_DESTROY bob', 'CHANNEL_DESTROY mary',
+    ]);
+    expect(alices, "Alice's stream: her call until she left it, and her leaving").to.deep.equal([...account.slice(0, 4), 'CHANNEL_DESTROY alice']);
+    events.close();
     expectNothingLeft();
   });
 
