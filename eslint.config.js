@@ -24,7 +24,7 @@ export default tseslint.config(
     languageOptions: {
       globals: {
         document: 'readonly', window: 'readonly', location: 'readonly', fetch: 'readonly',
-        sessionStorage: 'readonly', setInterval: 'readonly', clearInterval: 'readonly',
+        sessionStorage: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', EventSource: 'readonly',
       },
     },
   },

@@ -51,6 +51,12 @@ export interface Api {
 
 export function createApi(deps: ApiDeps): Api {
   const app = new Koa();
+  // What Koa reports after an answer began: a client that left while its
+  // event stream (or a large answer) was being written is no fault.
+  app.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'ERR_STREAM_PREMATURE_CLOSE' || err.code === 'ECONNRESET' || err.code === 'EPIPE') deps.log.debug({ err: err.code }, 'client left');
+    else deps.log.error({ err }, 'answer failed');
+  });
   const health = healthRoutes(deps.readiness);
   const metrics = deps.metrics ?? new Metrics();
   health.get('/metrics', (ctx) => {

@@ -1,4 +1,4 @@
-// Serves the web app (ui/: plain HTML, CSS and one ES module, no framework)
+// Serves the web app (ui/: plain HTML, CSS and ES modules, no framework)
 // from konami itself: / and /ui/*.
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';

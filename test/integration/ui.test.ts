@@ -17,6 +17,7 @@ import { sandboxEnv } from '../harness/sandbox.js';
 const SHOTS = join(OUTPUT_DIR, 'screenshots');
 const PHONE = { width: 390, height: 844 };
 const DESKTOP = { width: 1280, height: 800 };
+const USER_PASSWORD = 'alice password';
 
 describe('The web app in headless Chromium, on the real Asterisk', function () {
   this.timeout(60_000);
@@ -206,11 +207,77 @@ describe('The web app in headless Chromium, on the real Asterisk', function () {
     await eventually(async () => row.count(), (c) => c === 0, 'the call to leave the page');
   });
 
+  it('admin: adds a user on the Users page; a number already taken is refused next to its field', async function () {
+    await signIn();
+    await page.getByRole('link', { name: 'Users' }).click();
+    await page.getByRole('heading', { name: 'Users' }).waitFor();
+    const form = page.locator('#user-form');
+    await form.getByLabel('Username').fill('alice');
+    await form.getByLabel('Name', { exact: true }).fill('Alice');
+    await form.getByLabel('Numbers (comma separated)').fill('1001');
+    await form.getByLabel('Password (at least 8 characters)').fill(USER_PASSWORD);
+    await form.getByRole('button', { name: 'Add user' }).click();
+    await page.locator('#users li').getByText('alice (Alice)').waitFor();
+    const users = (await konami.store.get(account))!.users!;
+    expect(users.map((u) => [u.username, u.numbers])).to.deep.equal([['alice', ['1001']]]);
+    await form.getByLabel('Username').fill('bob');
+    await form.getByLabel('Numbers (comma separated)').fill('1001');
+    await form.getByLabel('Password (at least 8 characters)').fill('bob password');
+    await form.getByRole('button', { name: 'Add user' }).click();
+    await page.locator('#user-numbers-error').getByText("1001 is already alice's").waitFor();
+    await shoot('users');
+  });
+
+  it("user, on a phone: signs in with their password, sees only their own call, live; Transfer rings Mary, Cancel brings Bob back", async function () {
+    const channelReads: string[] = [];
+    page.on('request', (r) => {
+      if (new URL(r.url()).pathname.endsWith('/channels')) channelReads.push(r.url());
+    });
+    await page.goto(url());
+    const signIn = page.locator('#user-sign-in-form');
+    await signIn.getByLabel('Account (name or id)').fill('Web');
+    await signIn.getByLabel('Username').fill('alice');
+    await signIn.getByLabel('Password').fill(USER_PASSWORD);
+    await signIn.getByRole('button', { name: 'Sign in to your calls' }).click();
+    await page.getByRole('heading', { name: 'My calls' }).waitFor();
+    expect(await page.getByRole('link', { name: 'Features' }).isVisible(), "a user sees none of the administrator's pages").to.equal(false);
+    const stranger = await phones.call('5903', { account, from: { number: '1002', name: 'Carol' } });
+    const dave = await phones.incoming('5903');
+    await dave.answer();
+    const alice = await phones.call('5902', { account, from: { number: '1001', name: 'Alice' } });
+    const bob = await phones.incoming('5902');
+    await bob.answer();
+    const card = page.locator(`#mine li[data-id="${alice.peerId}"]`);
+    await card.getByText('answered').waitFor();
+    expect(await page.locator('#mine li').count(), "Carol's call is not Alice's").to.equal(1);
+    await card.getByLabel('Number to transfer to').fill('2651');
+    await card.getByRole('button', { name: 'Transfer 5902' }).click();
+    const mary = await phones.incoming('2651');
+    await mary.ring();
+    await card.getByText('Transferring 5902 to 2651: ringing').waitFor();
+    await shoot('my-calls');
+    await card.getByRole('button', { name: 'Cancel transfer' }).click();
+    await mary.waitHangup(3000);
+    await card.getByText('Last transfer to 2651: cancelled').waitFor();
+    await expectBridges(phones.ari, alice.peerId!, {
+      main: [alice.peerId!, side(bob)], [`konami/${stranger.peerId}`]: [stranger.peerId!, side(dave)],
+    }, 'Alice back with Bob; Carol still with Dave');
+    await alice.hangup();
+    await bob.waitHangup();
+    await eventually(async () => card.count(), (c) => c === 0, 'the call to leave the page');
+    expect(channelReads.length, `the page follows events, it does not poll: ${channelReads.length} reads`).to.be.at.most(2);
+    await stranger.hangup();
+    await dave.waitHangup();
+  });
+
   it('is usable with the keyboard alone, and no page logged an error', async function () {
     await page.goto(url());
     await page.keyboard.press('Tab');
-    const focused = await page.evaluate<string | undefined>('document.activeElement && document.activeElement.id');
-    expect(focused).to.equal('api-key');
+    const focused = async () => page.evaluate<string | undefined>('document.activeElement && document.activeElement.id');
+    expect(await focused(), 'the user sign-in comes first').to.equal('sign-in-account');
+    // Account, username, password, the user's button, then the administrator's key.
+    for (let i = 0; i < 4; i++) await page.keyboard.press('Tab');
+    expect(await focused()).to.equal('api-key');
     await page.keyboard.type(apiKey);
     await page.keyboard.press('Enter');
     await page.getByRole('heading', { name: 'Calls' }).waitFor();
