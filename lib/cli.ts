@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import { validateMetaflows } from './metaflow/config.js';
 import { builtInModules } from './stasis/modules/index.js';
-import { ConfigError, loadDialRoutes } from './config.js';
+import { ConfigError, loadDialRoutes, loadMohClasses } from './config.js';
 import { DEFAULT_ROUTE, DialRoutes, ROUTE_NAME, ROUTE_NAME_RULE, templateProblem } from './stasis/dial.js';
 import { UnknownAccountError, type Account } from './store/accounts.js';
 import { authSecret } from './store/data-dir.js';
@@ -230,7 +230,7 @@ async function dispatch(ctx: Context, command: string, rest: readonly string[], 
       const file = arg(rest, 1, '<file.json | ->');
       await existing(store, id);
       const text = file === '-' ? await io.readStdin() : await readFile(file, 'utf8');
-      const metaflows = validateMetaflows(JSON.parse(text), builtInModules(), { dialRoutes: routes.namesFor(id) });
+      const metaflows = validateMetaflows(JSON.parse(text), builtInModules(), { dialRoutes: routes.namesFor(id), mohClasses: loadMohClasses(io.env) });
       await store.setMetaflows(id, metaflows);
       io.out(`metaflows of ${id} replaced\n`);
       return 0;

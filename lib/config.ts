@@ -19,6 +19,8 @@ export interface Config {
    * operator says otherwise); DIAL_ROUTES adds others.
    */
   readonly dialRoutes: Readonly<Record<string, string>>;
+  /** The music-on-hold classes an account may name for a transfer (MOH_CLASSES). */
+  readonly mohClasses: readonly string[];
   /** Seconds the called party may ring before the call fails as "no answer". */
   readonly ringTimeout: number;
   /** How a caller who transferred and left is called back when the target fails. */
@@ -165,6 +167,23 @@ export function loadDialRoutes(env: Env = process.env): Readonly<Record<string, 
   return routes;
 }
 
+/** MOH_CLASSES: Asterisk's music-on-hold classes accounts may choose from (comma separated; default "default"). */
+function readMohClasses(r: Reader): readonly string[] {
+  return r.parsed('MOH_CLASSES', ['default'], (v) => {
+    const names = v.split(',').map((n) => n.trim()).filter((n) => n !== '');
+    const bad = names.filter((n) => !/^[A-Za-z0-9_-]{1,64}$/.test(n));
+    if (names.length === 0 || bad.length > 0) throw new Error(`must be class names (letters, digits, _ and -), comma separated${bad.length ? `: not ${bad.join(', ')}` : ''}`);
+    return [...new Set(names)];
+  });
+}
+
+export function loadMohClasses(env: Env = process.env): readonly string[] {
+  const r = new Reader(env);
+  const classes = readMohClasses(r);
+  if (r.problems.length > 0) throw new ConfigError(r.problems);
+  return classes;
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const r = new Reader(env);
   const url = r.string('ARI_URL', 'http://127.0.0.1:8088', ariUrlProblem).replace(/\/+$/, '');
@@ -182,6 +201,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     dataDir: r.string('DATA_DIR', 'data'),
     dialRoutes: readDialRoutes(r),
+    mohClasses: readMohClasses(r),
     ringTimeout: r.integer('RING_TIMEOUT', 30, 1, 600),
     recallCallers: r.string('RECALL_CALLERS', 'device', (v) =>
       (RECALL_CALLERS as readonly string[]).includes(v) ? undefined : `must be one of ${RECALL_CALLERS.join(', ')}`) as RecallCallers,

@@ -65,6 +65,7 @@ export async function startKonami(config: Config, log: Logger, options: StartOpt
       dialRoutes,
       ringTimeout: config.ringTimeout,
       recallCallers: config.recallCallers,
+      mohClasses: config.mohClasses,
       transferLimits: {
         perCall: config.transfers.perCall,
         perAccount: transferRate,
@@ -126,6 +127,7 @@ export async function startKonami(config: Config, log: Logger, options: StartOpt
     modules,
     calls: new CallControl(app, (id) => store.cached(id)?.metaflows, () => ari.connected && reconciled, owners),
     dialRoutes,
+    mohClasses: config.mohClasses,
     tokens: new TokenSigner(secret, config.api.tokenTtl),
     userKeys: new UserKeys(secret),
     events: new CallEvents(app, owners),

@@ -111,13 +111,13 @@ function canonical(given: unknown): { raw: unknown; errors: FieldError[] } {
   const raw: Record<string, unknown> = { ...inner };
   const errors: FieldError[] = [];
   for (const [alias, name] of Object.entries(SPELLINGS)) {
-    if (!(alias in raw)) continue;
-    if (name in raw) errors.push({ field: alias, rule: 'unique', message: `is ${name} under another name: give one of them` });
+    if (!Object.hasOwn(raw, alias)) continue;
+    if (Object.hasOwn(raw, name)) errors.push({ field: alias, rule: 'unique', message: `is ${name} under another name: give one of them` });
     else raw[name] = raw[alias];
     delete raw[alias];
   }
   const listen = raw['listen_on'];
-  if (typeof listen === 'string' && listen in LISTEN_ON) raw['listen_on'] = LISTEN_ON[listen];
+  if (typeof listen === 'string' && Object.hasOwn(LISTEN_ON, listen)) raw['listen_on'] = LISTEN_ON[listen];
   return { raw, errors };
 }
 

@@ -7,6 +7,7 @@ import type { Logger } from '../log.js';
 import { Metrics } from '../metrics.js';
 import type { ModuleRegistry } from '../metaflow/modules.js';
 import type { DialRoutes } from '../stasis/dial.js';
+import { DEFAULT_MOH_CLASSES } from '../stasis/modules/transfer.js';
 import type { AccountStore } from '../store/accounts.js';
 import { authRoutes, identify, requireAccount } from './auth.js';
 import { channelRoutes, type CallService } from './channels.js';
@@ -34,6 +35,8 @@ export interface ApiDeps {
   /** Proxies whose X-Forwarded-For names the client (TRUSTED_PROXIES). */
   trustedProxies?: readonly string[];
   dialRoutes: Pick<DialRoutes, 'namesFor'>;
+  /** The music-on-hold classes accounts may name (MOH_CLASSES; default: "default"). */
+  mohClasses?: readonly string[];
   /** Seals and checks users' credentials. */
   userKeys: UserKeys;
   /** Live changes of calls, for the event streams. */
@@ -70,8 +73,9 @@ export function createApi(deps: ApiDeps): Api {
   const auth = authRoutes(deps.store, deps.tokens, deps.userKeys);
   const account = new Router({ prefix: '/v1/accounts/:accountId' });
   account.use(requireAccount());
-  const channels = channelRoutes(deps.calls, deps.store);
-  const metaflows = metaflowRoutes(deps.store, deps.modules, deps.dialRoutes);
+  const mohClasses = deps.mohClasses ?? DEFAULT_MOH_CLASSES;
+  const channels = channelRoutes(deps.calls, deps.store, mohClasses);
+  const metaflows = metaflowRoutes(deps.store, deps.modules, deps.dialRoutes, mohClasses);
   const users = userRoutes(deps.store, deps.userKeys);
   const streams = eventRoutes(deps.events, deps.store);
   for (const r of [channels, metaflows, users, streams]) account.use(r.routes(), r.allowedMethods());

@@ -5,7 +5,7 @@ import type { Context } from 'koa';
 import type { ActionResult, CallControl, Scope } from '../stasis/control.js';
 import type { AccountStore } from '../store/accounts.js';
 import { scopeOf } from './scope.js';
-import { transferRequestSchema, type TransferData } from '../stasis/modules/transfer.js';
+import { transferRequestSchema, type DataContext, type TransferData } from '../stasis/modules/transfer.js';
 import { fieldErrors } from '../validation.js';
 import { reply, type ApiState } from './envelope.js';
 import { ApiError, notFound } from './errors.js';
@@ -24,14 +24,14 @@ type Action = keyof typeof ACTIONS;
 const KAZOO_ONLY = ['callflow', 'intercept', 'hold', 'unhold', 'move', 'eavesdrop', 'metaflow'];
 
 /** The request's action and its fields; errors keyed by the field as sent (Kazoo's way). */
-function actionOf(body: unknown): { action: Action; fields: Record<string, unknown> } {
+function actionOf(body: unknown, context: DataContext): { action: Action; fields: Record<string, unknown> } {
   const data = (body as { data?: unknown } | undefined)?.data;
   if (!data || typeof data !== 'object' || Array.isArray(data)) {
     throw ApiError.validation([{ field: 'data', rule: 'required', message: 'is required: {"data": {"action": ...}}' }]);
   }
   const { action, ...fields } = data as Record<string, unknown>;
   const supported = Object.keys(ACTIONS).join(', ');
-  if (typeof action !== 'string' || !(action in ACTIONS)) {
+  if (typeof action !== 'string' || !Object.hasOwn(ACTIONS, action)) {
     const message = typeof action !== 'string'
       ? `is required: one of ${supported}`
       : KAZOO_ONLY.includes(action)
@@ -39,7 +39,7 @@ function actionOf(body: unknown): { action: Action; fields: Record<string, unkno
         : `must be one of ${supported}`;
     throw ApiError.validation([{ field: 'action', rule: typeof action === 'string' ? 'enum' : 'required', message }]);
   }
-  const { value, error } = ACTIONS[action as Action].validate(fields, { abortEarly: false });
+  const { value, error } = ACTIONS[action as Action].validate(fields, { abortEarly: false, context });
   if (error) throw ApiError.validation(fieldErrors(error));
   return { action: action as Action, fields: value as Record<string, unknown> };
 }
@@ -85,7 +85,7 @@ function refusal(error: Exclude<ActionResult<unknown>, { ok: true }>['error']): 
  * with all its calls and a user's token with the user's own; /users/{U}/channels
  * answers with user U's calls (to U's own token, or the account's).
  */
-export function channelRoutes(calls: CallService, accounts: Pick<AccountStore, 'cached'>): Router {
+export function channelRoutes(calls: CallService, accounts: Pick<AccountStore, 'cached'>, mohClasses: readonly string[]): Router {
   const router = new Router();
 
   const scope = (ctx: Context): Scope => {
@@ -107,7 +107,7 @@ export function channelRoutes(calls: CallService, accounts: Pick<AccountStore, '
 
     router.post(`${base}/:callId`, async (ctx) => {
       const within = scope(ctx);
-      const { action, fields } = actionOf((ctx.state as ApiState).body);
+      const { action, fields } = actionOf((ctx.state as ApiState).body, { mohClasses });
       const callId = ctx.params['callId']!;
       const log = (ctx.state as ApiState).log.child({ call_id: callId, action });
       const result = await run(calls, within, callId, action, fields);

@@ -13,6 +13,7 @@ import { ApiError, notFound } from './errors.js';
 
 export function metaflowRoutes(
   store: AccountStore, modules: Pick<ModuleRegistry<unknown>, 'get' | 'names'>, dialRoutes: Pick<DialRoutes, 'namesFor'>,
+  mohClasses: readonly string[],
 ): Router {
   const router = new Router();
   const accountId = (ctx: Context) => (ctx.state as ApiState).accountId!;
@@ -32,7 +33,7 @@ export function metaflowRoutes(
     }
     let metaflows;
     try {
-      metaflows = validateMetaflows(body.data, modules, { dialRoutes: dialRoutes.namesFor(accountId(ctx)) });
+      metaflows = validateMetaflows(body.data, modules, { dialRoutes: dialRoutes.namesFor(accountId(ctx)), mohClasses });
     } catch (err) {
       if (err instanceof ValidationError) throw ApiError.validation(err.errors.map((e) => ({ ...e, field: e.field === '(body)' ? 'data' : `data.${e.field}` })));
       throw err;

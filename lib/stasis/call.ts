@@ -7,7 +7,8 @@ import type { RateLimiter } from '../limits.js';
 import type { Logger } from '../log.js';
 import { NO_METRICS, type CallMetrics } from '../metrics.js';
 import { NO_JOURNAL, type CallJournal } from '../store/call-journal.js';
-import { DigitCollector } from '../metaflow/collector.js';
+import { DigitCollector, type CollectorTimers } from '../metaflow/collector.js';
+import { KeyWatch } from '../metaflow/sequence.js';
 import { DEFAULT_DIGIT_TIMEOUT_MS } from '../metaflow/config.js';
 import type { Invocation } from '../metaflow/modules.js';
 import { AriError, tolerateGone, type Ari } from './ari.js';
@@ -20,7 +21,7 @@ import {
 import { newLeg, type Leg, type LegKind, type LegRole } from './leg.js';
 import { SerialQueue } from './queue.js';
 import {
-  FAILURE_MEDIA, Transfer, type BridgePicture, type TransferHost, type TransferRecord,
+  DEFAULT_MOH_CLASSES, FAILURE_MEDIA, Transfer, type BridgePicture, type TransferHost, type TransferRecord,
   type TransferResult, type TransferSettings, type TransferSnapshot,
 } from './transfer.js';
 
@@ -47,6 +48,8 @@ export interface CallSettings {
   transferLimits?: TransferLimits;
   /** How a caller who transferred and left is called back (default: on its device). */
   recallCallers?: RecallCallers;
+  /** The music-on-hold classes accounts may name (a class withdrawn since it was saved gives way to the first). */
+  mohClasses?: readonly string[];
 }
 
 export interface TransferLimits {
@@ -144,6 +147,8 @@ export class Call implements CallPort {
   private readonly queue: SerialQueue;
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly digits: DigitCollector;
+  /** The transferor's takeback watch, for the transfer in progress. */
+  private takeback: { transfer: Transfer; watch: KeyWatch } | undefined;
   private readonly fired: Invocation[] = [];
   /** Legs whose channel konami is creating now: Asterisk may not show them yet. */
   private readonly creating = new Set<string>();
@@ -211,13 +216,7 @@ export class Call implements CallPort {
         fire: (invocation) => this.fired.push(invocation),
         unmatched: (from, collected, why) => this.log.info({ leg: from, collected, why }, 'no feature code: digits passed on'),
       },
-      {
-        set: (fn, ms) => this.later(ms, async () => {
-          fn();
-          await this.runFired();
-        }),
-        clear: (handle) => this.cancel(handle as NodeJS.Timeout),
-      },
+      this.collectorTimers(),
     );
     this.host = this.transferHost();
     if ('record' in origin && origin.record.transfer) {
@@ -417,6 +416,11 @@ export class Call implements CallPort {
     if (limits && this.transfersStarted >= limits.perCall) return refuse('call_transfer_limit');
     if (limits && limits.perAccount.take(this.account ?? '') > 0) return refuse('account_transfer_rate');
     this.transfersStarted++;
+    const offered = this.settings.mohClasses ?? DEFAULT_MOH_CLASSES;
+    if (!offered.includes(timings.mohClass)) {
+      this.log.warn({ moh_class: timings.mohClass }, 'music-on-hold class no longer offered: the first offered plays instead');
+      timings.mohClass = offered[0]!;
+    }
     const settings: TransferSettings = { dialTemplate, recallByNumber: this.settings.recallCallers === 'number', ...timings };
     const endpoint = dialString(dialTemplate, target)!;
     const t = new Transfer(this.host, transferor, transferee, this.bridgeId, target, endpoint, settings);
@@ -453,10 +457,10 @@ export class Call implements CallPort {
 
   /** Stops every playback konami started on a party (Kazoo's break); the music of a held bridge plays on. */
   async silence(leg: Leg): Promise<void> {
-    const ids = this.playbacks.get(leg.id) ?? [];
+    // The transfer's ringing is kept with the call, so it is found after a restart too.
+    const ids = new Set([...(this.playbacks.get(leg.id) ?? []), this.transfer?.silenced(leg)]);
     this.playbacks.delete(leg.id);
-    this.transfer?.silenced(leg);
-    for (const id of ids) await this.step('stop playback', this.ari.stopPlayback(id));
+    for (const id of ids) if (id) await this.step('stop playback', this.ari.stopPlayback(id));
   }
 
   // ---- events ----
@@ -568,14 +572,15 @@ export class Call implements CallPort {
         const leg = this.legOf(e.channel.id);
         if (!leg || leg.gone || this.phase !== 'bridged') return;
         if (leg.role && (leg === this.a || leg === this.b)) {
-          if (this.transfer?.takeback(leg, e.digit, this.digitGapMs())) {
+          const takeback = this.takebackOf(leg);
+          if (takeback?.press(e.digit)) {
             // The transferor pressed the takeback code: what it was typing is dropped, never heard.
             this.digits.forget(leg.role);
             this.log.info({ leg: leg.role }, 'takeback code pressed');
             await this.cancelTransfer(leg.role);
             return;
           }
-          this.digits.press(leg.role, e.digit);
+          if (!takeback) this.digits.press(leg.role, e.digit);
           await this.runFired();
         } else {
           this.passDigits(leg, e.digit);
@@ -661,6 +666,8 @@ export class Call implements CallPort {
   private async transferEnded(t: Transfer, result: TransferResult): Promise<void> {
     if (this.transfer !== t) return;
     this.transfer = undefined;
+    this.takeback?.watch.dispose();
+    this.takeback = undefined;
     this.lastTransfer = t.snapshot();
     this.metrics.transferEnded(result.outcome, result.cause);
     const { a, b } = result.parties;
@@ -706,6 +713,8 @@ export class Call implements CallPort {
     this.digits.dispose();
     if (this.transfer) this.metrics.transferEnded('abandoned', undefined);
     this.transfer?.dispose();
+    this.takeback?.watch.dispose();
+    this.takeback = undefined;
     for (const leg of this.legs.values()) {
       // The caller gets the cause; everyone else a normal clearing.
       await this.hangUp(leg, leg === this.a && leg.kind === 'a' ? cause : Cause.NORMAL_CLEARING);
@@ -753,9 +762,35 @@ export class Call implements CallPort {
     });
   }
 
-  /** The most time between two keys of one code: the account's digit timeout. */
-  private digitGapMs(): number {
-    return this.features.matcher(this.account)?.digitTimeoutMs ?? DEFAULT_DIGIT_TIMEOUT_MS;
+  /**
+   * The watch for the takeback code of the transfer in progress, if `leg` is
+   * its transferor: the transferor's keys go through it first, and what it
+   * gives back goes on to the feature codes as usual.
+   */
+  private takebackOf(leg: Leg): KeyWatch | undefined {
+    const t = this.transfer;
+    if (!t || leg !== t.transferor || !leg.role) return undefined;
+    if (this.takeback?.transfer !== t) {
+      this.takeback?.watch.dispose();
+      const role = leg.role;
+      const gap = this.features.matcher(this.account)?.digitTimeoutMs ?? DEFAULT_DIGIT_TIMEOUT_MS;
+      const watch = new KeyWatch(t.settings.takebackDtmf, gap, (keys) => {
+        for (const key of keys) this.digits.press(role, key);
+      }, this.collectorTimers());
+      this.takeback = { transfer: t, watch };
+    }
+    return this.takeback.watch;
+  }
+
+  /** Timers for the digit logic: they run through the call's queue, then run the codes that fired. */
+  private collectorTimers(): CollectorTimers {
+    return {
+      set: (fn, ms) => this.later(ms, async () => {
+        fn();
+        await this.runFired();
+      }),
+      clear: (handle) => this.cancel(handle as NodeJS.Timeout),
+    };
   }
 
   /** Runs the modules of the codes that just matched, one after another, inside the call's queue. */

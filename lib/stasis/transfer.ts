@@ -18,7 +18,6 @@
 // (snapshot()) so it can be persisted and rebuilt.
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../log.js';
-import { KeySequence } from '../metaflow/sequence.js';
 import type { Ari } from './ari.js';
 import type { CallerId } from './ari-types.js';
 import { Cause } from './causes.js';
@@ -65,6 +64,9 @@ export interface TransferSettings {
   /** blind: the transferor leaves at once and the transferee waits for the target, hearing ringing. */
   type: 'attended' | 'blind';
 }
+
+/** The music-on-hold classes accounts may name unless the operator says otherwise (MOH_CLASSES). */
+export const DEFAULT_MOH_CLASSES: readonly string[] = ['default'];
 
 /** What a transfer record kept before a setting existed runs with. */
 export const SETTINGS_BEFORE = { takebackDtmf: '*1', ringback: 'tone:ring', type: 'attended' } as const;
@@ -255,7 +257,6 @@ export class Transfer {
   private readonly ringing = new Map<string, string>();
   private mohOn = false;
   private consultCreated = false;
-  private takebackKeys: KeySequence | undefined;
 
   constructor(
     private readonly host: TransferHost,
@@ -414,17 +415,6 @@ export class Transfer {
     await this.host.step(`dial ${leg.kind}`, this.host.ari.dial(leg.id, { caller, timeout: this.settings.ringTimeout }));
   }
 
-  /**
-   * A key a party pressed during the transfer: true when it is the transferor
-   * completing the takeback code (within `gapMs` between keys), which cancels
-   * the transfer.
-   */
-  takeback(leg: Leg, key: string, gapMs: number): boolean {
-    if (leg !== this.transferor || this.state === 'ended') return false;
-    this.takebackKeys ??= new KeySequence(this.settings.takebackDtmf, gapMs);
-    return this.takebackKeys.press(key);
-  }
-
   owns(leg: Leg): boolean {
     return leg === this.target || leg === this.recall;
   }
@@ -503,9 +493,11 @@ export class Transfer {
     await this.host.play(leg, [media, this.settings.ringback], 'tone, then ringing again', playbackId);
   }
 
-  /** The call stopped every playback of a party: its ringing is no longer playing. */
-  silenced(leg: Leg): void {
+  /** The call is stopping every playback of a party: the ringing this transfer plays it, if any, to stop too (and forget). */
+  silenced(leg: Leg): string | undefined {
+    const ringing = this.ringing.get(leg.id);
     this.ringing.delete(leg.id);
+    return ringing;
   }
 
   /** Bridges the transfer created that still exist. */

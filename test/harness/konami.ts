@@ -28,6 +28,8 @@ export async function startTestKonami(
     DIAL_TEMPLATE: PHONES_TEMPLATE,
     // The harness's phones are Local channels, no devices: callers are called back on their number.
     RECALL_CALLERS: 'number',
+    // The sandbox's classes (sandbox/etc/musiconhold.conf).
+    MOH_CLASSES: 'default,jazz',
     LOG_LEVEL: 'debug',
     // A test's konami leaves Asterisk as it found it.
     SHUTDOWN_CALLS: 'hangup',

@@ -9,7 +9,9 @@ import Joi from 'joi';
 import type { LegRole } from '../../metaflow/types.js';
 import { DEFAULT_ROUTE, NUMBER, NUMBER_RULE } from '../dial.js';
 import type { CallModule, CallPort, TransferStart } from '../features.js';
-import type { TransferOptions } from '../transfer.js';
+import { DEFAULT_MOH_CLASSES, type TransferOptions } from '../transfer.js';
+
+export { DEFAULT_MOH_CLASSES } from '../transfer.js';
 
 /** What a transfer runs with when neither the code's data nor the request says (Kazoo's where it has one). */
 export const TRANSFER_DEFAULTS = {
@@ -37,10 +39,16 @@ export interface TransferData {
   transfer_type?: TransferType;
 }
 
-/** Validation context: the dial routes the account may use (default: only the default route). */
+/**
+ * Validation context: what the operator lets the account name. Dial routes
+ * (default: only the default route) and music-on-hold classes (MOH_CLASSES;
+ * default: only "default"), since Asterisk's classes are every account's.
+ */
 export interface DataContext {
   dialRoutes?: readonly string[];
+  mohClasses?: readonly string[];
 }
+
 
 /** Asterisk's indications a ringback may name. */
 const TONES = ['ring', 'dial', 'busy', 'congestion', 'callwaiting', 'dialrecall', 'record', 'info', 'stutter'];
@@ -58,8 +66,10 @@ export function ringbackMedia(ringback: string): string {
 
 const fields = {
   target: Joi.string().pattern(NUMBER).messages({ 'string.pattern.base': NUMBER_RULE }),
-  moh: Joi.string().pattern(/^[A-Za-z0-9_-]{1,64}$/)
-    .messages({ 'string.pattern.base': 'must be a music-on-hold class name (letters, digits, _ and -)' }),
+  moh: Joi.string().custom((moh: string, helpers) => {
+    const allowed = (helpers.prefs.context as DataContext | undefined)?.mohClasses ?? DEFAULT_MOH_CLASSES;
+    return allowed.includes(moh) ? moh : helpers.error('any.only', { classes: allowed.join(', ') });
+  }).messages({ 'any.only': 'must be a music-on-hold class the operator offers: {#classes}' }),
   takeback_dtmf: Joi.string().pattern(/^[0-9*#A-Da-d]{1,8}$/)
     .messages({ 'string.pattern.base': 'must be 1 to 8 DTMF keys (0-9, *, #, A-D)' }),
   ringback: Joi.string().custom((value: string, helpers) => {

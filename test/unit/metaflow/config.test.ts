@@ -98,7 +98,7 @@ describe('metaflow validation', function () {
       binding_digit: '*', digit_timeout_ms: 1500, listen_on: 'peer',
       numbers: { 22: { module: 'resume', data: {}, children: {} } },
       patterns: { '21(\\d+)': { module: 'transfer', data: { moh_class: 'jazz', 'Transfer-Type': 'blind', takeback_dtmf: '*9' }, children: {} } },
-    }, modules);
+    }, modules, { mohClasses: ['default', 'jazz'] });
     expect(m).to.deep.include({ digit_timeout: 1500, listen_on: 'b' });
     expect(m.numbers['22']).to.deep.equal({ module: 'resume', data: {} });
     expect(m.patterns['21(\\d+)']).to.deep.equal({ module: 'transfer', data: { moh: 'jazz', transfer_type: 'blind', takeback_dtmf: '*9' } });
@@ -116,6 +116,23 @@ describe('metaflow validation', function () {
       'binding_key/unique', 'digit_timeout_ms/unique', 'numbers.22.children/maxItems',
       'patterns.21(\\d+).data.ringback/pattern', 'patterns.21(\\d+).data.takeback_dtmf/pattern', 'patterns.21(\\d+).data.transfer_type/enum',
     ]);
+  });
+
+  it("refuses a music-on-hold class the operator does not offer (Asterisk's classes are every account's)", function () {
+    const raw = { patterns: { '21(\\d+)': { module: 'transfer', data: { moh: 'other-tenant-music' } } } };
+    const refused = errorsOf(raw, modules).map((e) => `${e.field}/${e.rule}: ${e.message}`);
+    expect(refused).to.deep.equal(['patterns.21(\\d+).data.moh/enum: must be a music-on-hold class the operator offers: default']);
+    expect(() => validateMetaflows(raw, modules, { mohClasses: ['default', 'other-tenant-music'] })).to.not.throw();
+  });
+
+  it('takes nothing from names every object has (toString, __proto__) and nothing from a null wrapper', function () {
+    expect(errorsOf({ listen_on: 'toString' }, modules).map((e) => `${e.field}/${e.rule}`)).to.deep.equal(['listen_on/enum']);
+    expect(errorsOf({ metaflows: null }, modules).map((e) => `${e.field}/${e.rule}`)).to.deep.equal(['(body)/type']);
+    expect(errorsOf(JSON.parse('{"__proto__": {"binding_digit": "#"}, "binding_key": "*", "binding_digit": "*"}'), modules)
+      .map((e) => `${e.field}/${e.rule}`)).to.deep.equal(['binding_key/unique']);
+    const saved = validateMetaflows(JSON.parse('{"__proto__": {"listen_on": "a"}, "binding_key": "*"}'), modules);
+    expect(saved.listen_on, 'nothing comes from a __proto__ key').to.equal('both');
+    expect(({} as Record<string, unknown>)['listen_on'], 'nothing reached every object').to.equal(undefined);
   });
 
   it('refuses a code entry without a module, or something that is not an object', function () {

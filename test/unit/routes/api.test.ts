@@ -88,7 +88,7 @@ describe('the HTTP API (Kazoo crossbar conventions)', function () {
     other = { id: o.account.id, key: o.apiKey };
     now = Date.now();
     api = createApi({
-      store, modules: builtInModules(), calls: service,
+      store, modules: builtInModules(), calls: service, mohClasses: ['default', 'jazz', 'x'],
       tokens: new TokenSigner(SECRET, 3600, () => now),
       dialRoutes: fixedRoutes({ default: 'PJSIP/{target}' }), userKeys: new UserKeys(SECRET), events: new CallEvents(NO_CALLS),
       limiter: new RateLimiter(1000, 1000),
@@ -230,7 +230,22 @@ describe('the HTTP API (Kazoo crossbar conventions)', function () {
       const guessed = await call('POST', `/v2/accounts/${acme.id}/channels/alice-1`, { token, body: { data: { action: 'transfer', target: '2600', Transfer_Type: 'blind' } } });
       expect(guessed.status, 'a spelling Kazoo does not use is refused, not guessed').to.equal(400);
       await call('POST', `/v2/accounts/${acme.id}/channels/alice-1`, { token, body: { data: { action: 'transfer', target: '2600', moh_class: 'x', 'Transfer-Type': 'attended' } } });
+      expect(requests, 'the refused spelling reached no call').to.have.length(2);
       expect(requests.slice(1)).to.deep.equal([{ target: '2600', moh: 'x', transfer_type: 'attended' }]);
+    });
+
+    it('refuses a music-on-hold class the operator does not offer, naming moh', async function () {
+      const r = await call('POST', `/v1/accounts/${acme.id}/channels/alice-1`, { token, body: { data: { action: 'transfer', target: '2600', moh: 'someone-elses' } } });
+      expect(r.status).to.equal(400);
+      expect(r.json['data']).to.deep.equal({ moh: { enum: { message: 'must be a music-on-hold class the operator offers: default, jazz, x' } } });
+      expect(requests).to.deep.equal([]);
+    });
+
+    it('answers an action named like a built-in property (toString, constructor) 400, never 500', async function () {
+      for (const action of ['toString', 'constructor', '__proto__', 'hasOwnProperty']) {
+        const r = await call('POST', `/v1/accounts/${acme.id}/channels/alice-1`, { token, body: { data: { action } } });
+        expect(r.status, action).to.equal(400);
+      }
     });
 
     it('refuses a field an action does not take, naming it (never silently ignored)', async function () {
