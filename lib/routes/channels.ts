@@ -56,6 +56,8 @@ function refusal(error: Exclude<ActionResult<unknown>, { ok: true }>['error']): 
       return ApiError.validation([{ field: 'other_leg_call_id', rule: 'required', message: 'Channel is not bridged' }]);
     case 'in_progress':
       return new ApiError(409, 'a transfer is already in progress', { id: { state: { message: 'cancel it or wait for it to end' } } });
+    case 'not_cancellable':
+      return new ApiError(409, 'the transfer cannot be cancelled now', { id: { state: { message: 'the transferor is being called back' } } });
     case 'no_transfer':
       return new ApiError(409, 'no transfer in progress', { id: { state: { message: 'there is no transfer to cancel' } } });
     case 'empty_target':

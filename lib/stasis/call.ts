@@ -438,8 +438,8 @@ export class Call implements CallPort {
       this.log.info({ by }, 'cancel ignored: only the transferor cancels a transfer');
       return false;
     }
-    await t.on({ kind: 'cancel' });
-    return true;
+    // Calling the transferor back is already the way back: a cancel then does nothing.
+    return t.on({ kind: 'cancel' });
   }
 
   /** Ends the call now (shutdown): every channel hung up, every bridge destroyed. */

@@ -59,7 +59,7 @@ export interface Scope {
 
 export type ActionResult<T> =
   | { ok: true; value: T }
-  | { ok: false; error: TransferRefusal | 'not_found' | 'no_transfer' | 'unavailable' };
+  | { ok: false; error: TransferRefusal | 'not_found' | 'no_transfer' | 'not_cancellable' | 'unavailable' };
 
 export class CallControl {
   constructor(
@@ -109,8 +109,8 @@ export class CallControl {
     const { call } = found;
     return call.run(async () => {
       if (!call.transfer) return { ok: false, error: 'no_transfer' } as const;
-      await call.cancelTransfer();
-      return { ok: true, value: transferView(call.lastTransfer ?? call.transfer!.snapshot()) };
+      if (!(await call.cancelTransfer())) return { ok: false, error: 'not_cancellable' } as const;
+      return { ok: true, value: transferView(call.transfer?.snapshot() ?? call.lastTransfer!) };
     });
   }
 
@@ -140,16 +140,21 @@ export class CallControl {
     return leg && !leg.gone ? { call, leg } : undefined;
   }
 
-  /** The account's transfer settings: the data of its (first) transfer code, without its fixed target. */
+  /**
+   * The account's transfer settings for API transfers: those of its first
+   * transfer pattern (the code the web app edits), else of its first transfer
+   * number. Only how a transfer runs is taken: the code's fixed target and its
+   * type are the code's own, the request says its own.
+   */
   private transferData(account: string): TransferData | undefined {
     const m = this.metaflows(account);
     if (!m) return undefined;
-    for (const table of [m.numbers, m.patterns]) {
+    for (const table of [m.patterns, m.numbers]) {
       for (const action of Object.values(table)) {
         if (action.module !== 'transfer') continue;
-        // A code's fixed target is the code's own: the request names its target.
         const settings: TransferData = { ...(action.data as TransferData) };
         delete settings.target;
+        delete settings.transfer_type;
         return settings;
       }
     }

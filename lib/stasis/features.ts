@@ -31,7 +31,7 @@ export interface CallPort {
   readonly account: string | undefined;
   /** Starts a transfer, or says why not (the call is untouched then). */
   startTransfer(request: TransferRequest): Promise<TransferStart>;
-  /** Cancels the transfer in progress; only its transferor may (`by` undefined: the API, which may always). */
+  /** Cancels the transfer in progress; only its transferor may (`by` undefined: the API). False: nothing was cancelled. */
   cancelTransfer(by?: LegRole): Promise<boolean>;
   /** A short tone telling a party that what they asked for was refused. */
   refuse(role: LegRole): Promise<void>;

@@ -391,15 +391,16 @@ export class Transfer {
     this.target = mary;
   }
 
-  /** Feeds one stimulus through the table. */
-  async on(s: Stimulus): Promise<void> {
+  /** Feeds one stimulus through the table; false when this state has no row for it (nothing was done). */
+  async on(s: Stimulus): Promise<boolean> {
     const row = TABLE[this.state][s.kind];
     if (!row) {
       this.log.debug({ state: this.state, stimulus: s.kind }, 'stimulus ignored in this state');
-      return;
+      return false;
     }
     this.log.debug({ state: this.state, stimulus: s.kind }, 'transfer stimulus');
     await row(this, s);
+    return true;
   }
 
   /** A transfer channel (target or recall) reached Stasis: dial it. */

@@ -8,6 +8,7 @@ import { silentLogger } from '../../../lib/log.js';
 import { StasisApp, type AppSettings } from '../../../lib/stasis/app.js';
 import type { ChannelSnapshot } from '../../../lib/stasis/ari-types.js';
 import { Cause } from '../../../lib/stasis/causes.js';
+import { CallControl } from '../../../lib/stasis/control.js';
 import type { CallJournal } from '../../../lib/store/call-journal.js';
 import { transferCodes } from '../../fakes/transfer-codes.js';
 import { ev, FakeAri, type Command } from '../../fakes/fake-ari.js';
@@ -236,6 +237,33 @@ describe('taking calls back after a restart (fake ARI, fake timers)', function (
     await clock.tickAsync(5000);
     await settle();
     expect(created('recall').map((c) => c.args['endpoint'])).to.deep.equal(['Local/1001@phones/n', 'Local/1001@phones/n']);
+  });
+
+  it('a transfer kept before takeback, ringback and blind existed runs with *1, ringing and attended after the restart', async function () {
+    await transfer();
+    const doc = JSON.parse(journal.docs.get('alice')!) as { transfer: { settings: Record<string, unknown> } };
+    for (const k of ['takebackDtmf', 'ringback', 'type']) delete doc.transfer.settings[k];
+    journal.docs.set('alice', JSON.stringify(doc));
+    await restart();
+    expect(call().transfer?.settings).to.deep.include({ takebackDtmf: '*1', ringback: 'tone:ring', type: 'attended' });
+    await press(alice, '*1');
+    expect(call().lastTransfer?.outcome, 'the takeback of the time works on the kept transfer').to.equal('cancelled');
+  });
+
+  it("break after a restart stops the ringing Bob hears in a partial transfer (the playback is kept with the call)", async function () {
+    const { mary } = await transfer();
+    ari.channels.get('alice')!.hungUp = Cause.NORMAL_CLEARING;
+    app.handle(ev.destroyed(alice));
+    await settle();
+    expect(ari.playing(bob.id), 'Bob hears ringing (partial)').to.deep.equal(['tone:ring']);
+    await restart();
+    const control = new CallControl(app, () => null);
+    expect((await control.break({ account: 'acme' }, bob.id)).ok).to.equal(true);
+    expect(ari.playing(bob.id), 'break stopped it').to.deep.equal([]);
+    app.handle(ev.state(mary, 'Up'));
+    await settle();
+    expect(members(call().bridgeId), 'Mary answers: Bob and Mary talk').to.deep.equal([bob.id, mary.id].sort());
+    expect(ari.playing(bob.id), 'no ringing under the conversation').to.deep.equal([]);
   });
 
   it('a recall wait goes on after the restart: the next recall is dialled when it is due', async function () {

@@ -18,6 +18,7 @@ import type { Call, TransferLimits } from '../../../lib/stasis/call.js';
 import { Cause } from '../../../lib/stasis/causes.js';
 import { CallEvents, type ChannelEvent } from '../../../lib/stasis/call-events.js';
 import { CallControl } from '../../../lib/stasis/control.js';
+import { ringbackMedia, transferOptions, type TransferData } from '../../../lib/stasis/modules/transfer.js';
 import type { TransferSettings } from '../../../lib/stasis/transfer.js';
 import { transferCodes } from '../../fakes/transfer-codes.js';
 import { ev, FakeAri, type Command } from '../../fakes/fake-ari.js';
@@ -770,6 +771,66 @@ describe('attended transfer: the state machine through a call (fake ARI, fake ti
     expectNothingLeft();
   });
 
+  it('#9 during the consultation: Mary hears none of it; a # that is not followed by 9 reaches her after the digit timeout', async function () {
+    const mary = await transferTo('2600', '26');
+    await answers(mary);
+    await press(alice, '#');
+    expect(ari.channels.get(mary.id)!.dtmfSent, 'the # is held: it may begin the takeback').to.equal('');
+    await clock.tickAsync(2100);
+    await settle();
+    expect(ari.channels.get(mary.id)!.dtmfSent, 'given back after the digit timeout').to.equal('#');
+    await press(alice, '#9');
+    expect(ari.channels.get(mary.id)!.dtmfSent, 'the takeback itself is never heard').to.equal('#');
+    expect(call.lastTransfer?.outcome).to.equal('cancelled');
+    await everyoneHangsUp();
+    expectNothingLeft();
+  });
+
+  it('with the takeback *1, Alice\'s *22 still cancels and her *5 still reaches Mary as keys', async function () {
+    const mary = await transferTo();
+    await answers(mary);
+    await press(alice, '*5');
+    await clock.tickAsync(2100);
+    await settle();
+    expect(ari.channels.get(mary.id)!.dtmfSent, 'not a code: replayed to Mary in order').to.equal('*5');
+    await press(alice, '*22');
+    expect(call.lastTransfer?.outcome, '*22 is resume').to.equal('cancelled');
+    await everyoneHangsUp();
+    expectNothingLeft();
+  });
+
+  it('the API cannot cancel while Alice is being called back: it says so (409), nothing changes', async function () {
+    const control = new CallControl(app, () => null);
+    const mary = await transferTo();
+    hangsUp(alice);
+    await settle();
+    hangsUp(mary, Cause.USER_BUSY);
+    await settle();
+    expect(call.transfer?.state).to.equal('recalling');
+    expect(await control.cancel({ account: 'acme' }, bob.id)).to.deep.equal({ ok: false, error: 'not_cancellable' });
+    expect(call.transfer?.state).to.equal('recalling');
+    await everyoneHangsUp();
+    expectNothingLeft();
+  });
+
+  it("API transfers take the account's transfer pattern's settings, never its fixed target or type; the request's own win", async function () {
+    const metaflows = {
+      binding_digit: '*', digit_timeout: 2000, listen_on: 'both' as const,
+      numbers: { 9: { module: 'transfer', data: { target: '3000', transfer_type: 'blind', ring_timeout: 5 } } },
+      patterns: { '21(\\d+)': { module: 'transfer', data: { ring_timeout: 40, recall_attempts: 0, moh: 'jazz', transfer_type: 'blind', target: '3000' } } },
+    };
+    const control = new CallControl(app, () => metaflows);
+    const started = await control.transfer({ account: 'acme' }, 'alice', { target: '2600', takeback_dtmf: '#5' });
+    expect(started.ok).to.equal(true);
+    await settle();
+    expect(created('target').map((c) => c.args['endpoint']), 'the request\'s target').to.deep.equal(['Local/2600@phones/n']);
+    expect(call.transfer?.snapshot().settings, 'the pattern\'s settings, attended, the request\'s takeback')
+      .to.deep.include({ ringTimeout: 40, recallAttempts: 0, type: 'attended', takebackDtmf: '#5' });
+    expect(ari.channels.get('alice')!.hungUp, 'attended: Alice stays').to.equal(undefined);
+    await everyoneHangsUp();
+    expectNothingLeft();
+  });
+
   it('blind (*24): Alice is hung up at once, Bob hears the ringback (no music), Mary sees Bob; Mary answers and talks with Bob', async function () {
     await press(alice, '*242600#');
     expect(ari.channels.get('alice')!.hungUp, 'Alice leaves at once').to.equal(Cause.NORMAL_CLEARING);
@@ -1027,3 +1088,20 @@ describe('attended transfer: the state machine through a call (fake ARI, fake ti
     expectNothingLeft();
   });
 });
+
+describe('transfer settings from a code or a request', function () {
+  it("turns Kazoo's ringback into Asterisk's tone, and a tone name into tone:", function () {
+    expect(ringbackMedia('%(2000,4000,440,480)')).to.equal('tone:440+480/2000,0/4000');
+    expect(ringbackMedia('%(1000,3000,425)')).to.equal('tone:425/1000,0/3000');
+    expect(ringbackMedia('busy')).to.equal('tone:busy');
+  });
+
+  it('takes the defaults where nothing is given, and a lowercase takeback as uppercase', function () {
+    expect(transferOptions({})).to.deep.equal({
+      route: 'default', ringTimeout: 20, mohClass: 'default', recallAttempts: 2, recallDelay: 5, takebackDtmf: '*1', ringback: 'tone:ring', type: 'attended',
+    });
+    expect(transferOptions({ takeback_dtmf: '*a', moh_class: 'old' } as TransferData).takebackDtmf).to.equal('*A');
+    expect(transferOptions({ moh_class: 'old' } as TransferData).mohClass, 'accounts saved with moh_class still hold with it').to.equal('old');
+  });
+});
+
