@@ -18,12 +18,13 @@ function inputOf(field) {
   if (field === 'digit_timeout') return 'digit-timeout';
   if (field === 'listen_on') return 'listen-on';
   const within = (key) => field === key || field.startsWith(`${key}.`);
-  if (within(`patterns.${escapeRegex($('transfer-code').value)}${TRANSFER_SUFFIX}`)) {
+  const { transferKey, resumeKey } = formKeys();
+  if (within(`patterns.${transferKey}`)) {
     if (field.endsWith('.data.ring_timeout')) return 'ring-timeout';
     if (field.endsWith('.data.moh')) return 'moh-class';
     return 'transfer-code';
   }
-  if (within(`numbers.${$('resume-code').value}`)) return 'resume-code';
+  if (within(`numbers.${resumeKey}`)) return 'resume-code';
   return undefined;
 }
 
@@ -35,6 +36,21 @@ const TRANSFER_SUFFIX = '(\\d+)';
 
 /** The metaflows as last loaded: saving changes only what this page shows, and keeps the rest. */
 let loaded = {};
+/** The codes the form shows, as loaded: a code left as shown keeps its key exactly, whatever its shape. */
+let shown = { transfer: undefined, resume: undefined };
+
+/** A plain transfer pattern: digits followed by (\d+). Anything else is shown as the pattern it is. */
+const PLAIN = /^((?:[0-9A-D]|\\\*)+)\(\\d\+\)$/;
+
+/** The keys the form stands for: the loaded key while its field is unchanged, else the code typed. */
+function formKeys() {
+  const transferCode = $('transfer-code').value;
+  const resumeCode = $('resume-code').value;
+  return {
+    transferKey: shown.transfer && transferCode === shown.transfer.code ? shown.transfer.key : `${escapeRegex(transferCode)}${TRANSFER_SUFFIX}`,
+    resumeKey: resumeCode,
+  };
+}
 
 /** The first code of `module` in a table: [key, action], or undefined. */
 function codeOf(table, module) {
@@ -60,8 +76,13 @@ function showFeatures(m) {
   const resume = codeOf(m.numbers, 'resume');
   $('transfer-on').checked = Boolean(transfer);
   $('resume-on').checked = Boolean(resume);
-  if (transfer) $('transfer-code').value = transfer[0].endsWith(TRANSFER_SUFFIX) ? transfer[0].slice(0, -TRANSFER_SUFFIX.length).replace(/\\(.)/g, '$1') : transfer[0];
+  const plain = transfer && PLAIN.exec(transfer[0]);
+  if (transfer) $('transfer-code').value = plain ? plain[1].replace(/\\(.)/g, '$1') : transfer[0];
   if (resume) $('resume-code').value = resume[0];
+  shown = {
+    transfer: transfer && { key: transfer[0], code: $('transfer-code').value },
+    resume: resume && { key: resume[0] },
+  };
   $('binding-digit').value = m.binding_digit ?? '*';
   $('digit-timeout').value = String(m.digit_timeout ?? 2000);
   $('listen-on').value = m.listen_on ?? 'both';
@@ -89,20 +110,34 @@ $('binding-digit').addEventListener('input', updateBinding);
 
 const asNumber = (v) => (v.trim() === '' || Number.isNaN(Number(v)) ? v : Number(v));
 
-/** The loaded metaflows with what the form shows put in: other codes and other settings stay as they were. */
+/**
+ * The loaded metaflows with what the form shows put in: other codes and other
+ * settings stay as they were. Undefined (with the field's error shown) when
+ * a code typed is already another code.
+ */
 function metaflowsFromForm() {
   const m = JSON.parse(JSON.stringify(loaded));
   m.binding_digit = $('binding-digit').value;
   m.digit_timeout = asNumber($('digit-timeout').value);
   m.listen_on = $('listen-on').value;
+  const { transferKey, resumeKey } = formKeys();
   const transfer = codeOf(m.patterns, 'transfer');
+  const resume = codeOf(m.numbers, 'resume');
+  const taken = (table, key, own) => key !== own && Object.hasOwn(table ?? {}, key);
+  if ($('transfer-on').checked && taken(m.patterns, transferKey, transfer?.[0])) {
+    $('transfer-code-error').textContent = 'is already another code';
+    return undefined;
+  }
+  if ($('resume-on').checked && taken(m.numbers, resumeKey, resume?.[0])) {
+    $('resume-code-error').textContent = 'is already another code';
+    return undefined;
+  }
   if ($('transfer-on').checked) {
     const data = { ...(transfer?.[1].data ?? {}), ring_timeout: asNumber($('ring-timeout').value), moh: $('moh-class').value };
     delete data.moh_class;
-    m.patterns = replaceCode(m.patterns, transfer?.[0], `${escapeRegex($('transfer-code').value)}${TRANSFER_SUFFIX}`, { ...transfer?.[1], module: 'transfer', data });
+    m.patterns = replaceCode(m.patterns, transfer?.[0], transferKey, { ...transfer?.[1], module: 'transfer', data });
   } else if (transfer) m.patterns = replaceCode(m.patterns, transfer[0], transfer[0], null);
-  const resume = codeOf(m.numbers, 'resume');
-  if ($('resume-on').checked) m.numbers = replaceCode(m.numbers, resume?.[0], $('resume-code').value, resume?.[1] ?? { module: 'resume' });
+  if ($('resume-on').checked) m.numbers = replaceCode(m.numbers, resume?.[0], resumeKey, resume?.[1] ?? { module: 'resume' });
   else if (resume) m.numbers = replaceCode(m.numbers, resume[0], resume[0], null);
   return m;
 }
@@ -132,7 +167,10 @@ async function saveMetaflows(metaflows, from) {
 
 $('features-form').addEventListener('submit', (e) => {
   e.preventDefault();
-  void saveMetaflows(metaflowsFromForm(), 'form');
+  clearErrors();
+  const metaflows = metaflowsFromForm();
+  if (metaflows) void saveMetaflows(metaflows, 'form');
+  else $('features-error').textContent = 'Not saved: see the fields above.';
 });
 
 // The whole metaflows as JSON, for what the form does not show: Kazoo's or the specification's shape is taken as written.

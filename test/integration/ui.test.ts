@@ -143,7 +143,7 @@ describe('The web app in headless Chromium, on the real Asterisk', function () {
       },
     };
     // The blind code comes first: the page shows the first transfer code, and keeps the order.
-    await konami.store.setMetaflows(account, validateMetaflows(rich, konami.modules));
+    await konami.store.setMetaflows(account, validateMetaflows(rich, konami.modules, { mohClasses: konami.config.mohClasses }));
     await signIn();
     await page.getByRole('link', { name: 'Features' }).click();
     await page.getByRole('heading', { name: 'Features' }).waitFor();
@@ -158,6 +158,31 @@ describe('The web app in headless Chromium, on the real Asterisk', function () {
     expect(Object.keys(saved.patterns), 'the code changed in its place, the other code kept').to.deep.equal(['8(\\d+)', '21(\\d+)']);
     expect(saved.patterns['8(\\d+)']!.data, "the code's other settings kept").to.deep.equal({ transfer_type: 'blind', recall_attempts: 0, ring_timeout: 25, moh: 'default' });
     expect(saved.patterns['21(\\d+)'], 'the second transfer code untouched').to.deep.equal(rich.patterns['21(\\d+)']);
+  });
+
+  it('admin: a transfer code that is no plain number keeps its pattern when only a timing changes; a code already taken is refused', async function () {
+    const rich = {
+      numbers: { 22: { module: 'resume', data: {} } },
+      patterns: {
+        '2[12](\\d+)': { module: 'transfer', data: { ring_timeout: 30 } },
+        '25(\\d+)': { module: 'transfer', data: { recall_attempts: 0 } },
+      },
+    };
+    await konami.store.setMetaflows(account, validateMetaflows(rich, konami.modules));
+    await signIn();
+    await page.getByRole('link', { name: 'Features' }).click();
+    const code = page.getByLabel('Transfer code (followed by the number)');
+    await eventually(() => code.inputValue(), (v) => v === '2[12](\\d+)', 'the form to show the pattern as it is');
+    await page.getByLabel('Ring timeout (s)').fill('45');
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
+    await page.getByText('Saved.').waitFor();
+    const saved = (await konami.store.get(account))!.metaflows!;
+    expect(Object.keys(saved.patterns), 'the pattern kept exactly').to.deep.equal(['2[12](\\d+)', '25(\\d+)']);
+    expect(saved.patterns['2[12](\\d+)']!.data).to.deep.equal({ ring_timeout: 45, moh: 'default' });
+    await code.fill('25');
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
+    await page.locator('#transfer-code-error').getByText('is already another code').waitFor();
+    expect((await konami.store.get(account))!.metaflows, 'nothing saved').to.deep.equal(saved);
   });
 
   it("admin: the specification's metaflows, pasted as JSON, are saved as written and shown back in konami's spelling", async function () {
