@@ -10,6 +10,7 @@ import { expectBridges, side } from '../harness/bridges.js';
 import { startTestKonami } from '../harness/konami.js';
 import { Phones, type Phone } from '../harness/phones.js';
 import { sandboxEnv } from '../harness/sandbox.js';
+import { EventStream } from '../harness/events.js';
 
 describe('The REST API on the real Asterisk', function () {
   this.timeout(30_000);
@@ -204,6 +205,87 @@ describe('The REST API on the real Asterisk', function () {
     expect(alice.gone).to.equal(false);
     await alice.hangup();
     await mary.waitHangup(3000);
+  });
+
+  it("a user's token lists and transfers only the user's own call; another call of the account is not found", async function () {
+    const made = await api('PUT', `/v2/accounts/${account}/users`, { data: { username: 'alice', numbers: ['1001'], password: 'alice password' } });
+    expect(made.status, JSON.stringify(made.json)).to.equal(201);
+    const userId = (made.json['data'] as { id: string }).id;
+    const auth = await api('PUT', '/v2/user_auth', { data: { account_id: account, username: 'alice', password: 'alice password' } }, '');
+    expect(auth.status).to.equal(201);
+    const userToken = auth.json['auth_token'] as string;
+    const mine = await connect();
+    const carol = await phones.call('5998', { account, from: { number: '1002', name: 'Carol' } });
+    const dave = await phones.incoming('5998');
+    await dave.answer();
+    await expectBridges(phones.ari, carol.peerId!, { main: [carol.peerId!, side(dave)], [`konami/${mine.callId}`]: [mine.callId, side(mine.bob)] }, 'both calls up');
+    const listed = (await api('GET', `/v1/accounts/${account}/users/${userId}/channels`, undefined, userToken)).json['data'] as ChannelView[];
+    expect(listed.map((c) => c.call_id), "only Alice's call").to.deep.equal([mine.callId, mine.callId]);
+    expect(listed.find((c) => c.id === mine.callId)?.owner_id, 'her party carries her user id').to.equal(userId);
+    const foreign = await api('POST', `/v1/accounts/${account}/channels/${carol.peerId}`, { data: { action: 'hangup' } }, userToken);
+    expect(foreign.status, "Carol's call is not Alice's").to.equal(404);
+    expect(dave.gone).to.equal(false);
+    const target = `${2800 + n * 10}`;
+    const t = await api('POST', `/v1/accounts/${account}/users/${userId}/channels/${mine.callId}`, { data: { action: 'transfer', target } }, userToken);
+    expect(t.status, JSON.stringify(t.json)).to.equal(202);
+    const mary = await phones.incoming(target);
+    await mary.ring();
+    await mine.alice.press('*1');
+    await mary.waitHangup(3000);
+    expect((await api('POST', `/v1/accounts/${account}/channels/${mine.callId}`, { data: { action: 'hangup' } }, userToken)).status).to.equal(202);
+    await mine.alice.waitHangup(3000);
+    await mine.bob.waitHangup(3000);
+    await carol.hangup();
+    await dave.waitHangup();
+    await api('DELETE', `/v1/accounts/${account}/users/${userId}`);
+  });
+
+  it('the event stream tells an integrator of the call, its answer, the transfer and its end as they happen', async function () {
+    const base = `http://127.0.0.1:${konami.http.port}/v1/accounts/${account}`;
+    const stream = await EventStream.open(`${base}/events`, { 'x-auth-token': token });
+    const byQuery = await EventStream.open(`${base}/events?auth_token=${token}`);
+    expect([stream.status, byQuery.status], 'a header or, as EventSource must, the query').to.deep.equal([200, 200]);
+    try {
+      const { alice, bob, callId } = await connect();
+      await stream.next((e) => e.event_name === 'CHANNEL_CREATE' && e.channel.id === callId, "Alice's channel");
+      await stream.next((e) => e.event_name === 'CHANNEL_ANSWER' && e.channel.id === side(bob), 'the answer');
+      const { mary } = await transfer(callId);
+      const started = await stream.next((e) => e.event_name === 'CHANNEL_TRANSFEROR' && e.channel.id === callId, 'the transfer, to Alice');
+      expect(started.channel.transfer).to.deep.include({ state: 'calling', transferor: callId, transferee: side(bob) });
+      await stream.next((e) => e.event_name === 'CHANNEL_TRANSFEREE' && e.channel.id === side(bob), 'the transfer, to Bob');
+      await mary.answer();
+      await stream.next((e) => e.channel.transfer?.state === 'consulting', 'the consultation');
+      await alice.hangup();
+      await stream.next((e) => e.event_name === 'CHANNEL_CREATE' && e.channel.id === side(mary), 'Mary taking her place');
+      await stream.next((e) => e.event_name === 'CHANNEL_DESTROY' && e.channel.id === callId, 'Alice leaving');
+      const done = await stream.next((e) => e.event_name === 'CHANNEL_TRANSFEREE' && e.channel.last_transfer?.outcome === 'completed', 'the transfer completed');
+      expect(done.channel.other_leg).to.equal(side(mary));
+      await mary.hangup();
+      await bob.waitHangup();
+      await stream.next((e) => e.event_name === 'CHANNEL_DESTROY' && e.channel.id === side(bob), "Bob's end");
+      await byQuery.next((e) => e.event_name === 'CHANNEL_DESTROY' && e.channel.id === side(bob), "Bob's end, on the query-token stream");
+    } finally {
+      await stream.close();
+      await byQuery.close();
+    }
+  });
+
+  it('the event stream answers 401 without a live token and 404 for another account; one account holds at most 20 streams', async function () {
+    const base = `http://127.0.0.1:${konami.http.port}/v1/accounts`;
+    expect((await EventStream.open(`${base}/${account}/events`)).status).to.equal(401);
+    expect((await EventStream.open(`${base}/${bare}/events`, { 'x-auth-token': token })).status).to.equal(404);
+    const open: EventStream[] = [];
+    try {
+      for (let i = 0; i < 20; i++) open.push(await EventStream.open(`${base}/${account}/events`, { 'x-auth-token': token }));
+      expect(open.map((s) => s.status).every((st) => st === 200)).to.equal(true);
+      const over = await EventStream.open(`${base}/${account}/events`, { 'x-auth-token': token });
+      expect(over.status).to.equal(429);
+      const another = await EventStream.open(`${base}/${bare}/events`, { 'x-auth-token': bareToken });
+      open.push(another);
+      expect(another.status, 'another account is not held back').to.equal(200);
+    } finally {
+      for (const s of open) await s.close();
+    }
   });
 
   it('API cancel, then a second cancel answers 409; a transfer of a call still ringing answers 409', async function () {
