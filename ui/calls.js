@@ -53,53 +53,66 @@ export function transferText(call) {
   return '';
 }
 
-function callItem(call) {
+/**
+ * A call's card: who, its state and transfer, and while it may be transferred
+ * a form with the number to dial and one button per `movers` entry ([label,
+ * the channel that acts]); while a transfer runs, Cancel (sent on `canceller`).
+ */
+export function callCard(call, { heading, big = false, label, movers, canceller, act }) {
   const li = document.createElement('li');
   li.dataset.id = call.id;
   const who = document.createElement('div');
-  who.className = 'who';
-  who.textContent = `${call.names.a} → ${call.names.b}`;
+  who.className = big ? 'who big' : 'who';
+  who.textContent = heading;
   const state = document.createElement('div');
   state.className = 'state';
   state.textContent = `${call.state}${transferText(call) ? ` · ${transferText(call)}` : ''}`;
-  state.dataset.role = 'transfer-state';
   li.append(who, state);
-  if (call.state === 'answered' && !call.transfer && call.a && call.b) {
+  if (movers.length > 0 && call.state === 'answered' && !call.transfer && call.a && call.b) {
     const form = document.createElement('form');
-    const label = document.createElement('label');
-    const inputId = `target-${call.id}`;
-    label.htmlFor = inputId;
-    label.textContent = 'Transfer to';
+    const caption = document.createElement('label');
     const input = document.createElement('input');
-    input.id = inputId;
+    input.id = `target-${call.id}`;
+    caption.htmlFor = input.id;
+    caption.textContent = label;
+    input.type = 'tel';
     input.inputMode = 'tel';
     input.autocomplete = 'off';
-    form.append(label, input);
-    // One button per party, naming who is moved; the other party is the one who hands over.
-    for (const [moved, by] of [['a', 'b'], ['b', 'a']]) {
+    form.append(caption, input);
+    for (const [text, by] of movers) {
       const button = document.createElement('button');
       button.type = 'submit';
-      button.textContent = `Transfer ${call.names[moved]}`;
-      button.dataset.by = call[by].id;
+      button.textContent = text;
+      button.dataset.by = by;
       form.append(button);
     }
-    form.addEventListener('submit', async (e) => {
+    form.addEventListener('submit', (e) => {
       e.preventDefault();
-      const by = e.submitter?.dataset.by ?? call.b.id;
-      await act(by, { action: 'transfer', target: input.value.trim() });
+      void act(e.submitter?.dataset.by ?? movers[0][1], { action: 'transfer', target: input.value.trim() });
     });
     li.append(form);
   }
-  if (call.transfer) {
+  if (call.transfer && canceller) {
     const cancel = document.createElement('button');
     cancel.type = 'button';
     cancel.className = 'secondary';
     cancel.textContent = 'Cancel transfer';
-    // Any party still in the call may carry the request: the transfer is the call's.
-    cancel.addEventListener('click', () => void act((call.a ?? call.b).id, { action: 'cancel' }));
+    cancel.addEventListener('click', () => void act(canceller, { action: 'cancel' }));
     li.append(cancel);
   }
   return li;
+}
+
+/** The administrator's card: both parties, a button per party naming who is moved (the other party hands over). */
+function callItem(call) {
+  return callCard(call, {
+    heading: `${call.names.a} → ${call.names.b}`,
+    label: 'Transfer to',
+    movers: call.a && call.b ? [[`Transfer ${call.names.a}`, call.b.id], [`Transfer ${call.names.b}`, call.a.id]] : [],
+    // Any party still in the call may carry the request: the transfer is the call's.
+    canceller: (call.a ?? call.b)?.id,
+    act,
+  });
 }
 
 /** Sends an action on a channel; a refusal is shown in the element `errorId`. */

@@ -2,7 +2,7 @@
 // to, a Transfer button with the number to dial, the transfer's progress and
 // Cancel. The user is the transferor: the other party is the one moved.
 import { $, LiveChannels, session } from './api.js';
-import { actions, callList, transferText } from './calls.js';
+import { actions, callCard, callList } from './calls.js';
 
 /** The user's own party in a call, and the other one. */
 function sides(call) {
@@ -13,44 +13,14 @@ function sides(call) {
 
 function myCall(call) {
   const { me, other } = sides(call);
-  const li = document.createElement('li');
-  li.dataset.id = call.id;
-  const who = document.createElement('div');
-  who.className = 'who big';
-  who.textContent = other;
-  const state = document.createElement('div');
-  state.className = 'state';
-  state.textContent = `${call.state}${transferText(call) ? ` · ${transferText(call)}` : ''}`;
-  li.append(who, state);
-  if (me && call.state === 'answered' && !call.transfer && call.a && call.b) {
-    const form = document.createElement('form');
-    const label = document.createElement('label');
-    label.htmlFor = `mine-target-${call.id}`;
-    label.textContent = 'Number to transfer to';
-    const input = document.createElement('input');
-    input.id = `mine-target-${call.id}`;
-    input.type = 'tel';
-    input.inputMode = 'tel';
-    input.autocomplete = 'off';
-    const button = document.createElement('button');
-    button.type = 'submit';
-    button.textContent = `Transfer ${other}`;
-    form.append(label, input, button);
-    form.addEventListener('submit', (e) => {
-      e.preventDefault();
-      void act(me.id, { action: 'transfer', target: input.value.trim() });
-    });
-    li.append(form);
-  }
-  if (call.transfer) {
-    const cancel = document.createElement('button');
-    cancel.type = 'button';
-    cancel.className = 'secondary';
-    cancel.textContent = 'Cancel transfer';
-    cancel.addEventListener('click', () => void act((me ?? call.a ?? call.b).id, { action: 'cancel' }));
-    li.append(cancel);
-  }
-  return li;
+  return callCard(call, {
+    heading: other,
+    big: true,
+    label: 'Number to transfer to',
+    movers: me ? [[`Transfer ${other}`, me.id]] : [],
+    canceller: (me ?? call.a ?? call.b)?.id,
+    act,
+  });
 }
 
 const act = actions('mine-error');
