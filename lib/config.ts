@@ -1,5 +1,6 @@
 // Configuration is read once from the environment, validated as a whole and
 // frozen. A bad setting stops the start with a message that names it.
+import { LOG_LEVELS, type LogLevel } from './log.js';
 import { parseProxies } from './routes/rate-limit.js';
 import { DEFAULT_ROUTE, RECALL_CALLERS, parseRoutes, templateProblem, type RecallCallers } from './stasis/dial.js';
 
@@ -59,8 +60,6 @@ export const MIN_SECRET_BYTES = 32;
 export const SHUTDOWN_CALLS = ['handover', 'hangup'] as const;
 export type ShutdownCalls = (typeof SHUTDOWN_CALLS)[number];
 
-export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export class ConfigError extends Error {
   constructor(readonly problems: readonly string[]) {

@@ -1,5 +1,7 @@
 import bunyan from 'bunyan';
-import type { LogLevel } from './config.js';
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export type Logger = bunyan;
 

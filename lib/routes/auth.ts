@@ -12,7 +12,7 @@ import { fieldErrors } from '../validation.js';
 import { reply, type ApiState } from './envelope.js';
 import { ApiError, notFound } from './errors.js';
 import { kazooCredentials, type CredentialsMethod, type UserKeys } from '../store/users.js';
-import type { TokenCheck, TokenClaims, TokenProblem, TokenSigner } from './tokens.js';
+import type { TokenClaims, TokenProblem, TokenSigner } from './tokens.js';
 
 const authBody = Joi.object({
   data: Joi.object({ api_key: Joi.string().min(1).max(256).required() }).required(),
@@ -34,8 +34,6 @@ const userAuthBody = Joi.object({
   }).xor('account_id', 'account_name').xor('credentials', 'username').and('username', 'password').required(),
 }).unknown(true);
 
-/** What identify() found: no token, or the token's check. */
-export type AuthState = TokenCheck | undefined;
 
 const WHY: Record<TokenProblem, string> = {
   malformed: 'the auth token is malformed',

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { Context, Next } from 'koa';
 import type { Logger } from '../log.js';
 import { UnknownAccountError } from '../store/accounts.js';
-import type { AuthState } from './auth.js';
+import type { AuthState } from './tokens.js';
 import { ApiError, notFound } from './errors.js';
 
 export const MAX_BODY_BYTES = 64 * 1024;

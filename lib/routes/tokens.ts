@@ -22,6 +22,9 @@ export interface TokenClaims {
 export type TokenProblem = 'malformed' | 'forged' | 'expired' | 'revoked';
 export type TokenCheck = { ok: true; claims: TokenClaims } | { ok: false; why: TokenProblem };
 
+/** What a request's token turned out to be: none given, or its check. */
+export type AuthState = TokenCheck | undefined;
+
 /** A clock step between instances that a token's issue time may be ahead by. */
 const CLOCK_SKEW_SECONDS = 60;
 const SEGMENT = /^[A-Za-z0-9_-]+$/;

@@ -6,11 +6,10 @@
 // useful, and Kazoo's user_auth works unchanged. Changing the password (or
 // the username) gives the user a new key id, so every token they had stops.
 // Kazoo's sha method (sha1 of the same) is kept the same way.
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import Joi from 'joi';
 import { NUMBER, NUMBER_RULE } from '../stasis/dial.js';
 import { ValidationError, fieldErrors } from '../validation.js';
-import { newAccountId } from './accounts.js';
 
 export interface User {
   id: string;
@@ -123,7 +122,7 @@ export function withUser(
   if (problems.length > 0) throw new ValidationError(problems);
   const stamp = now.toISOString();
   const user: User = {
-    id: old?.id ?? newAccountId(),
+    id: old?.id ?? randomUUID().replace(/-/g, ''),
     username,
     numbers,
     credentials: change.password !== undefined ? keys.seal(kazooCredentials(username, change.password)) : old!.credentials,
