@@ -72,10 +72,14 @@ describe('The web app in headless Chromium, on the real Asterisk', function () {
 
   const url = () => `http://127.0.0.1:${konami.http.port}/`;
 
+  /** Signs in as the account's administrator; with the right key, once the Calls page shows. */
   async function signIn(key = apiKey): Promise<void> {
     await page.goto(url());
+    // The app's modules are loaded before anything is typed, as a person's eyes would wait for the page.
+    await page.waitForFunction('document.getElementById("page-sign-in").hidden === false');
     await page.getByLabel('Account API key').fill(key);
     await page.keyboard.press('Enter');
+    if (key === apiKey) await page.getByRole('heading', { name: 'Calls' }).waitFor();
   }
 
   async function shoot(name: string): Promise<void> {
@@ -87,6 +91,9 @@ describe('The web app in headless Chromium, on the real Asterisk', function () {
   }
 
   it('refuses a wrong API key with a message, and keeps no key in the browser', async function () {
+    await page.goto(url());
+    await page.waitForFunction('document.getElementById("page-sign-in").hidden === false');
+    expect(await page.getByRole('link', { name: 'Features' }).isVisible(), 'no page link before signing in').to.equal(false);
     await signIn('kmi_wrong');
     await page.getByText('That API key is not valid.').waitFor();
     await signIn();
@@ -259,6 +266,7 @@ describe('The web app in headless Chromium, on the real Asterisk', function () {
       if (new URL(r.url()).pathname.endsWith('/channels')) channelReads.push(r.url());
     });
     await page.goto(url());
+    await page.waitForFunction('document.getElementById("page-sign-in").hidden === false');
     const signIn = page.locator('#user-sign-in-form');
     await signIn.getByLabel('Account (name or id)').fill('Web');
     await signIn.getByLabel('Username').fill('alice');
