@@ -813,6 +813,20 @@ describe('attended transfer: the state machine through a call (fake ARI, fake ti
     expectNothingLeft();
   });
 
+  it("channels carry Kazoo's names beside konami's: uuid, destination, Gregorian timestamp, owner_id of a user's number", async function () {
+    const control = new CallControl(app, () => null, () => true, (account, number) => (account === 'acme' && number === '1001' ? 'u-alice' : undefined));
+    const [a, b] = control.list({ account: 'acme' });
+    expect(a).to.deep.include({ id: 'alice', uuid: 'alice', destination: '2001', direction: 'inbound', other_leg: bob.id, answered: true, owner_id: 'u-alice' });
+    expect(a!.timestamp, 'seconds since year 0, as Kazoo counts').to.equal(Math.floor(Date.now() / 1000) + 62_167_219_200);
+    expect(b).to.deep.include({ uuid: bob.id, direction: 'outbound', other_leg: 'alice' });
+    expect(b, 'no user has 2001').to.not.have.property('owner_id');
+    expect(control.list({ account: 'acme', numbers: new Set(['2001']) }).map((c) => c.id), "a user with 2001 sees Bob's call").to.deep.equal(['alice', bob.id]);
+    expect(control.list({ account: 'acme', numbers: new Set(['3000']) }), 'a user with neither number sees nothing').to.deep.equal([]);
+    expect(control.list({ account: 'other' })).to.deep.equal([]);
+    await everyoneHangsUp();
+    expectNothingLeft();
+  });
+
   it("API transfers take the account's transfer pattern's settings, never its fixed target or type; the request's own win", async function () {
     const metaflows = {
       binding_digit: '*', digit_timeout: 2000, listen_on: 'both' as const,
