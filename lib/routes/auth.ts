@@ -125,7 +125,7 @@ export function authRoutes(store: AccountStore, tokens: TokenSigner, users: User
     const method = given.method ?? 'md5';
     const account = given.account_id !== undefined
       ? await store.get(given.account_id)
-      : onlyOne((await store.list()).filter((a) => a.name.toLowerCase() === given.account_name!.toLowerCase()));
+      : onlyOne(store.named(given.account_name!));
     const credentials = given.credentials ?? kazooCredentials(given.username!, given.password!, method);
     const user = account ? users.find(account.users ?? [], credentials, method) : undefined;
     // No account, an account name shared by several, no such user, a wrong password: one answer.

@@ -43,6 +43,8 @@ export interface AccountStore {
   create(name: string): Promise<{ account: Account; apiKey: string }>;
   get(id: string): Promise<Account | undefined>;
   list(): Promise<Account[]>;
+  /** The accounts of that name (case aside), as last known, without I/O (user_auth's account_name). */
+  named(name: string): Account[];
   /** The account an API key belongs to, and the key's id (compared by hash, in constant time). */
   findByApiKey(apiKey: string): Promise<{ account: Account; keyId: string } | undefined>;
   /** A new API key for the account (shown once); every other key, and every token they gave, stops working. */

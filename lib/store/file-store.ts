@@ -82,6 +82,11 @@ export class FileAccountStore implements AccountStore {
     return [...this.accounts.values()].map((e) => e.account).sort((a, b) => a.created.localeCompare(b.created));
   }
 
+  named(name: string): Account[] {
+    const wanted = name.toLowerCase();
+    return [...this.accounts.values()].map((e) => e.account).filter((a) => a.name.toLowerCase() === wanted);
+  }
+
   async findByApiKey(apiKey: string): Promise<{ account: Account; keyId: string } | undefined> {
     const hash = hashApiKey(apiKey);
     await this.scan();
