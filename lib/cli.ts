@@ -124,11 +124,16 @@ function options(rest: readonly string[], from: number, known: readonly string[]
 
 const numbersOf = (list: string) => list.split(',').map((n) => n.trim()).filter((n) => n !== '');
 
+/** Which secret sealed a password: konami must run with the same, or the password will not work. */
+const sealedWith = (io: Io) => (io.env['AUTH_SECRET']
+  ? 'It is sealed with this AUTH_SECRET: konami must run with the same.'
+  : 'It is sealed with DATA_DIR/auth-secret: a konami run with AUTH_SECRET set will not take it.');
+
 /** A password for a user: 96 random bits, shown once. */
 const newPassword = () => randomBytes(12).toString('base64url');
 
 async function userNamed(store: FileAccountStore, accountId: string, username: string): Promise<User> {
-  const user = (await existing(store, accountId)).users?.find((u) => u.username === username);
+  const user = (await existing(store, accountId)).users?.find((u) => u.username.toLowerCase() === username.toLowerCase());
   if (!user) throw new UsageError(`no user "${username}" in account ${accountId}`);
   return user;
 }
@@ -250,7 +255,7 @@ async function dispatch(ctx: Context, command: string, rest: readonly string[], 
         username, password, numbers: numbersOf(o['numbers'] ?? ''),
         ...(o['first-name'] ? { first_name: o['first-name'] } : {}), ...(o['last-name'] ? { last_name: o['last-name'] } : {}),
       });
-      io.out(`user id:  ${user.id}\nusername: ${user.username}\nnumbers:  ${user.numbers.join(', ') || '(none)'}\npassword: ${password}\n\nThe password is shown this once.\n`);
+      io.out(`user id:  ${user.id}\nusername: ${user.username}\nnumbers:  ${user.numbers.join(', ') || '(none)'}\npassword: ${password}\n\nThe password is shown this once. ${sealedWith(io)}\n`);
       return 0;
     }
     case 'user list': {
@@ -274,7 +279,7 @@ async function dispatch(ctx: Context, command: string, rest: readonly string[], 
       const user = await userNamed(store, id, arg(rest, 1, '<username>'));
       const password = newPassword();
       await changeUser(ctx, id, user.id, { password });
-      io.out(`password: ${password}\n\nShown this once. The user's tokens no longer work.\n`);
+      io.out(`password: ${password}\n\nShown this once. The user's tokens no longer work. ${sealedWith(io)}\n`);
       return 0;
     }
     case 'user delete': {

@@ -59,6 +59,14 @@ export class RateLimiter {
     return Math.ceil(((1 - b.tokens) / this.rate) * 1000);
   }
 
+  /** How many ms `client` would wait for a token now, taking none. */
+  peek(client: string): number {
+    const b = this.buckets.get(client);
+    if (!b) return 0;
+    const tokens = Math.min(this.burst, b.tokens + ((this.now() - b.at) / 1000) * this.rate);
+    return tokens >= 1 ? 0 : Math.ceil(((1 - tokens) / this.rate) * 1000);
+  }
+
   /** A limiter with the same rate and burst, and buckets of its own. */
   sibling(): RateLimiter {
     return new RateLimiter(this.rate, this.burst, this.options);

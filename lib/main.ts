@@ -22,6 +22,7 @@ import { FileCallJournal } from './store/call-journal.js';
 import { authSecret, prepareDataDir } from './store/data-dir.js';
 import { ownerOf, UserKeys } from './store/users.js';
 import { CallEvents } from './stasis/call-events.js';
+import { LOGIN_FAILURES } from './routes/auth.js';
 import { FileAccountStore } from './store/file-store.js';
 
 export interface Konami {
@@ -122,6 +123,9 @@ export async function startKonami(config: Config, log: Logger, options: StartOpt
   const owners: OwnerOf = (account, number) => (account ? ownerOf(store.cached(account)?.users, number) : undefined);
   const limiter = new RateLimiter(config.api.rateLimit, config.api.rateLimit * 2);
   const accountLimiter = limiter.sibling();
+  const userLimiter = limiter.sibling();
+  const loginFailures = new RateLimiter(LOGIN_FAILURES.perSecond, LOGIN_FAILURES.burst);
+  const events = new CallEvents(app, owners, log.child({ component: 'events' }));
   const api = createApi({
     store,
     modules,
@@ -130,9 +134,11 @@ export async function startKonami(config: Config, log: Logger, options: StartOpt
     mohClasses: config.mohClasses,
     tokens: new TokenSigner(secret, config.api.tokenTtl),
     userKeys: new UserKeys(secret),
-    events: new CallEvents(app, owners),
+    events,
     limiter,
     accountLimiter,
+    userLimiter,
+    loginFailures,
     trustedProxies: config.api.trustedProxies,
     readiness: { checks: () => ({ ari: ari.connected, store: store.usable(), calls_reconciled: reconciled }) },
     log: log.child({ component: 'http' }),
@@ -164,6 +170,8 @@ export async function startKonami(config: Config, log: Logger, options: StartOpt
         const mode = config.shutdown.calls;
         log.info({ grace_ms: graceMs, calls: mode, transfers: app.transfersInFlight }, 'stopping: no new calls or API requests');
         const handOver = (async () => {
+          // Event streams would hold the server open until their tokens expire.
+          events.close();
           await http.close();
           if (!(await app.transfersSettled(graceMs))) {
             log.warn({ transfers: app.transfersInFlight }, 'transfers still in progress after the grace period');
@@ -196,6 +204,8 @@ export async function startKonami(config: Config, log: Logger, options: StartOpt
         await journal.flush();
         limiter.close();
         accountLimiter.close();
+        userLimiter.close();
+        loginFailures.close();
         metrics.stop();
         transferRate.close();
         await store.close();

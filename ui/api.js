@@ -80,6 +80,13 @@ export class LiveChannels {
     const source = new EventSource(url);
     this.source = source;
     source.onopen = () => void this.reload();
+    // A stream konami refused (a token gone, too many streams) is not tried again by the browser:
+    // reading the list says why (a 401 signs out) and shows it.
+    source.onerror = () => {
+      if (source.readyState !== EventSource.CLOSED) return;
+      this.onError(new Error('Live updates stopped: reload the page.'));
+      void this.reload();
+    };
     const apply = (e) => {
       const event = JSON.parse(e.data);
       // Events that come while the list is read are applied after it: they may be newer than it.

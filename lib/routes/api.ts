@@ -9,14 +9,14 @@ import type { ModuleRegistry } from '../metaflow/modules.js';
 import type { DialRoutes } from '../stasis/dial.js';
 import { DEFAULT_MOH_CLASSES } from '../stasis/modules/transfer.js';
 import type { AccountStore } from '../store/accounts.js';
-import { authRoutes, identify, requireAccount } from './auth.js';
+import { authRoutes, identify, LOGIN_FAILURES, requireAccount } from './auth.js';
 import { channelRoutes, type CallService } from './channels.js';
 import { envelope, jsonBody } from './envelope.js';
 import { eventRoutes } from './events.js';
 import { healthRoutes, type Readiness } from './health.js';
 import { metaflowRoutes } from './metaflows.js';
 import { OPENAPI } from './openapi.js';
-import type { RateLimiter } from '../limits.js';
+import { RateLimiter } from '../limits.js';
 import { rateLimit } from './rate-limit.js';
 import type { TokenSigner } from './tokens.js';
 import { serveUi } from './ui.js';
@@ -32,6 +32,8 @@ export interface ApiDeps {
   /** Requests by address (and by account, unless accountLimiter is given). */
   limiter: RateLimiter;
   accountLimiter?: RateLimiter;
+  /** Requests of an account's users, all together (a sibling of limiter unless given). */
+  userLimiter?: RateLimiter;
   /** Proxies whose X-Forwarded-For names the client (TRUSTED_PROXIES). */
   trustedProxies?: readonly string[];
   dialRoutes: Pick<DialRoutes, 'namesFor'>;
@@ -39,6 +41,8 @@ export interface ApiDeps {
   mohClasses?: readonly string[];
   /** Seals and checks users' credentials. */
   userKeys: UserKeys;
+  /** Failed user_auth attempts per account (default LOGIN_FAILURES). */
+  loginFailures?: RateLimiter;
   /** Live changes of calls, for the event streams. */
   events: CallEvents;
   readiness: Readiness;
@@ -70,7 +74,7 @@ export function createApi(deps: ApiDeps): Api {
   docs.get('/v1/openapi.json', (ctx) => {
     ctx.body = OPENAPI;
   });
-  const auth = authRoutes(deps.store, deps.tokens, deps.userKeys);
+  const auth = authRoutes(deps.store, deps.tokens, deps.userKeys, deps.loginFailures ?? new RateLimiter(LOGIN_FAILURES.perSecond, LOGIN_FAILURES.burst));
   const account = new Router({ prefix: '/v1/accounts/:accountId' });
   account.use(requireAccount());
   const mohClasses = deps.mohClasses ?? DEFAULT_MOH_CLASSES;
@@ -90,7 +94,9 @@ export function createApi(deps: ApiDeps): Api {
   });
   // Everything counts against a client's rate, health checks, metrics and the web app included.
   app.use(identify(deps.tokens, deps.store));
-  app.use(rateLimit({ addresses: deps.limiter, accounts: deps.accountLimiter ?? deps.limiter.sibling() }, new Set(deps.trustedProxies ?? [])));
+  app.use(rateLimit({
+    addresses: deps.limiter, accounts: deps.accountLimiter ?? deps.limiter.sibling(), users: deps.userLimiter ?? deps.limiter.sibling(),
+  }, new Set(deps.trustedProxies ?? [])));
   app.use(health.routes());
   app.use(serveUi());
   app.use(jsonBody);

@@ -11,7 +11,8 @@ import type { Account, AccountStore } from '../store/accounts.js';
 import { fieldErrors } from '../validation.js';
 import { reply, type ApiState } from './envelope.js';
 import { ApiError, notFound } from './errors.js';
-import { kazooCredentials, type CredentialsMethod, type UserKeys } from '../store/users.js';
+import { kazooCredentials, withNewKid, type CredentialsMethod, type UserKeys } from '../store/users.js';
+import type { RateLimiter } from '../limits.js';
 import type { TokenClaims, TokenProblem, TokenSigner } from './tokens.js';
 
 const authBody = Joi.object({
@@ -103,7 +104,14 @@ function claimsOf(ctx: Context): TokenClaims {
   return auth.claims;
 }
 
-export function authRoutes(store: AccountStore, tokens: TokenSigner, users: UserKeys): Router {
+/**
+ * Failed user_auth attempts an account takes: bursts of 20, then one every
+ * 2 s (so at most 1,800 guesses an hour at its users' passwords, from any
+ * number of addresses); past that, 429 until the bucket refills.
+ */
+export const LOGIN_FAILURES = { perSecond: 0.5, burst: 20 } as const;
+
+export function authRoutes(store: AccountStore, tokens: TokenSigner, users: UserKeys, failures: Pick<RateLimiter, 'take' | 'peek'>): Router {
   const router = new Router({ prefix: '/v1' });
   const handler = async (ctx: Context) => {
     const { value, error } = authBody.validate((ctx.state as ApiState).body ?? {}, { abortEarly: false });
@@ -126,8 +134,12 @@ export function authRoutes(store: AccountStore, tokens: TokenSigner, users: User
     const account = given.account_id !== undefined
       ? await store.get(given.account_id)
       : onlyOne(store.named(given.account_name!));
+    // An account whose users' passwords are being guessed takes no more guesses for a while.
+    const wait = account ? failures.peek(account.id) : 0;
+    if (wait > 0) throw new ApiError(429, 'too many failed sign-ins for this account', { credentials: { rate: { message: `retry in ${Math.ceil(wait / 1000)} s` } } }, { 'Retry-After': String(Math.ceil(wait / 1000)) });
     const credentials = given.credentials ?? kazooCredentials(given.username!, given.password!, method);
     const user = account ? users.find(account.users ?? [], credentials, method) : undefined;
+    if (account && !user) failures.take(account.id);
     // No account, an account name shared by several, no such user, a wrong password: one answer.
     if (!account || !user) throw new ApiError(401, 'invalid credentials', { credentials: { invalid: { message: 'no user of that account has these credentials' } } });
     const { token, expiresAt } = tokens.issue(account.id, user.kid, user.id);
@@ -148,7 +160,10 @@ export function authRoutes(store: AccountStore, tokens: TokenSigner, users: User
   });
   router.delete('/token_auth', async (ctx) => {
     const claims = claimsOf(ctx);
-    await store.revokeToken(claims.account_id, claims.jti, claims.exp);
+    // A user signing out ends every token of that user (a new key id): nothing to list, so no
+    // number of sign-outs can fill the account's list and end its administrator's tokens.
+    if (claims.user_id !== undefined) await store.updateUsers(claims.account_id, (all) => ({ users: all.map((u) => (u.id === claims.user_id ? withNewKid(u) : u)), result: undefined }));
+    else await store.revokeToken(claims.account_id, claims.jti, claims.exp);
     (ctx.state as ApiState).log.info({ account: claims.account_id }, 'token revoked (signed out)');
     reply(ctx, {});
   });

@@ -16,10 +16,20 @@ import type { ApiState } from './envelope.js';
 import { ApiError, notFound } from './errors.js';
 import { scopeOf } from './scope.js';
 
-/** Streams one account (its users' included) may hold open at once. */
+/** Streams an account's own token(s) may hold open at once... */
 export const MAX_STREAMS_PER_ACCOUNT = 20;
+/** ...and its users, all together, and each. */
+export const MAX_STREAMS_OF_USERS = 20;
+export const MAX_STREAMS_PER_USER = 3;
 /** A client this far behind (bytes not yet taken) is dropped: it reconnects and reads the list again. */
 const MAX_UNREAD_BYTES = 1 << 20;
+
+/** Which limit a new stream would pass, or why not. */
+function overLimit(events: CallEvents, account: string, user: string | undefined): string | undefined {
+  if (user === undefined) return events.count(account) >= MAX_STREAMS_PER_ACCOUNT ? `at most ${MAX_STREAMS_PER_ACCOUNT} for the account at once` : undefined;
+  if (events.count(account, user) >= MAX_STREAMS_PER_USER) return `at most ${MAX_STREAMS_PER_USER} per user at once`;
+  return events.count(account, '*') >= MAX_STREAMS_OF_USERS ? `at most ${MAX_STREAMS_OF_USERS} for the account's users at once` : undefined;
+}
 
 export function eventRoutes(events: CallEvents, accounts: Pick<AccountStore, 'cached'>, heartbeatMs = 15_000): Router {
   const router = new Router();
@@ -28,37 +38,40 @@ export function eventRoutes(events: CallEvents, accounts: Pick<AccountStore, 'ca
       const state = ctx.state as ApiState;
       if (!scopeOf(ctx, accounts)) throw notFound();
       const account = state.accountId!;
-      if (events.count(account) >= MAX_STREAMS_PER_ACCOUNT) {
-        throw new ApiError(429, 'too many event streams are open for this account', {
-          events: { maximum: { message: `at most ${MAX_STREAMS_PER_ACCOUNT} at once` } },
-        }, { 'Retry-After': '10' });
-      }
+      const over = overLimit(events, account, state.userId);
+      if (over) throw new ApiError(429, 'too many event streams are open', { events: { maximum: { message: over } } }, { 'Retry-After': '10' });
       const claims = state.auth!.ok ? state.auth!.claims : undefined;
       const live = () => claims !== undefined && claims.exp > Date.now() / 1000 && stillValid(accounts.cached(account), claims);
 
       const stream = new PassThrough();
       let n = 0;
       let ended = false;
-      const end = () => {
-        if (ended) return;
-        ended = true;
-        clearInterval(beat);
-        unsubscribe();
-        stream.end();
+      /** Ends the stream: the client reads what is left (`drop`: the connection is cut, nothing more is kept for it). */
+      const end = (drop = false) => {
+        if (!ended) {
+          ended = true;
+          clearInterval(beat);
+          unsubscribe();
+          stream.end();
+        }
+        if (drop) ctx.req.socket.destroy();
       };
       const write = (text: string) => {
         if (ended) return;
-        if (stream.writableLength > MAX_UNREAD_BYTES) end();
+        if (stream.writableLength > MAX_UNREAD_BYTES) end(true);
         else stream.write(text);
       };
       const unsubscribe = events.subscribe({
+        account,
+        user: state.userId,
         scope: () => (live() ? scopeOf(ctx, accounts) : undefined),
         send: (e) => write(`id: ${++n}\nevent: ${e.event_name}\ndata: ${JSON.stringify(e)}\n\n`),
+        close: () => end(true),
       });
       const beat = setInterval(() => (live() && scopeOf(ctx, accounts) ? write(': keep-alive\n\n') : end()), heartbeatMs);
       beat.unref();
-      ctx.req.on('close', end);
-      stream.on('close', end);
+      ctx.req.on('close', () => end());
+      stream.on('close', () => end());
 
       ctx.status = 200;
       ctx.type = 'text/event-stream';

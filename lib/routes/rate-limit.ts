@@ -68,15 +68,17 @@ export function clientAddress(ctx: Context, trusted: ReadonlySet<string>): strin
 }
 
 /**
- * The bucket a request counts against: its account's when a live token
- * proves one, else its address's. Accounts have their own limiter, so a flood
- * of addresses never pushes an account's bucket (and its debt) out.
+ * The bucket a request counts against: its account's when a live token of
+ * the account proves one, the account's users' (all together) when a user's
+ * token does, else its address's. Each has its own limiter, so a flood of
+ * addresses never pushes an account's bucket (and its debt) out, and an
+ * account's users cannot spend its administrator's requests.
  */
-export function rateLimit(limits: { accounts: RateLimiter; addresses: RateLimiter }, trusted: ReadonlySet<string>) {
+export function rateLimit(limits: { accounts: RateLimiter; users: RateLimiter; addresses: RateLimiter }, trusted: ReadonlySet<string>) {
   return async (ctx: Context, next: Next): Promise<void> => {
     const auth = (ctx.state as ApiState).auth;
     const wait = auth?.ok
-      ? limits.accounts.take(auth.claims.account_id)
+      ? (auth.claims.user_id === undefined ? limits.accounts : limits.users).take(auth.claims.account_id)
       : limits.addresses.take(clientKey(clientAddress(ctx, trusted)));
     if (wait > 0) {
       throw new ApiError(429, 'too many requests', { rate: { maximum: { message: `retry in ${wait} ms` } } }, {

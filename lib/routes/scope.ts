@@ -15,5 +15,5 @@ export function scopeOf(ctx: Context, accounts: Pick<AccountStore, 'cached'>): S
   const who = asked ?? userId;
   if (who === undefined) return { account: accountId! };
   const user = accounts.cached(accountId!)?.users?.find((u) => u.id === who);
-  return user ? { account: accountId!, numbers: new Set(user.numbers) } : undefined;
+  return user ? { account: accountId!, numbers: new Set(user.numbers ?? []) } : undefined;
 }

@@ -63,7 +63,14 @@ export class StasisApp implements CallOwner {
   }
 
   changed(call: Call): void {
-    for (const w of this.watchers) w(call);
+    // A watcher's fault is its own: the call's step goes on.
+    for (const w of this.watchers) {
+      try {
+        w(call);
+      } catch (err) {
+        this.log.error({ err, call_id: call.id }, 'a watcher of calls failed');
+      }
+    }
   }
 
   /** Called after every change of any call (its state, its parties, its transfer); returns how to stop. */

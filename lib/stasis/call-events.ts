@@ -1,7 +1,9 @@
 // Live updates of calls, as Kazoo names its channel events: each change of a
 // call becomes one event per party whose view changed, carrying that party's
 // channel as GET .../channels shows it. A subscriber sees only the calls its
-// scope admits (an account's, or a user's), judged at each event.
+// scope admits (an account's, or a user's), judged at each event. Nothing is
+// worked out for the calls of an account no one listens to.
+import type { Logger } from '../log.js';
 import type { Call } from './call.js';
 import { belongsTo, NO_OWNERS, view, type ChannelView, type OwnerOf, type Scope } from './control.js';
 
@@ -26,9 +28,15 @@ export interface ChannelEvent {
 }
 
 export interface Subscription {
+  /** The account listened to (fixed for the subscription's life). */
+  readonly account: string;
+  /** The user listening, if a user's token opened it. */
+  readonly user?: string;
   /** The scope now (a user's numbers may change); undefined: the subscriber may no longer see anything. */
   scope(): Scope | undefined;
   send(event: ChannelEvent): void;
+  /** Ends the subscriber's stream (konami stopping). */
+  close(): void;
 }
 
 /** What the hub needs of the calls: every change of one. */
@@ -36,34 +44,53 @@ export interface CallWatch {
   watch(watcher: (call: Call) => void): () => void;
 }
 
+interface Seen {
+  view: ChannelView;
+  number: string;
+}
+
 export class CallEvents {
-  /** The views last seen of each call's parties, with each party's number. */
+  /** The views last seen of each call's parties, with each party's number (only for accounts listened to). */
   private readonly seen = new Map<string, Map<string, Seen>>();
-  private readonly subscribers = new Set<Subscription>();
+  private readonly byAccount = new Map<string, Set<Subscription>>();
   private readonly stop: () => void;
 
-  constructor(calls: CallWatch, private readonly owners: OwnerOf = NO_OWNERS) {
+  constructor(calls: CallWatch, private readonly owners: OwnerOf = NO_OWNERS, private readonly log?: Logger) {
     this.stop = calls.watch((call) => this.changed(call));
   }
 
   subscribe(s: Subscription): () => void {
-    this.subscribers.add(s);
-    return () => this.subscribers.delete(s);
+    let set = this.byAccount.get(s.account);
+    if (!set) this.byAccount.set(s.account, (set = new Set()));
+    set.add(s);
+    return () => {
+      set.delete(s);
+      if (set.size === 0 && this.byAccount.get(s.account) === set) this.byAccount.delete(s.account);
+    };
   }
 
-  /** Subscribers whose scope is this account's (to bound how many one account may hold). */
-  count(account: string): number {
+  /** Streams open on an account: its own (user undefined), or one user's, or (user '*') all its users'. */
+  count(account: string, user?: string): number {
     let n = 0;
-    for (const s of this.subscribers) if (s.scope()?.account === account) n++;
+    for (const s of this.byAccount.get(account) ?? []) if (user === '*' ? s.user !== undefined : s.user === user) n++;
     return n;
   }
 
+  /** Ends every stream (konami stopping) and stops listening to calls. */
   close(): void {
     this.stop();
-    this.subscribers.clear();
+    for (const set of [...this.byAccount.values()]) for (const s of [...set]) s.close();
+    this.byAccount.clear();
+    this.seen.clear();
   }
 
   private changed(call: Call): void {
+    const listeners = call.account === undefined ? undefined : this.byAccount.get(call.account);
+    if (!listeners || listeners.size === 0) {
+      // No one listens: a later listener first hears the parties as new.
+      this.seen.delete(call.id);
+      return;
+    }
     const before = this.seen.get(call.id) ?? new Map<string, Seen>();
     const now = new Map<string, Seen>();
     if (call.phase !== 'ended') {
@@ -82,19 +109,19 @@ export class CallEvents {
     if (now.size > 0) this.seen.set(call.id, now);
     else this.seen.delete(call.id);
     if (events.length === 0) return;
-    for (const s of this.subscribers) {
-      const scope = s.scope();
-      if (!scope || scope.account !== call.account) continue;
-      const whole = belongsTo(call, scope);
-      // A user also hears of their own party leaving a call that is no longer theirs (after a transfer).
-      for (const { event, number } of events) if (whole || scope.numbers?.has(number)) s.send(event);
+    for (const s of [...listeners]) {
+      try {
+        const scope = s.scope();
+        if (!scope) continue;
+        const whole = belongsTo(call, scope);
+        // A user also hears of their own party leaving a call that is no longer theirs (after a transfer).
+        for (const { event, number } of events) if (whole || scope.numbers?.has(number)) s.send(event);
+      } catch (err) {
+        // One listener's fault is its own: the call, and the other listeners, go on.
+        this.log?.error({ err, call_id: call.id }, 'an event listener failed');
+      }
     }
   }
-}
-
-interface Seen {
-  view: ChannelView;
-  number: string;
 }
 
 /** What changed between two views of a party, as one event name (none: nothing a subscriber follows). */

@@ -883,17 +883,17 @@ export class Call implements CallPort {
     }
     const json = JSON.stringify(this.record());
     if (json === this.kept && !now) return;
-    if (json !== this.kept) this.owner.changed?.(this);
+    const changed = json !== this.kept;
     this.kept = json;
-    if (!now) {
-      this.journal.save(this.id, json);
-      return;
+    if (!now) this.journal.save(this.id, json);
+    else {
+      try {
+        await this.journal.saveNow(this.id, json);
+      } catch (err) {
+        this.log.error({ err: (err as Error).message }, 'call state not kept');
+      }
     }
-    try {
-      await this.journal.saveNow(this.id, json);
-    } catch (err) {
-      this.log.error({ err: (err as Error).message }, 'call state not kept');
-    }
+    if (changed) this.owner.changed?.(this);
   }
 
   /** Puts a living party into a bridge if Asterisk shows it elsewhere (creating the bridge if it is gone). */

@@ -90,7 +90,7 @@ export class CallControl {
    * of the account's transfer code, if it has one, and over the defaults.
    */
   async transfer(scope: Scope, channelId: string, request: TransferData & { target: string }): Promise<ActionResult<TransferView>> {
-    const found = this.find(scope, channelId);
+    const found = this.find(scope, channelId, true);
     if (!found) return { ok: false, error: 'not_found' };
     if (!this.available()) return { ok: false, error: 'unavailable' };
     const data: TransferData = { ...this.transferData(scope.account), ...request };
@@ -115,7 +115,7 @@ export class CallControl {
   }
 
   async hangup(scope: Scope, channelId: string): Promise<ActionResult<null>> {
-    const found = this.find(scope, channelId);
+    const found = this.find(scope, channelId, true);
     if (!found) return { ok: false, error: 'not_found' };
     if (!this.available()) return { ok: false, error: 'unavailable' };
     await this.app.hangup(found.leg.id, Cause.NORMAL_CLEARING);
@@ -124,7 +124,7 @@ export class CallControl {
 
   /** Kazoo's break: stops what konami is playing to the channel (a tone, ringback). */
   async break(scope: Scope, channelId: string): Promise<ActionResult<null>> {
-    const found = this.find(scope, channelId);
+    const found = this.find(scope, channelId, true);
     if (!found) return { ok: false, error: 'not_found' };
     if (!this.available()) return { ok: false, error: 'unavailable' };
     const { call, leg } = found;
@@ -132,12 +132,17 @@ export class CallControl {
     return { ok: true, value: null };
   }
 
-  /** A channel of a call in scope that is one of its two parties; anything else is "not found". */
-  private find(scope: Scope, channelId: string): { call: Call; leg: Leg } | undefined {
+  /**
+   * A channel of a call in scope that is one of its two parties; anything
+   * else is "not found". `own`: for a user, only the user's own party (a user
+   * transfers, hangs up or breaks their own side, never the other person's).
+   */
+  private find(scope: Scope, channelId: string, own = false): { call: Call; leg: Leg } | undefined {
     const call = this.app.callOf(channelId);
     if (!call || !inScope(call, scope)) return undefined;
     const leg = call.a?.id === channelId ? call.a : call.b?.id === channelId ? call.b : undefined;
-    return leg && !leg.gone ? { call, leg } : undefined;
+    if (!leg || leg.gone) return undefined;
+    return own && scope.numbers && !scope.numbers.has(leg.number) ? undefined : { call, leg };
   }
 
   /**

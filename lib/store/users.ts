@@ -138,6 +138,11 @@ export function withUser(
   return { users: old ? users.map((u) => (u.id === id ? user : u)) : [...users, user], user };
 }
 
+/** The user with a new key id: every token it had stops working. */
+export function withNewKid(user: User): User {
+  return { ...user, kid: randomBytes(6).toString('hex'), updated: new Date().toISOString() };
+}
+
 export function viewOf(user: User): UserView {
   const view: Partial<User> = { ...user };
   delete view.credentials;
@@ -154,7 +159,8 @@ export function ownerOf(users: readonly User[] | undefined, number: string): str
   if (!users || users.length === 0) return undefined;
   let map = owners.get(users);
   if (!map) {
-    map = new Map(users.flatMap((u) => u.numbers.map((n) => [n, u.id] as [string, string])));
+    // A file edited by hand may lack numbers: such a user owns none.
+    map = new Map(users.flatMap((u) => (u.numbers ?? []).map((n) => [n, u.id] as [string, string])));
     owners.set(users, map);
   }
   return map.get(number);

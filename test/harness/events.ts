@@ -57,6 +57,11 @@ export class EventStream {
     }
   }
 
+  /** Resolves when konami ended the stream. */
+  async ended(): Promise<void> {
+    await this.done;
+  }
+
   async close(): Promise<void> {
     this.controller.abort();
     await this.done;

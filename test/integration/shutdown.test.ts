@@ -6,7 +6,8 @@ import { expect } from 'chai';
 import { Cause } from '../../lib/stasis/causes.js';
 import { aliceCallsBob, expectBridges as expectBridgesOf, side } from '../harness/bridges.js';
 import { Phones, type Phone } from '../harness/phones.js';
-import { dataDirWithAccount, KonamiProcess } from '../harness/process.js';
+import { EventStream } from '../harness/events.js';
+import { apiToken, dataDirWithAccount, KonamiProcess } from '../harness/process.js';
 import { sandboxEnv, type SandboxEnv } from '../harness/sandbox.js';
 
 describe('Stopping konami with SIGTERM', function () {
@@ -16,6 +17,7 @@ describe('Stopping konami with SIGTERM', function () {
   let konami: KonamiProcess | undefined;
   let dataDir: string;
   let account: string;
+  let apiKey: string;
   let n = 0;
 
   const settings = (extra: Record<string, string> = {}) => ({
@@ -26,7 +28,7 @@ describe('Stopping konami with SIGTERM', function () {
     env = sandboxEnv();
     phones = await Phones.connect(env);
     await phones.reset();
-    ({ dataDir, account } = await dataDirWithAccount('Shutdown', {
+    ({ dataDir, account, apiKey } = await dataDirWithAccount('Shutdown', {
       numbers: { 22: { module: 'resume' } },
       patterns: { '21(\\d+)': { module: 'transfer', data: { ring_timeout: 30 } } },
     }));
@@ -101,11 +103,18 @@ describe('Stopping konami with SIGTERM', function () {
     await bob.waitHangup();
   });
 
-  it('with SHUTDOWN_CALLS=hangup: after the grace every call is hung up and nothing is left in Asterisk', async function () {
+  it('with SHUTDOWN_CALLS=hangup: after the grace every call is hung up and nothing is left in Asterisk, an open event stream notwithstanding', async function () {
     konami = await KonamiProcess.start(settings({ SHUTDOWN_GRACE: '1', SHUTDOWN_CALLS: 'hangup' }), 'shutdown');
+    // A browser tab following the account's calls: its stream must not hold konami up.
+    const stream = await EventStream.open(konami.url(`/v1/accounts/${account}/events`), { 'x-auth-token': await apiToken(konami.url(''), apiKey) });
+    expect(stream.status).to.equal(200);
     const { alice, bob, mary } = await consultation(false);
+    const started = Date.now();
     expect(await konami.kill('SIGTERM')).to.equal(0);
     for (const p of [alice, bob, mary]) await p.waitHangup();
+    await stream.ended();
+    expect(Date.now() - started, 'stopped within the grace and the hang-ups, not at the stream\'s token expiry').to.be.below(8000);
     expect(konami.logged('calls still up at shutdown: hanging them up')).to.have.length(1);
+    expect(konami.logged('shutdown did not finish in time'), 'no stop forced by the deadline').to.have.length(0);
   });
 });

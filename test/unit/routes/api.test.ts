@@ -17,6 +17,7 @@ import { FileAccountStore } from '../../../lib/store/file-store.js';
 import { UserKeys } from '../../../lib/store/users.js';
 import { CallEvents } from '../../../lib/stasis/call-events.js';
 import { fixedRoutes } from '../../fakes/dial-routes.js';
+import { EventStream } from '../../harness/events.js';
 
 const SECRET = Buffer.from('a'.repeat(32));
 /** The calls of these tests: none ever changes. */
@@ -435,6 +436,82 @@ describe('the HTTP API (Kazoo crossbar conventions)', function () {
     });
   });
 
+  describe("users cannot harm their account's administrator", function () {
+    const PASSWORD = 'bob password long';
+    let admin: string;
+    let bobId: string;
+    const bobToken = async () => (await call('PUT', '/v1/user_auth', { body: { data: { username: 'bob', password: PASSWORD, account_id: acme.id } } })).json['auth_token'] as string;
+
+    before(async function () {
+      admin = await tokenFor(acme.key);
+      const r = await call('PUT', `/v1/accounts/${acme.id}/users`, { token: admin, body: { data: { username: 'bob', numbers: ['2001'], password: PASSWORD } } });
+      bobId = (r.json['data'] as { id: string }).id;
+    });
+
+    it("a user's sign-out ends that user's tokens, and any number of them lists nothing against the account", async function () {
+      const first = await bobToken();
+      const second = await bobToken();
+      for (let i = 0; i < 30; i++) expect((await call('DELETE', '/v1/token_auth', { token: await bobToken() })).status).to.equal(200);
+      expect((await call('DELETE', '/v1/token_auth', { token: first })).status, 'already ended by the first sign-out').to.equal(401);
+      expect((await call('GET', `/v1/accounts/${acme.id}/users/${bobId}/channels`, { token: second })).status).to.equal(401);
+      expect((await store.get(acme.id))!.revoked_tokens ?? [], 'nothing listed').to.deep.equal([]);
+      expect((await call('GET', `/v1/accounts/${acme.id}/channels`, { token: admin })).status, "the administrator's token lives on").to.equal(200);
+    });
+
+    it('event streams: three per user, the account\'s own apart; another user\'s stream is not found; konami stopping ends them', async function () {
+      const events = new CallEvents(NO_CALLS);
+      const streamsApi = createApi({
+        store, modules: builtInModules(), calls: service, tokens: new TokenSigner(SECRET, 3600, () => now),
+        dialRoutes: fixedRoutes({ default: 'PJSIP/{target}' }), userKeys: new UserKeys(SECRET), events,
+        limiter: new RateLimiter(1000, 1000), readiness: { checks: () => ({}) }, log: silentLogger(),
+      });
+      const srv = await startHttp({ host: '127.0.0.1', port: 0 }, streamsApi.app, silentLogger());
+      const at = (path: string) => `http://127.0.0.1:${srv.port}/v1/accounts/${acme.id}${path}`;
+      const open: EventStream[] = [];
+      try {
+        const token = await bobToken();
+        for (let i = 0; i < 3; i++) open.push(await EventStream.open(at(`/users/${bobId}/events?auth_token=${token}`)));
+        expect(open.map((st) => st.status)).to.deep.equal([200, 200, 200]);
+        const fourth = await EventStream.open(at('/events'), { 'x-auth-token': token });
+        expect(fourth.status, 'a fourth stream of the same user').to.equal(429);
+        const admins = await EventStream.open(at('/events'), { 'x-auth-token': admin });
+        open.push(admins);
+        expect(admins.status, "the account's own streams are counted apart").to.equal(200);
+        const other = await EventStream.open(at(`/users/${'0'.repeat(32)}/events`), { 'x-auth-token': token });
+        expect(other.status).to.equal(404);
+        expect(events.count(acme.id, bobId)).to.equal(3);
+        events.close();
+        await Promise.all(open.map((st) => st.ended()));
+        expect(events.count(acme.id, '*'), 'every stream ended').to.equal(0);
+      } finally {
+        for (const st of open) await st.close();
+        await srv.close();
+      }
+    });
+
+    it("wrong passwords for an account's users are refused for a while after 20, right ones too; other accounts are untouched", async function () {
+      const limited = createApi({
+        store, modules: builtInModules(), calls: service, tokens: new TokenSigner(SECRET, 3600, () => now),
+        dialRoutes: fixedRoutes({ default: 'PJSIP/{target}' }), userKeys: new UserKeys(SECRET), events: new CallEvents(NO_CALLS),
+        limiter: new RateLimiter(1000, 1000), loginFailures: new RateLimiter(0.001, 20, { pruneEveryMs: 0 }), readiness: { checks: () => ({}) }, log: silentLogger(),
+      });
+      const srv = await startHttp({ host: '127.0.0.1', port: 0 }, limited.app, silentLogger());
+      const login = async (account: string, password: string) => (await fetch(`http://127.0.0.1:${srv.port}/v1/user_auth`, {
+        method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ data: { username: 'bob', password, account_id: account } }),
+      })).status;
+      try {
+        const statuses: number[] = [];
+        for (let i = 0; i < 21; i++) statuses.push(await login(acme.id, `guess ${i}`));
+        expect(statuses.slice(0, 20).every((st) => st === 401)).to.equal(true);
+        expect(statuses[20]).to.equal(429);
+        expect(await login(acme.id, PASSWORD), 'no more guesses, not even the right one, until the bucket refills').to.equal(429);
+        expect(await login(other.id, 'guess'), 'another account is not held back').to.equal(401);
+      } finally {
+        await srv.close();
+      }
+    });
+  });
+
   describe('metaflows', function () {
     it('reads, replaces with validation naming the field, and removes', async function () {
       const token = await tokenFor(acme.key);
@@ -618,6 +695,18 @@ describe('the HTTP API (Kazoo crossbar conventions)', function () {
       const tokens: string[] = [];
       for (let i = 0; i < 5; i++) tokens.push(await tokenFor(acme.key));
       expect(await statuses(5, (i) => ({ headers: { 'x-auth-token': tokens[i]! } }))).to.deep.equal([200, 200, 200, 429, 429]);
+    });
+
+    it("an account's users draw from their own bucket: they cannot spend the administrator's requests", async function () {
+      const admin = await tokenFor(acme.key);
+      const made = await call('PUT', `/v1/accounts/${acme.id}/users`, { token: admin, body: { data: { username: 'carol', numbers: ['3003'], password: 'carol password' } } });
+      expect(made.status).to.equal(201);
+      const login = await fetch(`${url}/v1/user_auth`, {
+        method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ data: { username: 'carol', password: 'carol password', account_id: acme.id } }),
+      });
+      const user = ((await login.json()) as { auth_token: string }).auth_token;
+      expect(await statuses(4, () => ({ headers: { 'x-auth-token': user } }))).to.deep.equal([200, 200, 200, 429]);
+      expect(await statuses(3, () => ({ headers: { 'x-auth-token': admin } })), 'the administrator still has all of its own').to.deep.equal([200, 200, 200]);
     });
 
     it('made-up tokens count against the address they come from', async function () {

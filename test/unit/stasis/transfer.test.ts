@@ -827,6 +827,22 @@ describe('attended transfer: the state machine through a call (fake ARI, fake ti
     expectNothingLeft();
   });
 
+  it("a user acts on their own party only: Bob's channel is not found to Alice's user; she may cancel from either", async function () {
+    const control = new CallControl(app, () => null);
+    const alices = { account: 'acme', numbers: new Set(['1001']) };
+    expect(await control.hangup(alices, bob.id), "Bob's channel").to.deep.equal({ ok: false, error: 'not_found' });
+    expect(await control.transfer(alices, bob.id, { target: '2600' }), 'transferring Alice herself').to.deep.equal({ ok: false, error: 'not_found' });
+    expect(ari.channels.get(bob.id)!.hungUp).to.equal(undefined);
+    expect(control.get(alices, bob.id)?.id, 'she sees both parties of her call').to.equal(bob.id);
+    expect((await control.transfer(alices, 'alice', { target: '2600' })).ok).to.equal(true);
+    await settle();
+    expect((await control.cancel(alices, bob.id)).ok, 'the transfer is her call\'s: cancelled from either channel').to.equal(true);
+    expect((await control.hangup(alices, 'alice')).ok).to.equal(true);
+    await confirmHangups();
+    await everyoneHangsUp();
+    expectNothingLeft();
+  });
+
   it("API transfers take the account's transfer pattern's settings, never its fixed target or type; the request's own win", async function () {
     const metaflows = {
       binding_digit: '*', digit_timeout: 2000, listen_on: 'both' as const,
@@ -903,9 +919,13 @@ describe('attended transfer: the state machine through a call (fake ARI, fake ti
     const account: string[] = [];
     const alices: string[] = [];
     const name = (e: ChannelEvent) => `${e.event_name} ${e.channel.id === 'alice' ? 'alice' : e.channel.id === bob.id ? 'bob' : 'mary'}`;
-    events.subscribe({ scope: () => ({ account: 'acme' }), send: (e) => account.push(name(e)) });
-    events.subscribe({ scope: () => ({ account: 'acme', numbers: new Set(['1001']) }), send: (e) => alices.push(name(e)) });
-    events.subscribe({ scope: () => ({ account: 'other' }), send: (e) => expect.fail(`another account heard ${name(e)}`) });
+    const others: string[] = [];
+    const close = () => undefined;
+    events.subscribe({ account: 'acme', scope: () => ({ account: 'acme' }), send: (e) => account.push(name(e)), close });
+    events.subscribe({ account: 'acme', user: 'u-alice', scope: () => ({ account: 'acme', numbers: new Set(['1001']) }), send: (e) => alices.push(name(e)), close });
+    events.subscribe({ account: 'other', scope: () => ({ account: 'other' }), send: (e) => others.push(name(e)), close });
+    // A listener that fails harms neither the call nor the other listeners.
+    events.subscribe({ account: 'acme', scope: () => ({ account: 'acme' }), send: () => { throw new Error('a broken listener'); }, close });
     const mary = await transferTo();
     await answers(mary);
     hangsUp(alice);
@@ -919,6 +939,8 @@ describe('attended transfer: the state machine through a call (fake ARI, fake ti
       'CHANNEL_DESTROY bob', 'CHANNEL_DESTROY mary',
     ]);
     expect(alices, "Alice's stream: her call until she left it, and her leaving").to.deep.equal([...account.slice(0, 4), 'CHANNEL_DESTROY alice']);
+    expect(others, 'another account hears nothing').to.deep.equal([]);
+    expect(call.lastTransfer?.outcome, 'the transfer completed despite the broken listener').to.equal('completed');
     events.close();
     expectNothingLeft();
   });
