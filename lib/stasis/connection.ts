@@ -1,11 +1,14 @@
 // The ARI connection: probes ARI with a plain HTTP request before handing over
 // to ari-client (which kills the process on a bad password), keeps the event
 // websocket up for as long as it takes (ari-client alone gives up after about
-// 40 s), and adapts ari-client's generated methods to the typed Ari port.
+// 40 s), and performs the Ari port's operations as plain REST requests over
+// kept-alive connections (ari-client's own request machinery was most of
+// konami's CPU per call, and loses the HTTP status).
 import { EventEmitter } from 'node:events';
 import ariClient from 'ari-client';
 import type { Logger } from '../log.js';
-import { AriError, statusFromMessage, type AddChannel, type Ari, type CreateChannel, type DtmfTiming } from './ari.js';
+import { AriError, type AddChannel, type Ari, type CreateChannel, type DtmfTiming } from './ari.js';
+import { AriRest, seg } from './ari-rest.js';
 import { asKnownEvent, type AriEvent, type BridgeSnapshot, type ChannelSnapshot, type PlaybackSnapshot } from './ari-types.js';
 
 export class AriAuthError extends Error {
@@ -112,6 +115,7 @@ const sleep = (ms: number, signal: AbortSignal) =>
  */
 export class AriConnection extends EventEmitter implements Ari {
   private client: RawClient | undefined;
+  private restClient: AriRest | undefined;
   private isConnected = false;
   private readonly stopping = new AbortController();
   private reconnecting = false;
@@ -138,6 +142,7 @@ export class AriConnection extends EventEmitter implements Ari {
     const client = (await withoutSwaggerNotice(() =>
       ariClient.connect(this.settings.url, this.settings.username, this.settings.password))) as unknown as RawClient;
     this.client = client;
+    this.restClient = new AriRest({ url: this.settings.url, username: this.settings.username, password: this.settings.password, timeoutMs: REQUEST_TIMEOUT_MS });
     client.on('*', (raw: { type?: string }) => this.onRaw(raw));
     client.on('WebSocketConnected', () => this.setConnected(true));
     client.on('WebSocketReconnecting', (err?: Error) => {
@@ -158,6 +163,7 @@ export class AriConnection extends EventEmitter implements Ari {
         // the websocket may already be closed
       }
     }
+    this.restClient?.close();
     this.setConnected(false);
   }
 
@@ -213,103 +219,77 @@ export class AriConnection extends EventEmitter implements Ari {
     }
   }
 
-  private async op<T>(resource: 'channels' | 'bridges' | 'playbacks', name: string, params: Record<string, unknown>): Promise<T> {
-    if (!this.client) throw new AriError(`${resource}.${name}`, 'not connected to ARI', undefined);
-    const fn = this.client[resource][name];
-    if (!fn) throw new AriError(`${resource}.${name}`, 'no such ARI operation', undefined);
-    // A request Asterisk never answers must not freeze the call waiting on it.
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new AriError(`${resource}.${name}`, `no answer within ${REQUEST_TIMEOUT_MS} ms`, 504)), REQUEST_TIMEOUT_MS);
-    });
-    try {
-      return (await Promise.race([fn(params), timeout])) as T;
-    } catch (err) {
-      if (err instanceof AriError) throw err;
-      const message = messageOf(err);
-      throw new AriError(`${resource}.${name}`, message, statusFromMessage(message));
-    } finally {
-      clearTimeout(timer);
-    }
+  /** ARI's REST operations; the websocket (events) stays with ari-client. */
+  private get rest(): AriRest {
+    if (!this.restClient) throw new AriError('ari', 'not connected to ARI', undefined);
+    return this.restClient;
   }
 
-  // ari-client answers with resource objects that hold the client itself;
-  // ARI's own fields are the enumerable ones not starting with "_".
-  private static plain<T>(v: unknown): T {
-    const one = (o: unknown): unknown => {
-      if (!o || typeof o !== 'object') return o;
-      const out: Record<string, unknown> = {};
-      for (const [k, val] of Object.entries(o)) if (!k.startsWith('_') && typeof val !== 'function') out[k] = val;
-      return out;
-    };
-    return (Array.isArray(v) ? v.map(one) : one(v)) as T;
-  }
-
-  async createChannel(p: CreateChannel): Promise<ChannelSnapshot> {
-    const { variables, ...rest } = p;
-    return AriConnection.plain(await this.op('channels', 'create', variables ? { ...rest, variables } : { ...rest }));
+  createChannel(p: CreateChannel): Promise<ChannelSnapshot> {
+    const { variables, ...query } = p;
+    return this.rest.call('channels.create', 'POST', '/channels/create', { ...query }, variables ? { variables } : undefined);
   }
   async dial(channelId: string, p: { caller?: string; timeout?: number }): Promise<void> {
-    await this.op('channels', 'dial', { channelId, ...p });
+    await this.rest.call('channels.dial', 'POST', `/channels/${seg(channelId)}/dial`, p);
   }
   async answer(channelId: string): Promise<void> {
-    await this.op('channels', 'answer', { channelId });
+    await this.rest.call('channels.answer', 'POST', `/channels/${seg(channelId)}/answer`);
   }
   async ring(channelId: string): Promise<void> {
-    await this.op('channels', 'ring', { channelId });
+    await this.rest.call('channels.ring', 'POST', `/channels/${seg(channelId)}/ring`);
   }
   async ringStop(channelId: string): Promise<void> {
-    await this.op('channels', 'ringStop', { channelId });
+    await this.rest.call('channels.ringStop', 'DELETE', `/channels/${seg(channelId)}/ring`);
   }
   async hangup(channelId: string, cause?: number): Promise<void> {
-    await this.op('channels', 'hangup', cause === undefined ? { channelId } : { channelId, reason_code: String(cause) });
+    await this.rest.call('channels.hangup', 'DELETE', `/channels/${seg(channelId)}`, { reason_code: cause });
   }
   async startMoh(channelId: string, mohClass?: string): Promise<void> {
-    await this.op('channels', 'startMoh', mohClass ? { channelId, mohClass } : { channelId });
+    await this.rest.call('channels.startMoh', 'POST', `/channels/${seg(channelId)}/moh`, { mohClass });
   }
   async stopMoh(channelId: string): Promise<void> {
-    await this.op('channels', 'stopMoh', { channelId });
+    await this.rest.call('channels.stopMoh', 'DELETE', `/channels/${seg(channelId)}/moh`);
   }
   async play(channelId: string, media: string | string[], playbackId?: string): Promise<void> {
     const m = Array.isArray(media) ? media.join(',') : media;
-    if (playbackId) await this.op('channels', 'playWithId', { channelId, playbackId, media: m });
-    else await this.op('channels', 'play', { channelId, media: m });
+    const path = playbackId ? `/channels/${seg(channelId)}/play/${seg(playbackId)}` : `/channels/${seg(channelId)}/play`;
+    await this.rest.call('channels.play', 'POST', path, { media: m });
   }
   async stopPlayback(playbackId: string): Promise<void> {
-    await this.op('playbacks', 'stop', { playbackId });
+    await this.rest.call('playbacks.stop', 'DELETE', `/playbacks/${seg(playbackId)}`);
   }
-  async getPlayback(playbackId: string): Promise<PlaybackSnapshot> {
-    return AriConnection.plain(await this.op('playbacks', 'get', { playbackId }));
+  getPlayback(playbackId: string): Promise<PlaybackSnapshot> {
+    return this.rest.call('playbacks.get', 'GET', `/playbacks/${seg(playbackId)}`);
   }
   async sendDtmf(channelId: string, dtmf: string, timing: DtmfTiming = {}): Promise<void> {
-    await this.op('channels', 'sendDTMF', { channelId, dtmf, ...timing });
+    await this.rest.call('channels.sendDTMF', 'POST', `/channels/${seg(channelId)}/dtmf`, { dtmf, ...timing });
   }
-  async getChannel(channelId: string): Promise<ChannelSnapshot> {
-    return AriConnection.plain(await this.op('channels', 'get', { channelId }));
+  getChannel(channelId: string): Promise<ChannelSnapshot> {
+    return this.rest.call('channels.get', 'GET', `/channels/${seg(channelId)}`);
   }
-  async listChannels(): Promise<ChannelSnapshot[]> {
-    return AriConnection.plain(await this.op('channels', 'list', {}));
+  listChannels(): Promise<ChannelSnapshot[]> {
+    return this.rest.call('channels.list', 'GET', '/channels');
   }
-  async createBridge(p: { bridgeId: string; type: string; name?: string }): Promise<BridgeSnapshot> {
-    return AriConnection.plain(await this.op('bridges', 'create', { ...p }));
+  createBridge(p: { bridgeId: string; type: string; name?: string }): Promise<BridgeSnapshot> {
+    return this.rest.call('bridges.create', 'POST', '/bridges', { ...p });
   }
   async addChannel(bridgeId: string, channelIds: string[], opts: AddChannel = {}): Promise<void> {
-    await this.op('bridges', 'addChannel', { bridgeId, channel: channelIds.join(','), ...opts });
+    await this.rest.call('bridges.addChannel', 'POST', `/bridges/${seg(bridgeId)}/addChannel`, { channel: channelIds.join(','), ...opts });
   }
   async removeChannel(bridgeId: string, channelIds: string[]): Promise<void> {
-    await this.op('bridges', 'removeChannel', { bridgeId, channel: channelIds.join(',') });
+    await this.rest.call('bridges.removeChannel', 'POST', `/bridges/${seg(bridgeId)}/removeChannel`, { channel: channelIds.join(',') });
   }
   async destroyBridge(bridgeId: string): Promise<void> {
-    await this.op('bridges', 'destroy', { bridgeId });
+    await this.rest.call('bridges.destroy', 'DELETE', `/bridges/${seg(bridgeId)}`);
   }
   async startBridgeMoh(bridgeId: string, mohClass?: string): Promise<void> {
-    await this.op('bridges', 'startMoh', mohClass ? { bridgeId, mohClass } : { bridgeId });
+    await this.rest.call('bridges.startMoh', 'POST', `/bridges/${seg(bridgeId)}/moh`, { mohClass });
   }
   async stopBridgeMoh(bridgeId: string): Promise<void> {
-    await this.op('bridges', 'stopMoh', { bridgeId });
+    await this.rest.call('bridges.stopMoh', 'DELETE', `/bridges/${seg(bridgeId)}/moh`);
   }
-  async listBridges(): Promise<BridgeSnapshot[]> {
-    return AriConnection.plain(await this.op('bridges', 'list', {}));
+  listBridges(): Promise<BridgeSnapshot[]> {
+    return this.rest.call('bridges.list', 'GET', '/bridges');
   }
 }
 
