@@ -33,7 +33,18 @@ export class AriRest {
   }
 
   /** One ARI operation: resolves with ARI's JSON answer (undefined for none), rejects with an AriError carrying the status. */
-  call<T>(operation: string, method: 'GET' | 'POST' | 'DELETE', path: string, query: Query = {}, body?: unknown): Promise<T> {
+  async call<T>(operation: string, method: 'GET' | 'POST' | 'DELETE', path: string, query: Query = {}, body?: unknown): Promise<T> {
+    try {
+      return await this.send<T>(operation, method, path, query, body);
+    } catch (err) {
+      // Asterisk closes a kept connection after a while idle; a request that met one closing was
+      // never read by Asterisk, and is sent once more on a fresh connection.
+      if (err instanceof StaleConnection) return this.send<T>(operation, method, path, query, body);
+      throw err;
+    }
+  }
+
+  private send<T>(operation: string, method: 'GET' | 'POST' | 'DELETE', path: string, query: Query, body: unknown): Promise<T> {
     let qs = '';
     for (const [k, v] of Object.entries(query)) {
       if (v === undefined) continue;
@@ -73,9 +84,10 @@ export class AriRest {
         req.destroy();
         reject(new AriError(operation, `no answer within ${this.settings.timeoutMs} ms`, 504));
       }, this.settings.timeoutMs);
-      req.on('error', (err) => {
+      req.on('error', (err: NodeJS.ErrnoException) => {
         clearTimeout(timer);
-        reject(new AriError(operation, err.message, undefined));
+        if (req.reusedSocket && err.code === 'ECONNRESET') reject(new StaleConnection());
+        else reject(new AriError(operation, err.message, undefined));
       });
       req.end(payload);
     });
@@ -85,6 +97,9 @@ export class AriRest {
     this.agent.destroy();
   }
 }
+
+/** A kept connection Asterisk had closed before the request reached it. */
+class StaleConnection extends Error {}
 
 /** A path segment (an id) as ARI expects it in a URL. */
 export const seg = (id: string): string => encodeURIComponent(id);

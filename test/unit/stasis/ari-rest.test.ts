@@ -53,6 +53,25 @@ describe("ARI's REST operations over kept-alive connections", function () {
     expect(new Set(seen.map((s) => s.socket)).size).to.equal(1);
   });
 
+  it('sends a request once more on a fresh connection when the kept one was closed under it', async function () {
+    await rest.call('channels.answer', 'POST', '/channels/a/answer');
+    let dropped = false;
+    answer = (req) => {
+      if (!dropped) {
+        // As Asterisk closing an idle kept connection just as the request arrives: no answer at all.
+        dropped = true;
+        req.socket.destroy();
+        return 'never';
+      }
+      return { status: 204 };
+    };
+    await rest.call('channels.hangup', 'DELETE', '/channels/a');
+    expect(seen.map((r) => r.url)).to.deep.equal(['/ari/channels/a/answer', '/ari/channels/a', '/ari/channels/a']);
+    const [first, cut, again] = seen.map((r) => r.socket);
+    expect(cut, 'the kept connection was used').to.equal(first);
+    expect(again, 'then a fresh one').to.not.equal(first);
+  });
+
   it("keeps ARI's status in the error: a channel already gone is a 404 the call logic tolerates", async function () {
     answer = () => ({ status: 404, body: { message: 'Channel not found' } });
     const err = await rest.call('channels.hangup', 'DELETE', '/channels/x').catch((e: unknown) => e);
