@@ -3,6 +3,8 @@
 // (a) the time from the final digit of *21<target># to the target's channel
 //     being dialled (Asterisk's Dial event for it), median and p95: konami
 //     runs in this process so both events are seen where konami sees them;
+//     beside it the floor, a bare ARI script doing only what that digit must
+//     cause, in the same run, and the ratio of the two;
 // (b) N concurrent calls each doing a full attended transfer (Alice calls Bob,
 //     presses *21<target>#, Mary answers, Alice hangs up, Bob and Mary are
 //     connected), with konami as its own process: failures, konami's peak
@@ -18,7 +20,10 @@ import { startTestKonami } from '../test/harness/konami.js';
 import { Phones, type Phone } from '../test/harness/phones.js';
 import { dataDirWithAccount } from '../test/harness/process.js';
 import type { SandboxEnv } from '../test/harness/sandbox.js';
-import { intEnv, procStat, startKonamiProcess, stopKonamiProcess, summary, withSandbox } from './common.js';
+import { randomUUID } from 'node:crypto';
+import { silentLogger } from '../lib/log.js';
+import { AriConnection } from '../lib/stasis/connection.js';
+import { intEnv, percentile, procStat, startKonamiProcess, stopKonamiProcess, summary, withSandbox } from './common.js';
 
 mkdirSync('test-output', { recursive: true });
 const SAMPLES = intEnv('BENCH_SAMPLES', 30);
@@ -76,6 +81,59 @@ async function digitToDial(env: SandboxEnv, phones: Phones): Promise<{ local: nu
     await phones.reset();
   }
   return { local, asterisk };
+}
+
+/**
+ * The floor for (a): a bare ARI application, in the same run against the same
+ * Asterisk, doing only what the final digit of a transfer code must cause:
+ * make the target's channel and dial it once it enters Stasis. Measured the
+ * same way: the final digit's event to the target's first Dial event, by
+ * Asterisk's own timestamps.
+ */
+async function floor(env: SandboxEnv, phones: Phones): Promise<number[]> {
+  const ari = new AriConnection({ ...env, app: 'konami' }, silentLogger());
+  const typed = new Map<string, string>();
+  const hashAt = new Map<string, number>();
+  const targetOf = new Map<string, string>();
+  const dialledAt = new Map<string, number>();
+  ari.on('event', (e: AriEvent) => {
+    if (e.type === 'StasisStart') {
+      if (e.args[0] === 'leg=target') void ari.dial(e.channel.id, {});
+      else void ari.answer(e.channel.id);
+    } else if (e.type === 'ChannelDtmfReceived') {
+      if (e.digit !== '#') {
+        typed.set(e.channel.id, (typed.get(e.channel.id) ?? '') + e.digit);
+        return;
+      }
+      hashAt.set(e.channel.id, Date.parse(e.timestamp));
+      const target = (typed.get(e.channel.id) ?? '').replace(/^\*21/, '');
+      const channelId = `floor-${randomUUID()}`;
+      targetOf.set(e.channel.id, channelId);
+      void ari.createChannel({ endpoint: `Local/${target}@phones/n`, app: 'konami', appArgs: 'leg=target', channelId });
+    } else if (e.type === 'Dial' && e.dialstatus === '' && !dialledAt.has(e.peer.id)) {
+      dialledAt.set(e.peer.id, Date.parse(e.timestamp));
+    }
+  });
+  await ari.start();
+  const out: number[] = [];
+  try {
+    for (let i = 0; i < SAMPLES; i++) {
+      const alice = await phones.call(`${5000 + i}`, { account: 'floor', from: { number: '1001', name: 'Alice' } });
+      await alice.waitState('Up', 10_000);
+      const target = `${7500 + i}`;
+      await alice.press(`*21${target}#`, 80, 80);
+      const mary = await phones.incoming(target, 10_000);
+      const channel = await eventually(async () => targetOf.get(alice.peerId!), (v) => v !== undefined, `floor sample ${i}: the target's channel`);
+      const dialled = await eventually(async () => dialledAt.get(channel!), (v) => v !== undefined, `floor sample ${i}: the target's Dial event`);
+      out.push(dialled! - hashAt.get(alice.peerId!)!);
+      await mary.hangup();
+      await alice.hangup();
+    }
+  } finally {
+    await ari.stop();
+    await phones.reset();
+  }
+  return out;
 }
 
 /** (b) N concurrent full attended transfers against konami as its own process. */
@@ -155,7 +213,13 @@ await withSandbox(async (env) => {
     console.log(`(a) final digit of *21<target># -> target channel dialled (${SAMPLES} transfers, one at a time)`);
     console.log(`    from receipt in konami:     ${summary(a.local)}`);
     console.log(`    from Asterisk's event times: ${summary(a.asterisk, 'ms', 0)}`);
-    await concurrent(env, phones);
+    if (CALLS > 0) await concurrent(env, phones);
+    // Last: the bare script takes konami's application name, which nothing else may hold meanwhile.
+    const bare = await floor(env, phones);
+    console.log(`(a) the floor, a bare ARI script in the same run (Asterisk's times): ${summary(bare, 'ms', 0)}`);
+    const at = (v: readonly number[], p: number) => percentile([...v].sort((x, y) => x - y), p);
+    const ratio = (p: number) => (at(a.asterisk, p) / Math.max(1, at(bare, p))).toFixed(2);
+    console.log(`    konami / floor: median ${ratio(50)}, p95 ${ratio(95)}`);
   } finally {
     await phones.stop();
   }

@@ -367,35 +367,28 @@ export class Transfer {
     const { transferor: alice, transferee: bob } = this;
     const blind = this.settings.type === 'blind';
     this.log.info({ transferor: alice.role, endpoint: this.endpoint, type: this.settings.type }, 'transfer started');
-    // Mary's channel first: dialling her is what the parties wait for. Her
-    // events queue behind this step, so she is dialled once the parties are
-    // where they belong, and can never answer into an empty consultation.
+    if (blind) {
+      this.enter('partial');
+      await this.hangUp(alice);
+      await this.ring(bob);
+    } else {
+      await this.host.step('create consultation bridge',
+        ari.createBridge({ bridgeId: this.consultBridge, type: 'mixing,dtmf_events', name: `konami/${this.host.callId}/consult` }));
+      this.consultCreated = true;
+      await this.host.step('move transferor to consultation', ari.addChannel(this.consultBridge, [alice.id], { absorbDTMF: true }));
+      if (!bob.gone) {
+        await this.host.step('hold transferee', ari.startBridgeMoh(this.mainBridge, this.settings.mohClass));
+        this.mohOn = true;
+      }
+      await this.ring(alice);
+    }
     const shownTo = blind ? bob : alice;
     const mary = await this.host.originate('target', this.endpoint, this.targetNumber, shownTo.caller, shownTo.id);
     if (!mary) {
-      // Asterisk could not even make her channel: nobody was moved, Alice hears the failure.
       await this.on({ kind: 'target_gone', cause: Cause.UNALLOCATED });
       return;
     }
     this.target = mary;
-    if (blind) {
-      this.enter('partial');
-      await Promise.all([this.hangUp(alice), this.ring(bob)]);
-      return;
-    }
-    await this.host.step('create consultation bridge',
-      ari.createBridge({ bridgeId: this.consultBridge, type: 'mixing,dtmf_events', name: `konami/${this.host.callId}/consult` }));
-    this.consultCreated = true;
-    // Alice leaves Bob before his music starts (she would hear it) and before her ringing starts
-    // (Asterisk runs a playback on a channel outside a bridge before any later command on it).
-    await this.host.step('move transferor to consultation', ari.addChannel(this.consultBridge, [alice.id], { absorbDTMF: true }));
-    const held = !bob.gone;
-    this.mohOn = held;
-    // Bob's music and Alice's ringing are independent: asked for together.
-    await Promise.all([
-      held ? this.host.step('hold transferee', ari.startBridgeMoh(this.mainBridge, this.settings.mohClass)) : undefined,
-      this.ring(alice),
-    ]);
   }
 
   /** Feeds one stimulus through the table; false when this state has no row for it (nothing was done). */
