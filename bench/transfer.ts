@@ -8,9 +8,11 @@
 // (b) N concurrent calls each doing a full attended transfer (Alice calls Bob,
 //     presses *21<target>#, Mary answers, Alice hangs up, Bob and Mary are
 //     connected), with konami as its own process: failures, konami's peak
-//     RSS and CPU seconds per transfer.
+//     RSS and CPU seconds per transfer;
+// (c) the same calls one at a time, from entry to hang-up: konami's CPU per
+//     call from /proc.
 //
-//   npm run bench:transfer          BENCH_SAMPLES=30 BENCH_CALLS=100
+//   npm run bench:transfer          BENCH_SAMPLES=30 BENCH_CALLS=100 BENCH_SERIAL=20 (0 skips a part)
 import { mkdirSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { validateMetaflows } from '../lib/metaflow/config.js';
@@ -28,6 +30,7 @@ import { intEnv, percentile, procStat, startKonamiProcess, stopKonamiProcess, su
 mkdirSync('test-output', { recursive: true });
 const SAMPLES = intEnv('BENCH_SAMPLES', 30);
 const CALLS = intEnv('BENCH_CALLS', 100);
+const SERIAL = intEnv('BENCH_SERIAL', 20);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const side = (p: Phone) => p.id.replace(/;2$/, '');
 
@@ -136,6 +139,49 @@ async function floor(env: SandboxEnv, phones: Phones): Promise<number[]> {
   return out;
 }
 
+/**
+ * (c) CPU per call, calls one at a time: each call enters, is answered,
+ * Alice presses *21<target>#, Mary answers, Alice hangs up, Bob and Mary are
+ * connected, and they hang up; konami as its own process, its CPU read from
+ * /proc, less what it spends idle over the same time.
+ */
+async function oneAtATime(env: SandboxEnv, phones: Phones): Promise<void> {
+  const { dataDir, account } = await dataDirWithAccount('bench-c', METAFLOWS);
+  const child = await startKonamiProcess(env, dataDir, 'test-output/bench-konami-serial.log');
+  const pid = child.pid!;
+  const bridged = async (name: string, members: string[]) => eventually(async () => (await konamiBridges(phones.ari)).find((b) => b.name === name),
+    (b) => b !== undefined && JSON.stringify([...b.channels].sort()) === JSON.stringify([...members].sort()), name, 10_000, 20);
+  try {
+    const from = procStat(pid).cpuSeconds;
+    const t0 = performance.now();
+    for (let i = 0; i < SERIAL; i++) {
+      const { alice, bob } = await connect(phones, `${6500 + i}`, account);
+      const target = `${7700 + i}`;
+      await alice.press(`*21${target}#`, 80, 80);
+      const mary = await phones.incoming(target, 10_000);
+      await mary.answer();
+      await bridged(`konami/${alice.peerId}/consult`, [alice.peerId!, side(mary)]);
+      await alice.hangup();
+      await bridged(`konami/${alice.peerId}`, [side(bob), side(mary)]);
+      await mary.hangup();
+      await bob.waitHangup(10_000);
+    }
+    const wall = (performance.now() - t0) / 1000;
+    const cpu = procStat(pid).cpuSeconds - from;
+    // What konami spends with no call at all (its timers), read after the calls, past start-up's own work.
+    const idleFrom = procStat(pid).cpuSeconds;
+    await sleep(5000);
+    const idlePerSecond = (procStat(pid).cpuSeconds - idleFrom) / 5;
+    const perCall = (cpu / SERIAL) * 1000;
+    const idle = ((idlePerSecond * wall) / SERIAL) * 1000;
+    console.log(`(c) ${SERIAL} calls one at a time, each a full attended transfer (konami as its own process)`);
+    console.log(`    konami CPU per call: ${perCall.toFixed(1)} ms (${(perCall - idle).toFixed(1)} ms less ${idle.toFixed(1)} ms spent idle over the same time); wall ${wall.toFixed(1)} s`);
+  } finally {
+    await stopKonamiProcess(child);
+    await phones.reset();
+  }
+}
+
 /** (b) N concurrent full attended transfers against konami as its own process. */
 async function concurrent(env: SandboxEnv, phones: Phones): Promise<void> {
   const { dataDir, account } = await dataDirWithAccount('bench-b', METAFLOWS);
@@ -213,6 +259,7 @@ await withSandbox(async (env) => {
     console.log(`(a) final digit of *21<target># -> target channel dialled (${SAMPLES} transfers, one at a time)`);
     console.log(`    from receipt in konami:     ${summary(a.local)}`);
     console.log(`    from Asterisk's event times: ${summary(a.asterisk, 'ms', 0)}`);
+    if (SERIAL > 0) await oneAtATime(env, phones);
     if (CALLS > 0) await concurrent(env, phones);
     // Last: the bare script takes konami's application name, which nothing else may hold meanwhile.
     const bare = await floor(env, phones);
