@@ -110,6 +110,9 @@ const CALL_EVENTS = new Set<AriEvent['type']>([
 /** How a digit passed on is played to the other party (ms). */
 export const DTMF_OUT = { duration: 120, between: 80 } as const;
 
+/** How long a hang-up konami asked for may go unconfirmed (ChannelDestroyed) before the channel is nudged (ms). */
+export const HANGUP_CONFIRM_MS = 3000;
+
 /** Playback ids kept per channel for `break`. */
 const MAX_PLAYBACKS_KEPT = 8;
 
@@ -828,6 +831,7 @@ export class Call implements CallPort {
         return (await this.createChannel(leg, endpoint, shownAs, originator)) ? leg : undefined;
       },
       step: (what, p) => this.step(what, p),
+      hangUp: (leg) => this.hangUp(leg, Cause.NORMAL_CLEARING),
       play: (leg, media, what, playbackId) => this.play(leg, media, what, playbackId),
       placeIn: (leg, bridgeId, picture) => this.placeIn(leg, bridgeId, picture),
       later: (ms, fn) => this.later(ms, fn),
@@ -840,7 +844,17 @@ export class Call implements CallPort {
     if (leg.gone || leg.hangupRequested) return;
     leg.hangupRequested = true;
     // A request that failed (Asterisk out of reach) is tried again at the next reconciliation.
-    if (!(await this.step(`hang up ${leg.kind}`, this.ari.hangup(leg.id, cause)))) leg.hangupRequested = false;
+    if (!(await this.step(`hang up ${leg.kind}`, this.ari.hangup(leg.id, cause)))) {
+      leg.hangupRequested = false;
+      return;
+    }
+    // Asterisk can accept a hang-up of a channel just out of a destroyed bridge and leave it up:
+    // its Stasis loop notices only when a command reaches it. Not gone by then, it is nudged.
+    this.later(HANGUP_CONFIRM_MS, async () => {
+      if (leg.gone) return;
+      this.log.warn({ leg: leg.kind, channel: leg.id }, 'hang-up not confirmed by Asterisk: nudging the channel');
+      await this.step(`nudge ${leg.kind} to end`, this.ari.answer(leg.id));
+    });
   }
 
   /** A timer whose work runs in the call's queue; all are cleared when the call ends. */

@@ -106,6 +106,8 @@ export interface TransferHost {
   originate(kind: LegKind, endpoint: string, number: string, shownAs: CallerId, originator: string): Promise<Leg | undefined>;
   /** An ARI step whose target may be gone already (logged, never thrown). */
   step(what: string, p: Promise<unknown>): Promise<boolean>;
+  /** Hangs a channel of the call up (normal clearing), once; one already gone is no error. */
+  hangUp(leg: Leg): Promise<void>;
   /** Plays media to a party (a step); the playback can be stopped by the call's `break`. */
   play(leg: Leg, media: string | string[], what: string, playbackId?: string): Promise<boolean>;
   /** Puts a living party into a bridge if Asterisk shows it elsewhere (the bridge made again if gone); says if it did. */
@@ -715,9 +717,6 @@ export class Transfer {
   }
 
   private async hangUp(leg: Leg | undefined): Promise<void> {
-    if (!leg || leg.gone || leg.hangupRequested) return;
-    leg.hangupRequested = true;
-    // A request that failed (Asterisk out of reach) is tried again at the next reconciliation.
-    if (!(await this.host.step(`hang up ${leg.kind}`, this.host.ari.hangup(leg.id, Cause.NORMAL_CLEARING)))) leg.hangupRequested = false;
+    if (leg) await this.host.hangUp(leg);
   }
 }

@@ -961,6 +961,23 @@ describe('attended transfer: the state machine through a call (fake ARI, fake ti
     expectNothingLeft();
   });
 
+  it('a hang-up Asterisk accepts but never confirms: after 3 s konami nudges the channel (a command its Stasis loop must handle), then forgets it once gone', async function () {
+    const mary = await transferTo();
+    hangsUp(mary, Cause.USER_BUSY);
+    hangsUp(bob);
+    await settle();
+    expect(ari.channels.get('alice')!.hungUp, 'konami asked for Alice to go').to.equal(Cause.NORMAL_CLEARING);
+    const nudges = () => ari.ops('answer').filter((c) => c.target === 'alice').length;
+    const before = nudges();
+    await clock.tickAsync(2900);
+    expect(nudges(), 'not before 3 s').to.equal(before);
+    await clock.tickAsync(200);
+    await settle();
+    expect(nudges(), 'nudged once').to.equal(before + 1);
+    await confirmHangups();
+    expectNothingLeft();
+  });
+
   // ---- 10. snapshots ----
 
   it('snapshot() names the state as the transfer moves, and the last transfer keeps its outcome', async function () {
