@@ -39,13 +39,14 @@ export function intEnv(name: string, fallback: number): number {
 }
 
 /** A process's peak resident memory and the CPU seconds it used so far (Linux /proc). */
-export function procStat(pid: number): { rssPeakKb: number; cpuSeconds: number } {
+export function procStat(pid: number): { rssPeakKb: number; cpuSeconds: number; userSeconds: number; systemSeconds: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? NaN);
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]); // utime + stime
-  return { rssPeakKb: hwm, cpuSeconds: ticks / 100 };
+  const user = Number(fields[11]) / 100; // utime, in clock ticks of 1/100 s
+  const system = Number(fields[12]) / 100; // stime
+  return { rssPeakKb: hwm, cpuSeconds: user + system, userSeconds: user, systemSeconds: system };
 }
 
 /** konami from the build (dist/), as production runs it, dialling the harness's phones; resolves when ready. */
@@ -53,7 +54,10 @@ export async function startKonamiProcess(
   env: SandboxEnv, dataDir: string, logFile: string, extra: Record<string, string> = {},
 ): Promise<ChildProcess & { httpPort: number }> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['dist/lib/main.js'], {
+  // BENCH_CPU_PROF=<dir>: konami writes a V8 CPU profile there when it stops (read with bench/profile.ts).
+  const prof = process.env['BENCH_CPU_PROF'];
+  const args = prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [];
+  const child = spawn(process.execPath, [...args, 'dist/lib/main.js'], {
     env: {
       ...process.env, ARI_URL: env.url, ARI_USERNAME: env.username, ARI_PASSWORD: env.password,
       DATA_DIR: dataDir, DIAL_TEMPLATE: PHONES_TEMPLATE, RECALL_CALLERS: 'number', HTTP_PORT: String(port), LOG_LEVEL: process.env['BENCH_LOG_LEVEL'] ?? 'info',

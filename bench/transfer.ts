@@ -152,7 +152,7 @@ async function oneAtATime(env: SandboxEnv, phones: Phones): Promise<void> {
   const bridged = async (name: string, members: string[]) => eventually(async () => (await konamiBridges(phones.ari)).find((b) => b.name === name),
     (b) => b !== undefined && JSON.stringify([...b.channels].sort()) === JSON.stringify([...members].sort()), name, 10_000, 20);
   try {
-    const from = procStat(pid).cpuSeconds;
+    const from = procStat(pid);
     const t0 = performance.now();
     for (let i = 0; i < SERIAL; i++) {
       const { alice, bob } = await connect(phones, `${6500 + i}`, account);
@@ -167,7 +167,8 @@ async function oneAtATime(env: SandboxEnv, phones: Phones): Promise<void> {
       await bob.waitHangup(10_000);
     }
     const wall = (performance.now() - t0) / 1000;
-    const cpu = procStat(pid).cpuSeconds - from;
+    const to = procStat(pid);
+    const cpu = to.cpuSeconds - from.cpuSeconds;
     // What konami spends with no call at all (its timers), read after the calls, past start-up's own work.
     const idleFrom = procStat(pid).cpuSeconds;
     await sleep(5000);
@@ -175,7 +176,8 @@ async function oneAtATime(env: SandboxEnv, phones: Phones): Promise<void> {
     const perCall = (cpu / SERIAL) * 1000;
     const idle = ((idlePerSecond * wall) / SERIAL) * 1000;
     console.log(`(c) ${SERIAL} calls one at a time, each a full attended transfer (konami as its own process)`);
-    console.log(`    konami CPU per call: ${perCall.toFixed(1)} ms (${(perCall - idle).toFixed(1)} ms less ${idle.toFixed(1)} ms spent idle over the same time); wall ${wall.toFixed(1)} s`);
+    const user = ((to.userSeconds - from.userSeconds) / SERIAL) * 1000;
+    console.log(`    konami CPU per call: ${perCall.toFixed(1)} ms (user ${user.toFixed(1)}, system ${(perCall - user).toFixed(1)}; ${(perCall - idle).toFixed(1)} ms less ${idle.toFixed(1)} ms spent idle over the same time); wall ${wall.toFixed(1)} s`);
   } finally {
     await stopKonamiProcess(child);
     await phones.reset();

@@ -14,6 +14,7 @@ export interface AriRestSettings {
   timeoutMs: number;
 }
 
+type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
 type Query = Record<string, string | number | boolean | undefined>;
 
 export class AriRest {
@@ -33,7 +34,7 @@ export class AriRest {
   }
 
   /** One ARI operation: resolves with ARI's JSON answer (undefined for none), rejects with an AriError carrying the status. */
-  async call<T>(operation: string, method: 'GET' | 'POST' | 'DELETE', path: string, query: Query = {}, body?: unknown): Promise<T> {
+  async call<T>(operation: string, method: Method, path: string, query: Query = {}, body?: unknown): Promise<T> {
     try {
       return await this.send<T>(operation, method, path, query, body);
     } catch (err) {
@@ -44,7 +45,7 @@ export class AriRest {
     }
   }
 
-  private send<T>(operation: string, method: 'GET' | 'POST' | 'DELETE', path: string, query: Query, body: unknown): Promise<T> {
+  private send<T>(operation: string, method: Method, path: string, query: Query, body: unknown): Promise<T> {
     let qs = '';
     for (const [k, v] of Object.entries(query)) {
       if (v === undefined) continue;

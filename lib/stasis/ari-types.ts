@@ -1,5 +1,4 @@
-// The parts of ARI's data model that konami uses, typed here because
-// ari-client's own types are incomplete. Field names are ARI's.
+// The parts of ARI's data model that konami uses. Field names are ARI's.
 
 export interface CallerId {
   name: string;
@@ -109,10 +108,12 @@ export type AriEvent =
   | StasisStart | StasisEnd | ChannelStateChange | ChannelDestroyed | ChannelHangupRequest | ChannelDtmfReceived
   | Dial | ChannelEnteredBridge | ChannelLeftBridge | BridgeDestroyed | PlaybackEvent;
 
-const KNOWN = new Set<string>([
+/** The event types konami handles (and asks Asterisk for). */
+export const KNOWN_EVENTS: readonly string[] = [
   'StasisStart', 'StasisEnd', 'ChannelStateChange', 'ChannelDestroyed', 'ChannelHangupRequest', 'ChannelDtmfReceived',
   'Dial', 'ChannelEnteredBridge', 'ChannelLeftBridge', 'BridgeDestroyed', 'PlaybackStarted', 'PlaybackFinished',
-]);
+];
+const KNOWN = new Set(KNOWN_EVENTS);
 
 /** Narrows a raw event from the websocket to the ones konami handles. */
 export function asKnownEvent(raw: { type?: unknown }): AriEvent | undefined {

@@ -1,5 +1,5 @@
 // The ARI port: the only operations konami's call logic performs on Asterisk.
-// The adapter over ari-client lives in connection.ts; tests use a fake.
+// The adapter over ARI's REST requests and event websocket lives in connection.ts; tests use a fake.
 import type { AriEvent, BridgeSnapshot, ChannelSnapshot, PlaybackSnapshot } from './ari-types.js';
 
 export interface CreateChannel {
@@ -56,10 +56,7 @@ export interface Ari {
 
 export type AriEventHandler = (e: AriEvent) => void;
 
-/**
- * An ARI failure with the HTTP status recovered (ari-client loses it: only
- * ARI's message survives, and ARI's messages are stable per status).
- */
+/** An ARI failure, with ARI's HTTP status when there was an answer. */
 export class AriError extends Error {
   constructor(
     readonly operation: string,
@@ -74,19 +71,6 @@ export class AriError extends Error {
   get gone(): boolean {
     return this.status === 404 || this.status === 409 || this.status === 422;
   }
-}
-
-const STATUS_BY_MESSAGE: Array<[RegExp, number]> = [
-  [/not found|does not exist|cannot be found/i, 404],
-  [/not in (a )?stasis application|not in stasis|cannot be dialed|already exists|in use/i, 409],
-  [/invalid state|not up|ringing/i, 412],
-  [/not in (this |a )?bridge|is not a member|unprocessable/i, 422],
-  [/invalid|required|must/i, 400],
-];
-
-export function statusFromMessage(message: string): number | undefined {
-  for (const [re, status] of STATUS_BY_MESSAGE) if (re.test(message)) return status;
-  return undefined;
 }
 
 /** Runs an ARI step whose target may already be gone; only other failures throw. */

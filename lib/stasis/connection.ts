@@ -1,15 +1,16 @@
-// The ARI connection: probes ARI with a plain HTTP request before handing over
-// to ari-client (which kills the process on a bad password), keeps the event
-// websocket up for as long as it takes (ari-client alone gives up after about
-// 40 s), and performs the Ari port's operations as plain REST requests over
-// kept-alive connections (ari-client's own request machinery was most of
-// konami's CPU per call, and loses the HTTP status).
+// The ARI connection: probes ARI with a plain HTTP request first (a refused
+// password stops the start, naming it), keeps the application's event
+// websocket up for as long as it takes, with only the events konami handles
+// (Asterisk's event filter), and performs the Ari port's operations as plain
+// REST requests over kept-alive connections. Every call's events and requests
+// pass here: ari-client's per-request and per-event machinery was most of
+// konami's CPU per call.
 import { EventEmitter } from 'node:events';
-import ariClient from 'ari-client';
 import type { Logger } from '../log.js';
 import { AriError, type AddChannel, type Ari, type CreateChannel, type DtmfTiming } from './ari.js';
 import { AriRest, seg } from './ari-rest.js';
-import { asKnownEvent, type AriEvent, type BridgeSnapshot, type ChannelSnapshot, type PlaybackSnapshot } from './ari-types.js';
+import { AriEventSocket, backoffDelay, type Backoff } from './ari-events.js';
+import { asKnownEvent, KNOWN_EVENTS, type AriEvent, type BridgeSnapshot, type ChannelSnapshot, type PlaybackSnapshot } from './ari-types.js';
 
 export class AriAuthError extends Error {
   constructor(url: string, status: number) {
@@ -51,57 +52,10 @@ export async function probeAri(s: Pick<AriSettings, 'url' | 'username' | 'passwo
   return body.system?.version ?? 'unknown';
 }
 
-export interface Backoff {
-  initialMs: number;
-  maxMs: number;
-}
-
-export function backoffDelay(attempt: number, b: Backoff): number {
-  const exp = Math.min(b.maxMs, b.initialMs * 2 ** Math.min(attempt, 20));
-  return Math.round(exp * (0.75 + Math.random() * 0.5));
-}
-
-// ari-client builds its methods at run time from ARI's swagger; this is the
-// shape konami calls them with.
-type Op = (params: Record<string, unknown>) => Promise<unknown>;
-interface RawClient extends EventEmitter {
-  channels: Record<string, Op>;
-  bridges: Record<string, Op>;
-  playbacks: Record<string, Op>;
-  start(app: string): Promise<void>;
-  stop(): void;
-}
+export { backoffDelay } from './ari-events.js';
 
 /** How long one ARI request may take before it counts as failed. */
 export const REQUEST_TIMEOUT_MS = 8000;
-
-function messageOf(err: unknown): string {
-  const text = err instanceof Error ? err.message : String(err);
-  try {
-    const parsed = JSON.parse(text) as { message?: string; error?: string };
-    return parsed.message ?? parsed.error ?? text;
-  } catch {
-    return text;
-  }
-}
-
-/**
- * ari-client's swagger library prints a deprecation notice with console.log
- * while it loads ARI's API description; on stdout it would break the JSON log.
- */
-/* eslint-disable no-console -- this function exists to filter console.log */
-async function withoutSwaggerNotice<T>(load: () => Promise<T>): Promise<T> {
-  const original = console.log;
-  console.log = (...args: unknown[]) => {
-    if (!String(args[0]).includes('deprecated version of Swagger')) original(...args);
-  };
-  try {
-    return await load();
-  } finally {
-    console.log = original;
-  }
-}
-/* eslint-enable no-console */
 
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
@@ -114,11 +68,10 @@ const sleep = (ms: number, signal: AbortSignal) =>
  * reconnection), 'disconnected'.
  */
 export class AriConnection extends EventEmitter implements Ari {
-  private client: RawClient | undefined;
+  private events: AriEventSocket | undefined;
   private restClient: AriRest | undefined;
   private isConnected = false;
   private readonly stopping = new AbortController();
-  private reconnecting = false;
 
   constructor(
     private readonly settings: AriSettings,
@@ -137,34 +90,40 @@ export class AriConnection extends EventEmitter implements Ari {
    * per attempt) while ARI is unreachable; rejects at once on refused credentials.
    */
   async start(): Promise<void> {
-    const version = await this.untilReachable('start');
+    const version = await this.untilReachable();
     if (this.stopping.signal.aborted) return;
-    const client = (await withoutSwaggerNotice(() =>
-      ariClient.connect(this.settings.url, this.settings.username, this.settings.password))) as unknown as RawClient;
-    this.client = client;
-    this.restClient = new AriRest({ url: this.settings.url, username: this.settings.username, password: this.settings.password, timeoutMs: REQUEST_TIMEOUT_MS });
-    client.on('*', (raw: { type?: string }) => this.onRaw(raw));
-    client.on('WebSocketConnected', () => this.setConnected(true));
-    client.on('WebSocketReconnecting', (err?: Error) => {
-      this.setConnected(false);
-      this.log.warn({ err: err?.message }, 'ARI event connection lost; reconnecting');
-    });
-    client.on('WebSocketMaxRetries', () => void this.reconnectForever());
-    await client.start(this.settings.app);
-    this.log.info({ ari: this.settings.url, app: this.settings.app, asterisk: version }, 'connected to ARI');
+    const { url, username, password, app } = this.settings;
+    this.restClient = new AriRest({ url, username, password, timeoutMs: REQUEST_TIMEOUT_MS });
+    const events = new AriEventSocket({ url, username, password, app }, this.log, this.backoff, () => this.opened());
+    this.events = events;
+    events.on('message', (raw: { type?: string }) => this.onRaw(raw));
+    events.on('up', () => this.setConnected(true));
+    events.on('down', () => this.setConnected(false));
+    await events.start();
+    if (this.stopping.signal.aborted) return;
+    this.log.info({ ari: url, app, asterisk: version }, 'connected to ARI');
   }
 
   async stop(): Promise<void> {
     this.stopping.abort();
-    if (this.client) {
-      try {
-        this.client.stop();
-      } catch {
-        // the websocket may already be closed
-      }
-    }
+    this.events?.stop();
     this.restClient?.close();
     this.setConnected(false);
+  }
+
+  /**
+   * Each time the event connection opens: Asterisk is asked to send only the
+   * events konami handles (it would send every variable set and dialplan step).
+   * Without the filter konami works the same, at more cost: so a failure is
+   * only logged.
+   */
+  private async opened(): Promise<void> {
+    const allowed = [...KNOWN_EVENTS, 'ApplicationReplaced'].map((type) => ({ type }));
+    try {
+      await this.rest.call('applications.filter', 'PUT', `/applications/${seg(this.settings.app)}/eventFilter`, {}, { allowed });
+    } catch (err) {
+      this.log.warn({ reason: (err as Error).message }, 'ARI event filter not set: every event type will be received');
+    }
   }
 
   private setConnected(up: boolean): void {
@@ -182,44 +141,20 @@ export class AriConnection extends EventEmitter implements Ari {
     if (e) this.emit('event', e);
   }
 
-  private async untilReachable(phase: string): Promise<string> {
+  private async untilReachable(): Promise<string> {
     for (let attempt = 0; ; attempt++) {
       try {
         return await probeAri(this.settings);
       } catch (err) {
-        if (err instanceof AriAuthError && phase === 'start') throw err;
-        if (this.stopping.signal.aborted) throw err;
+        if (err instanceof AriAuthError || this.stopping.signal.aborted) throw err;
         const delay = backoffDelay(attempt, this.backoff);
-        this.log.warn({ attempt: attempt + 1, retry_in_ms: delay, reason: (err as Error).message }, `ARI not available (${phase}); retrying`);
+        this.log.warn({ attempt: attempt + 1, retry_in_ms: delay, reason: (err as Error).message }, 'ARI not available (start); retrying');
         await sleep(delay, this.stopping.signal);
       }
     }
   }
 
-  /** After ari-client gave up: wait for ARI, then open the websocket again; never give up. */
-  private async reconnectForever(): Promise<void> {
-    if (this.reconnecting || this.stopping.signal.aborted || !this.client) return;
-    this.reconnecting = true;
-    try {
-      for (let attempt = 0; !this.stopping.signal.aborted; attempt++) {
-        try {
-          await this.untilReachable('reconnect');
-          await this.client.start(this.settings.app);
-          this.log.info({ app: this.settings.app }, 'ARI event connection restored');
-          return;
-        } catch (err) {
-          if (this.stopping.signal.aborted) return;
-          const delay = backoffDelay(attempt, this.backoff);
-          this.log.warn({ retry_in_ms: delay, reason: messageOf(err) }, 'ARI reconnect failed; retrying');
-          await sleep(delay, this.stopping.signal);
-        }
-      }
-    } finally {
-      this.reconnecting = false;
-    }
-  }
-
-  /** ARI's REST operations; the websocket (events) stays with ari-client. */
+  /** ARI's REST operations. */
   private get rest(): AriRest {
     if (!this.restClient) throw new AriError('ari', 'not connected to ARI', undefined);
     return this.restClient;

@@ -1,0 +1,133 @@
+// ARI's event websocket for one application: opened, kept open for as long as
+// it takes (a connection that drops is opened again, with backoff, forever),
+// pinged so that a peer that vanished without closing is noticed, and each
+// message handed on as parsed JSON. Every event of every call passes here,
+// so it does no more than that.
+import { EventEmitter } from 'node:events';
+import WebSocket from 'ws';
+import type { Logger } from '../log.js';
+
+export interface AriEventSettings {
+  /** Asterisk's HTTP server, e.g. http://127.0.0.1:8088 (no path). */
+  url: string;
+  username: string;
+  password: string;
+  app: string;
+}
+
+export interface Backoff {
+  initialMs: number;
+  maxMs: number;
+}
+
+export function backoffDelay(attempt: number, b: Backoff): number {
+  const exp = Math.min(b.maxMs, b.initialMs * 2 ** Math.min(attempt, 20));
+  return Math.round(exp * (0.75 + Math.random() * 0.5));
+}
+
+/** How often the connection is pinged; a ping unanswered by the next one ends it (and it is opened again). */
+export const PING_INTERVAL_MS = 10_000;
+
+/**
+ * Events: 'message' (one parsed ARI event), 'down' (the connection was lost;
+ * it is being opened again).
+ */
+export class AriEventSocket extends EventEmitter {
+  private socket: WebSocket | undefined;
+  private stopped = false;
+  private attempt = 0;
+  private retry: NodeJS.Timeout | undefined;
+  private pinger: NodeJS.Timeout | undefined;
+  private readonly address: string;
+  private readonly auth: string;
+
+  /**
+   * `opened` runs each time the connection is up (the first time and after
+   * every reconnection) before it counts as up.
+   */
+  constructor(
+    settings: AriEventSettings,
+    private readonly log: Logger,
+    private readonly backoff: Backoff,
+    private readonly opened: () => Promise<void>,
+    private readonly pingIntervalMs = PING_INTERVAL_MS,
+  ) {
+    super();
+    const u = new URL(settings.url);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`ARI_URL: ${u.protocol} is not supported`);
+    const ws = u.protocol === 'https:' ? 'wss:' : 'ws:';
+    // Only konami's own application's events, and the credentials in a header, never in the address.
+    this.address = `${ws}//${u.host}${u.pathname.replace(/\/+$/, '')}/ari/events?app=${encodeURIComponent(settings.app)}&subscribeAll=false`;
+    this.auth = `Basic ${Buffer.from(`${settings.username}:${settings.password}`).toString('base64')}`;
+  }
+
+  /** Resolves once the connection is up the first time (retrying meanwhile, as after a drop), or stopped. */
+  start(): Promise<void> {
+    return new Promise((resolve) => {
+      this.once('up', resolve);
+      this.once('stopped', resolve);
+      this.open();
+    });
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.emit('stopped');
+    clearTimeout(this.retry);
+    clearInterval(this.pinger);
+    this.socket?.terminate();
+    this.socket = undefined;
+  }
+
+  private open(): void {
+    if (this.stopped) return;
+    const socket = new WebSocket(this.address, { headers: { authorization: this.auth }, perMessageDeflate: false });
+    this.socket = socket;
+    let up = false;
+    let answered = true;
+    socket.on('open', () => {
+      void this.opened().catch((err: Error) => this.log.warn({ reason: err.message }, 'ARI event connection set-up incomplete')).then(() => {
+        if (socket !== this.socket || socket.readyState !== WebSocket.OPEN) return;
+        up = true;
+        this.attempt = 0;
+        this.emit('up');
+      });
+      this.pinger = setInterval(() => {
+        if (!answered) {
+          this.log.warn('ARI event connection did not answer a ping: closing it');
+          socket.terminate();
+          return;
+        }
+        answered = false;
+        socket.ping();
+      }, this.pingIntervalMs);
+    });
+    socket.on('pong', () => {
+      answered = true;
+    });
+    socket.on('message', (data: Buffer) => {
+      let event: unknown;
+      try {
+        event = JSON.parse(data.toString('utf8'));
+      } catch {
+        this.log.warn({ bytes: data.length }, 'ARI sent an event that is not JSON: ignored');
+        return;
+      }
+      this.emit('message', event);
+    });
+    socket.on('error', (err: Error) => {
+      if (!up) this.log.debug({ reason: err.message }, 'ARI event connection failed');
+    });
+    socket.on('close', () => {
+      clearInterval(this.pinger);
+      if (socket !== this.socket || this.stopped) return;
+      if (up) {
+        this.log.warn('ARI event connection lost; reconnecting');
+        this.emit('down');
+      }
+      const delay = backoffDelay(this.attempt++, this.backoff);
+      if (!up) this.log.warn({ attempt: this.attempt, retry_in_ms: delay }, 'ARI event connection not opened; retrying');
+      this.retry = setTimeout(() => this.open(), delay);
+    });
+  }
+}
