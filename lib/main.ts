@@ -201,7 +201,7 @@ export async function startKonami(config: Config, log: Logger, options: StartOpt
         await ari.stop();
         // Steps that were running when the events stopped keep their records too.
         await Promise.race([app.settled(), new Promise((r) => setTimeout(r, 2000))]);
-        await journal.flush();
+        await journal.close();
         limiter.close();
         accountLimiter.close();
         userLimiter.close();

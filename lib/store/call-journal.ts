@@ -31,18 +31,57 @@ export const NO_JOURNAL: CallJournal = {
 
 const ID = /^[A-Za-z0-9._-]{1,128}$/;
 
-type Pending = { json: string } | { removed: true };
+/** Each call's newest version in a journal's text (a call that ended has none); lines are checked when parsed. */
+export function parseJournal(text: string): Map<string, string> {
+  const versions = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const space = line.indexOf(' ');
+    if (space < 0) continue;
+    const id = line.slice(0, space);
+    const json = line.slice(space + 1);
+    if (json === '-') versions.delete(id);
+    else versions.set(id, json);
+  }
+  return versions;
+}
+
+/** The journal is rewritten with only the live calls once it is this large and mostly dead versions. */
+const COMPACT_BYTES = 1 << 20;
 
 /**
- * One file per call under DATA_DIR/calls, replaced by rename so a reader
- * never sees half a document. No fsync: the file must outlive konami's
- * process, not the machine (a machine that dies takes Asterisk's calls too).
+ * One append-only file, DATA_DIR/calls/journal: a line per version,
+ * `<call id> <JSON>`, or `<call id> -` when the call ended; the last line of a
+ * call wins. Versions given in one turn of the event loop (and while a write
+ * is under way) go to the disk in one write, whatever the number of calls:
+ * a call's step costs no file of its own and no rename. The file is rewritten
+ * whole (by rename) when it grows large with dead versions, emptied when no
+ * call is left, and after a write that failed (so a line written in part is
+ * never followed by more). No fsync: the file must outlive konami's process,
+ * not the machine (a machine that dies takes Asterisk's calls too).
+ *
+ * Files of the former layout (one `<call id>.json` per call) are read at
+ * start and folded into the journal, so calls survive an upgrade.
  */
 export class FileCallJournal implements CallJournal {
-  private readonly pending = new Map<string, Pending>();
-  private readonly writing = new Map<string, Promise<void>>();
+  /** Each live call's newest version, as given (what a rewrite writes). */
+  private readonly live = new Map<string, string>();
+  /** Versions not yet handed to the disk (null: the call ended). */
+  private pending = new Map<string, string | null>();
+  /** Those waiting for the pending versions to be on disk. */
+  private waiters: Array<{ resolve: () => void; reject: (err: Error) => void }> = [];
+  private writing: Promise<void> | undefined;
+  private scheduled = false;
+  private handle: fs.FileHandle | undefined;
+  private size = 0;
+  private liveBytes = 0;
+  /** The file must be rewritten whole before anything is appended (after loading, or a failed write). */
+  private rewrite = false;
 
   private constructor(private readonly dir: string, private readonly log: Logger) {}
+
+  private get file(): string {
+    return join(this.dir, 'journal');
+  }
 
   static async open(dataDir: string, log: Logger): Promise<FileCallJournal> {
     const dir = join(dataDir, 'calls');
@@ -51,74 +90,150 @@ export class FileCallJournal implements CallJournal {
   }
 
   save(id: string, json: string): void {
-    void this.enqueue(id, { json }).catch((err: Error) => this.log.error({ err: err.message }, 'call state not kept'));
+    this.enqueue(id, json, false).catch((err: Error) => this.log.error({ err: err.message }, 'call state not kept'));
   }
 
   saveNow(id: string, json: string): Promise<void> {
-    return this.enqueue(id, { json });
+    return this.enqueue(id, json, true);
   }
 
   remove(id: string): void {
-    void this.enqueue(id, { removed: true }).catch(() => undefined);
+    this.enqueue(id, null, false).catch(() => undefined);
   }
 
+  /** Every kept call (the journal, then files of the former layout not in it). */
   async loadAll(): Promise<Array<{ id: string; state: unknown }>> {
-    const out: Array<{ id: string; state: unknown }> = [];
     await removeLeftovers(this.dir);
+    const versions = parseJournal(await fs.readFile(this.file, 'utf8').catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return '';
+      throw err;
+    }));
     for (const name of await fs.readdir(this.dir)) {
       if (!name.endsWith('.json')) continue;
       const id = name.slice(0, -'.json'.length);
+      if (!versions.has(id) && ID.test(id)) versions.set(id, await fs.readFile(join(this.dir, name), 'utf8').catch(() => ''));
+    }
+    const out: Array<{ id: string; state: unknown }> = [];
+    for (const [id, json] of versions) {
       try {
-        out.push({ id, state: JSON.parse(await fs.readFile(join(this.dir, name), 'utf8')) as unknown });
+        out.push({ id, state: JSON.parse(json) as unknown });
+        this.keepLive(id, json);
       } catch (err) {
-        this.log.error({ file: name, err: (err as Error).message }, 'unreadable call state skipped');
+        this.log.error({ call_id: id, err: (err as Error).message }, 'unreadable call state skipped');
       }
     }
+    // What was read is written back as one clean journal; the former files go.
+    this.rewrite = true;
+    await this.drain();
+    if (this.rewrite) throw new Error(`could not write ${this.file}`);
+    for (const name of await fs.readdir(this.dir)) if (name.endsWith('.json')) await fs.rm(join(this.dir, name), { force: true });
     return out;
   }
 
+  /** Resolves when every version given so far was written, or its write failed (and was logged). */
   async flush(): Promise<void> {
-    while (this.writing.size > 0) await Promise.allSettled([...this.writing.values()]);
+    await this.drain();
   }
 
-  private enqueue(id: string, p: Pending): Promise<void> {
+  /** Writes what is pending and lets go of the file (konami stops). */
+  async close(): Promise<void> {
+    await this.drain();
+    await this.handle?.close().catch(() => undefined);
+    this.handle = undefined;
+  }
+
+  private enqueue(id: string, json: string | null, wait: boolean): Promise<void> {
     if (!ID.test(id)) return Promise.reject(new Error(`call id not fit for a file name: ${JSON.stringify(id)}`));
-    this.pending.set(id, p);
-    let run = this.writing.get(id);
-    if (!run) {
-      run = this.drain(id);
-      this.writing.set(id, run);
+    this.pending.set(id, json);
+    const done = wait ? new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject })) : Promise.resolve();
+    if (!this.scheduled) {
+      // At the end of this turn: every version given meanwhile, by any call, goes in the same write.
+      this.scheduled = true;
+      setImmediate(() => {
+        this.scheduled = false;
+        void this.drain();
+      });
     }
-    return run;
+    return done;
   }
 
-  /**
-   * Writes the call's newest pending version until none is left. The writer
-   * is forgotten in the same turn that finds nothing pending, so a version
-   * enqueued later always starts a new writer.
-   */
-  private async drain(id: string): Promise<void> {
-    const file = join(this.dir, `${id}.json`);
-    let failure: Error | undefined;
-    try {
-      for (let p = this.pending.get(id); p; p = this.pending.get(id)) {
-        this.pending.delete(id);
-        failure = undefined;
-        try {
-          if ('removed' in p) {
-            await fs.rm(file, { force: true });
-          } else {
-            await writeAtomically(file, p.json, { durable: false });
-          }
-        } catch (err) {
-          failure = err as Error;
-          this.log.error({ call_id: id, err: failure.message }, 'could not keep the call state');
-        }
+  /** One writer at a time; each round writes everything pending so far in one go. Never rejects. */
+  private drain(): Promise<void> {
+    this.writing ??= (async () => {
+      try {
+        while ((this.pending.size > 0 || this.rewrite) && (await this.writeRound()));
+      } finally {
+        this.writing = undefined;
       }
-    } finally {
-      this.writing.delete(id);
+    })();
+    return this.writing;
+  }
+
+  /** Writes one batch; false when it failed (the next version given tries again, rewriting the file whole). */
+  private async writeRound(): Promise<boolean> {
+    const batch = this.pending;
+    const waiters = this.waiters;
+    this.pending = new Map();
+    this.waiters = [];
+    let text = '';
+    for (const [id, json] of batch) {
+      if (json === null) {
+        if (!this.live.has(id)) continue;
+        this.keepLive(id, undefined);
+        text += `${id} -\n`;
+      } else {
+        this.keepLive(id, json);
+        text += `${id} ${json}\n`;
+      }
     }
-    // Whoever waits for this call's newest version learns that it is not on disk.
-    if (failure) throw failure;
+    try {
+      if (this.rewrite || (this.size > COMPACT_BYTES && this.size > 4 * this.liveBytes)) await this.writeWhole();
+      else if (this.live.size === 0 && this.size > 0) await this.empty();
+      else if (text !== '') await this.append(text);
+      for (const w of waiters) w.resolve();
+      return true;
+    } catch (err) {
+      // Part of a line may have reached the file: nothing is appended after it until it is rewritten whole
+      // (every live version is in `live`).
+      this.rewrite = true;
+      this.log.error({ err: (err as Error).message, calls: batch.size }, 'could not keep the call state');
+      for (const w of waiters) w.reject(err as Error);
+      return false;
+    }
+  }
+
+  private keepLive(id: string, json: string | undefined): void {
+    const old = this.live.get(id);
+    if (old !== undefined) this.liveBytes -= id.length + old.length + 2;
+    if (json === undefined) this.live.delete(id);
+    else {
+      this.live.set(id, json);
+      this.liveBytes += id.length + json.length + 2;
+    }
+  }
+
+  private async append(text: string): Promise<void> {
+    this.handle ??= await fs.open(this.file, 'a', 0o600);
+    const bytes = Buffer.from(text, 'utf8');
+    await this.handle.write(bytes);
+    this.size += bytes.length;
+  }
+
+  /** No call left: the journal is emptied in place. */
+  private async empty(): Promise<void> {
+    this.handle ??= await fs.open(this.file, 'a', 0o600);
+    await this.handle.truncate(0);
+    this.size = 0;
+  }
+
+  /** The live calls only, written beside the journal and renamed over it (no call left: an empty file). */
+  private async writeWhole(): Promise<void> {
+    await this.handle?.close();
+    this.handle = undefined;
+    let text = '';
+    for (const [id, json] of this.live) text += `${id} ${json}\n`;
+    await writeAtomically(this.file, text, { durable: false });
+    this.size = Buffer.byteLength(text);
+    this.rewrite = false;
   }
 }

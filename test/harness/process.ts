@@ -3,11 +3,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream, mkdirSync, mkdtempSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { validateMetaflows } from '../../lib/metaflow/config.js';
 import { builtInModules } from '../../lib/stasis/modules/index.js';
+import { parseJournal } from '../../lib/store/call-journal.js';
 import { FileAccountStore } from '../../lib/store/file-store.js';
 import { OUTPUT_DIR, PHONES_TEMPLATE } from './konami.js';
 
@@ -28,6 +30,12 @@ export async function dataDirWithAccount(name: string, metaflows: unknown): Prom
 }
 
 /** Exchanges an API key for a token at a running konami. */
+/** The ids of the calls konami's journal in `dataDir` keeps now (read only). */
+export async function keptCalls(dataDir: string): Promise<string[]> {
+  const text = await readFile(join(dataDir, 'calls', 'journal'), 'utf8').catch(() => '');
+  return [...parseJournal(text).keys()];
+}
+
 export async function apiToken(base: string, apiKey: string): Promise<string> {
   const res = await fetch(`${base}/v1/api_auth`, {
     method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ data: { api_key: apiKey } }),

@@ -1,6 +1,4 @@
 import { once } from 'node:events';
-import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { expect } from 'chai';
 import type { Konami } from '../../lib/main.js';
 import { validateMetaflows } from '../../lib/metaflow/config.js';
@@ -8,6 +6,7 @@ import { assertNothingLeft, eventually, konamiBridges, mohPlaysIn } from '../har
 import { aliceCallsBob, expectBridges, side } from '../harness/bridges.js';
 import { startTestKonami } from '../harness/konami.js';
 import { Phones } from '../harness/phones.js';
+import { keptCalls } from '../harness/process.js';
 import { apiToken } from '../harness/process.js';
 import { CuttableProxy } from '../harness/proxy.js';
 import { sandbox, sandboxEnv } from '../harness/sandbox.js';
@@ -99,7 +98,7 @@ describe('Losing ARI', function () {
       await bob.hangup();
       await mary.waitHangup();
       await assertNothingLeft(phones.ari);
-      await eventually(() => readdir(join(konami.config.dataDir, 'calls')), (f) => f.length === 0, 'no call state kept');
+      await eventually(() => keptCalls(konami.config.dataDir), (f) => f.length === 0, 'no call state kept');
     } finally {
       await phones.reset().catch(() => undefined);
       await phones.stop();

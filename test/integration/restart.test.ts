@@ -9,7 +9,7 @@ import { Cause } from '../../lib/stasis/causes.js';
 import { eventually, konamiBridges, mohPlaysIn } from '../harness/asterisk.js';
 import { aliceCallsBob, expectBridges as expectBridgesOf, side } from '../harness/bridges.js';
 import { Phones, type Phone } from '../harness/phones.js';
-import { dataDirWithAccount, KonamiProcess } from '../harness/process.js';
+import { dataDirWithAccount, keptCalls, KonamiProcess } from '../harness/process.js';
 import { sandboxEnv, type SandboxEnv } from '../harness/sandbox.js';
 
 describe('konami killed and started again while calls are up', function () {
@@ -162,7 +162,7 @@ describe('konami killed and started again while calls are up', function () {
     const { alice, bob } = await connect();
     await alice.hangup();
     await bob.waitHangup();
-    await eventually(() => readdir(join(dataDir, 'calls')), (f) => f.length === 0, 'the kept state removed');
+    await eventually(() => keptCalls(dataDir), (f) => f.length === 0, 'the kept state removed');
   });
 
   it('a call made while konami is down is connected by the dialplan\'s fallback, without feature codes', async function () {

@@ -1,5 +1,5 @@
 // The file journal of calls in progress (lib/store/call-journal.ts).
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
@@ -15,12 +15,18 @@ describe('the file journal of calls in progress', function () {
     journal = await FileCallJournal.open(dir, silentLogger());
   });
 
-  const onDisk = (id: string) => JSON.parse(readFileSync(join(dir, 'calls', `${id}.json`), 'utf8')) as { n: number };
+  const file = () => join(dir, 'calls', 'journal');
+  /** What a konami started again takes back (and that konami's journal is the one used from then on). */
+  const reloaded = async () => {
+    journal = await FileCallJournal.open(dir, silentLogger());
+    return journal.loadAll();
+  };
+  const stateOf = async (id: string) => (await reloaded()).find((c) => c.id === id)?.state as { n: number } | undefined;
 
   it('keeps the newest version of a call, however fast versions come', async function () {
     for (let n = 1; n <= 50; n++) journal.save('call-1', JSON.stringify({ n }));
     await journal.flush();
-    expect(onDisk('call-1').n).to.equal(50);
+    expect((await stateOf('call-1'))?.n).to.equal(50);
   });
 
   it('a version given just as a write finishes is written too (never lost between two writes)', async function () {
@@ -31,48 +37,92 @@ describe('the file journal of calls in progress', function () {
       if (n % 10 === 0) await new Promise((r) => setImmediate(r));
     }
     await journal.flush();
-    expect(onDisk('call-1').n).to.equal(200);
+    expect((await stateOf('call-1'))?.n).to.equal(200);
   });
 
-  it('saveNow resolves once that version is on disk', async function () {
+  it('saveNow resolves once that version is in the file', async function () {
     journal.save('call-1', JSON.stringify({ n: 1 }));
     await journal.saveNow('call-1', JSON.stringify({ n: 2 }));
-    expect(onDisk('call-1').n).to.equal(2);
+    expect(readFileSync(file(), 'utf8')).to.contain('call-1 {"n":2}\n');
   });
 
-  it("keeps calls readable by konami's user only: files 0600 in a folder 0700", async function () {
+  it('versions of many calls given in one turn reach the disk in one write', async function () {
+    await journal.saveNow('first', '{}');
+    const handle = (journal as unknown as { handle: { write: (...a: unknown[]) => Promise<unknown> } }).handle;
+    let writes = 0;
+    const write = handle.write.bind(handle);
+    handle.write = (...a: unknown[]) => {
+      writes++;
+      return write(...a);
+    };
+    await Promise.all(Array.from({ length: 100 }, (_, i) => journal.saveNow(`call-${i}`, JSON.stringify({ n: i }))));
+    expect(writes).to.equal(1);
+    expect((await reloaded()).length).to.equal(101);
+  });
+
+  it("keeps calls readable by konami's user only: file 0600 in a folder 0700", async function () {
     await journal.saveNow('call-1', JSON.stringify({ n: 1 }));
-    expect(statSync(join(dir, 'calls', 'call-1.json')).mode & 0o777).to.equal(0o600);
+    expect(statSync(file()).mode & 0o777).to.equal(0o600);
     expect(statSync(join(dir, 'calls')).mode & 0o777).to.equal(0o700);
   });
 
-  it('forgets a call that ended, and loads every kept call, skipping an unreadable one', async function () {
+  it('forgets a call that ended, is emptied when no call is left, and loads every kept call, skipping a line written in part', async function () {
     await journal.saveNow('a', JSON.stringify({ n: 1 }));
     await journal.saveNow('b', JSON.stringify({ n: 2 }));
     journal.remove('a');
     await journal.flush();
-    writeFileSync(join(dir, 'calls', 'broken.json'), '{"n": ');
-    writeFileSync(join(dir, 'calls', 'c.json.2147483646-0123456789ab.tmp'), 'half');
-    const hoursAgo = new Date(Date.now() - 2 * 3600_000);
-    utimesSync(join(dir, 'calls', 'c.json.2147483646-0123456789ab.tmp'), hoursAgo, hoursAgo);
-    const again = await FileCallJournal.open(dir, silentLogger());
-    expect(await again.loadAll()).to.deep.equal([{ id: 'b', state: { n: 2 } }]);
-    expect(readdirSync(join(dir, 'calls')).sort(), 'temporary files swept').to.deep.equal(['b.json', 'broken.json']);
-  });
-
-  it('saveNow rejects when the version could not be written (konami must know its record is not on disk)', async function () {
-    rmSync(join(dir, 'calls'), { recursive: true });
-    writeFileSync(join(dir, 'calls'), 'not a folder');
-    let err: Error | undefined;
-    await journal.saveNow('call-1', '{}').catch((e: Error) => (err = e));
-    expect(err?.message).to.match(/ENOTDIR|EEXIST|ENOENT/);
-    journal.save('call-2', '{}');
+    expect(await reloaded()).to.deep.equal([{ id: 'b', state: { n: 2 } }]);
+    journal.remove('b');
     await journal.flush();
+    expect(statSync(file()).size, 'emptied').to.equal(0);
+    // A konami killed in the middle of a write (or a machine that died) left part of a line.
+    writeFileSync(file(), 'c {"n":3}\nd {"n": ');
+    writeFileSync(join(dir, 'calls', 'journal.2147483646-0123456789ab.tmp'), 'half');
+    const hoursAgo = new Date(Date.now() - 2 * 3600_000);
+    utimesSync(join(dir, 'calls', 'journal.2147483646-0123456789ab.tmp'), hoursAgo, hoursAgo);
+    expect(await reloaded()).to.deep.equal([{ id: 'c', state: { n: 3 } }]);
+    expect(readdirSync(join(dir, 'calls')), 'temporary files swept').to.deep.equal(['journal']);
+    expect(readFileSync(file(), 'utf8'), 'rewritten clean').to.equal('c {"n":3}\n');
   });
 
-  it('refuses a call id unfit for a file name', async function () {
+  it('takes over the calls of the former layout (a file per call), so an upgrade loses none', async function () {
+    await journal.saveNow('a', JSON.stringify({ n: 1 }));
+    writeFileSync(join(dir, 'calls', 'old-1.json'), JSON.stringify({ n: 7 }));
+    writeFileSync(join(dir, 'calls', 'a.json'), JSON.stringify({ n: 0 }));
+    const calls = await reloaded();
+    expect(calls).to.deep.equal([{ id: 'a', state: { n: 1 } }, { id: 'old-1', state: { n: 7 } }]);
+    expect(readdirSync(join(dir, 'calls')), 'the former files folded in').to.deep.equal(['journal']);
+    expect(await reloaded()).to.deep.equal(calls);
+  });
+
+  it('is rewritten with only the live calls once it grows large with dead versions', async function () {
+    const pad = 'x'.repeat(1000);
+    for (let n = 0; n < 1500; n++) await journal.saveNow('call-1', JSON.stringify({ n, pad }));
+    expect(statSync(file()).size).to.be.below(1.1 * 1024 * 1024);
+    expect((await stateOf('call-1'))?.n).to.equal(1499);
+  });
+
+  it('saveNow rejects when a version could not be written; nothing is appended after a line written in part, and every live call is written again', async function () {
+    await journal.saveNow('call-0', '{"n":0}');
+    // The disk fills up in the middle of the next write: part of it reaches the file.
+    const handle = (journal as unknown as { handle: { write: (b: Buffer) => Promise<unknown> } }).handle;
+    const write = handle.write.bind(handle);
+    handle.write = async (bytes: Buffer) => {
+      await write(bytes.subarray(0, 5));
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    };
+    let err: Error | undefined;
+    await journal.saveNow('call-1', '{"n":1}').catch((e: Error) => (err = e));
+    expect(err?.message).to.match(/ENOSPC/);
+    await journal.saveNow('call-2', '{"n":2}');
+    expect(readFileSync(file(), 'utf8')).to.equal('call-0 {"n":0}\ncall-1 {"n":1}\ncall-2 {"n":2}\n');
+  });
+
+  it('refuses a call id unfit for the journal', async function () {
     let err: Error | undefined;
     await journal.saveNow('../x', '{}').catch((e: Error) => (err = e));
     expect(err?.message).to.contain('not fit for a file name');
+    await journal.saveNow('a b', '{}').catch((e: Error) => (err = e));
+    expect(err?.message).to.contain('"a b"');
   });
 });
