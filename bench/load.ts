@@ -8,17 +8,21 @@
 // telephone calls go (shorter calls mean more set-ups a second, which load
 // the 2-core machine's Asterisk before konami).
 //
-// Prints completed and failed calls (failed must be 0), API requests by
-// status (no 5xx allowed), konami's peak RSS and CPU, and the transfer set-up
-// time (final digit sent -> Mary's phone rings), median and p95. Exit code 1
-// on any failure.
+// LOAD_TALK_MS=<min>-<max> sets every talk time instead (LOAD_TALK_MS=500-1000
+// makes calls of 2 to 4 s, set-ups included: the machine's Asterisk then
+// works at its limit, and the CPU of both shows which saturates first).
 //
-//   npm run load              LOAD_CALLS=200 LOAD_SECONDS=90 LOAD_API_CLIENTS=4
-import { mkdirSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+// Prints completed and failed calls (failed must be 0), API requests by
+// status (no 5xx allowed), konami's peak RSS and CPU and Asterisk's CPU
+// (each as a share of one core), and the transfer set-up time (final digit
+// sent -> Mary's phone rings), median and p95. Exit code 1 on any failure.
+//
+//   npm run load              LOAD_CALLS=200 LOAD_SECONDS=90 LOAD_API_CLIENTS=4 LOAD_TALK_MS=
+import { mkdirSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { eventually } from '../test/harness/asterisk.js';
-import { apiToken, dataDirWithAccount } from '../test/harness/process.js';
+import { apiToken, dataDirWithAccount, keptCalls } from '../test/harness/process.js';
+import { sandboxPid } from '../test/harness/sandbox.js';
 import { Phones, type Phone } from '../test/harness/phones.js';
 import { intEnv, procStat, startKonamiProcess, stopKonamiProcess, summary, withSandbox } from './common.js';
 
@@ -28,6 +32,10 @@ const SECONDS = intEnv('LOAD_SECONDS', 90);
 const API_CLIENTS = intEnv('LOAD_API_CLIENTS', 4);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const jitter = (min: number, max: number) => min + Math.floor(Math.random() * (max - min));
+const TALK = /^(\d+)-(\d+)$/.exec(process.env['LOAD_TALK_MS'] ?? '');
+if (process.env['LOAD_TALK_MS'] && !TALK) throw new Error('LOAD_TALK_MS must be <min>-<max> in ms, e.g. 500-1000');
+/** A talk time: the given range for every phase when LOAD_TALK_MS is set. */
+const talk = (min: number, max: number) => (TALK ? jitter(Number(TALK[1]), Number(TALK[2])) : jitter(min, max));
 
 interface Tally {
   completed: number;
@@ -53,7 +61,7 @@ async function oneCall(phones: Phones, account: string, slot: number, n: number,
     step = 'Bob answers';
     await bob.answer();
     await alice.waitState('Up', 30_000);
-    await sleep(jitter(5000, 15_000)); // Alice and Bob talk
+    await sleep(talk(5000, 15_000)); // Alice and Bob talk
     step = 'code pressed';
     await alice.press(`*21${maryNumber}#`, 80, 80);
     const sent = performance.now();
@@ -63,7 +71,7 @@ async function oneCall(phones: Phones, account: string, slot: number, n: number,
     t.setupMs.push(performance.now() - sent);
     step = 'Mary answers';
     await mary.answer();
-    await sleep(jitter(2000, 6000)); // Alice and Mary talk
+    await sleep(talk(2000, 6000)); // Alice and Mary talk
     step = 'Alice hangs up';
     await alice.hangup();
     await sleep(300);
@@ -71,7 +79,7 @@ async function oneCall(phones: Phones, account: string, slot: number, n: number,
     await bob.press('7', 100, 100);
     step = 'Mary hears 7';
     await mary.waitHeard('7', 20_000);
-    await sleep(jitter(5000, 15_000)); // Bob and Mary talk
+    await sleep(talk(5000, 15_000)); // Bob and Mary talk
     step = 'Bob hangs up';
     await bob.hangup();
     step = 'Mary hung up';
@@ -127,6 +135,8 @@ await withSandbox(async (env) => {
     const started = performance.now();
     const until = started + SECONDS * 1000;
     const cpuBefore = procStat(konami.pid!).cpuSeconds;
+    const asterisk = sandboxPid();
+    const asteriskBefore = procStat(asterisk).cpuSeconds;
     const report = setInterval(() => {
       console.error(`load: ${((performance.now() - started) / 1000).toFixed(0)} s: ${t.active} calls up, ${t.completed} completed, ${t.failed.length} failed`);
     }, 10_000);
@@ -139,9 +149,10 @@ await withSandbox(async (env) => {
     clearInterval(report);
     const wall = (performance.now() - started) / 1000;
     const stat = procStat(konami.pid!);
+    const asteriskCpu = procStat(asterisk).cpuSeconds - asteriskBefore;
     const leftOver = await eventually(async () => (await phones.ari.listChannels()).length, (n) => n === 0, 'every channel gone', 30_000, 250)
       .then(() => '', (err: Error) => err.message);
-    const kept = readdirSync(join(dataDir, 'calls')).length;
+    const kept = (await keptCalls(dataDir)).length;
     const apiTotal = [...statuses.values()].reduce((a, b) => a + b, 0);
     const fiveXX = [...statuses].filter(([s]) => s >= 500 || s === 0).reduce((a, [, n]) => a + n, 0);
     console.log(`load: ${CALLS} calls at once (peak ${t.peakActive}) for ${SECONDS} s, each a full attended transfer; konami as its own process`);
@@ -151,7 +162,9 @@ await withSandbox(async (env) => {
     for (const [f, k] of [...why].sort((a, b) => b[1] - a[1]).slice(0, 10)) console.log(`    failure (${k}x): ${f}`);
     console.log(`    transfer set-up (final digit sent -> target rings): ${summary(t.setupMs, 'ms', 1)}`);
     console.log(`    API: ${apiTotal} requests (${(apiTotal / wall).toFixed(0)}/s) by status: ${JSON.stringify(Object.fromEntries([...statuses].sort()))}; 5xx or no answer: ${fiveXX}`);
-    console.log(`    konami peak RSS: ${(stat.rssPeakKb / 1024).toFixed(1)} MB; CPU ${(stat.cpuSeconds - cpuBefore).toFixed(1)} s over ${wall.toFixed(0)} s`);
+    const share = (cpu: number) => `${((100 * cpu) / wall).toFixed(0)}% of one core`;
+    console.log(`    konami peak RSS: ${(stat.rssPeakKb / 1024).toFixed(1)} MB; CPU ${(stat.cpuSeconds - cpuBefore).toFixed(1)} s over ${wall.toFixed(0)} s (${share(stat.cpuSeconds - cpuBefore)})`);
+    console.log(`    Asterisk CPU: ${asteriskCpu.toFixed(1)} s (${share(asteriskCpu)}); the machine has 2 cores`);
     console.log(`    afterwards: ${leftOver || 'no channel left in Asterisk'}; call states kept: ${kept}`);
     if (t.failed.length > 0 || fiveXX > 0 || kept > 0 || leftOver || t.completed === 0) process.exitCode = 1;
   } finally {

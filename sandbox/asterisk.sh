@@ -220,9 +220,10 @@ case "${1:-}" in
   cli) shift; need_root; cli "$@" ;;
   logfile) echo "$run/log/full" ;;
   root) echo "$root" ;;
+  pid) alive || die "not running"; pid ;;
   sip-port) echo "$sip_port" ;;
   # sipp inside the root, from its run folder (scenarios in sip/); its pid is this one.
   sipp) shift; need_root; alive || die "not running"
     exec chroot "$root" /bin/sh -c "cd $inroot && exec /usr/bin/sipp \"\$@\"" sipp "$@" ;;
-  *) echo "usage: $0 provision|start|stop|restart|status|env|logfile|cli CMD|root|sip-port|sipp ARGS" >&2; exit 2 ;;
+  *) echo "usage: $0 provision|start|stop|restart|status|env|logfile|cli CMD|root|pid|sip-port|sipp ARGS" >&2; exit 2 ;;
 esac

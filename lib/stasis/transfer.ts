@@ -365,32 +365,49 @@ export class Transfer {
    * ringing, Mary is called showing Bob, and if Mary fails Alice is called back.
    */
   async start(): Promise<void> {
-    const { ari } = this.host;
     const { transferor: alice, transferee: bob } = this;
     const blind = this.settings.type === 'blind';
     this.log.info({ transferor: alice.role, endpoint: this.endpoint, type: this.settings.type }, 'transfer started');
-    if (blind) {
-      this.enter('partial');
-      await this.hangUp(alice);
-      await this.ring(bob);
-    } else {
-      await this.host.step('create consultation bridge',
-        ari.createBridge({ bridgeId: this.consultBridge, type: 'mixing,dtmf_events', name: `konami/${this.host.callId}/consult` }));
-      this.consultCreated = true;
-      await this.host.step('move transferor to consultation', ari.addChannel(this.consultBridge, [alice.id], { absorbDTMF: true }));
-      if (!bob.gone) {
-        await this.host.step('hold transferee', ari.startBridgeMoh(this.mainBridge, this.settings.mohClass));
-        this.mohOn = true;
-      }
-      await this.ring(alice);
-    }
+    // The target's channel is made while the parties are placed, not after: her dial waits only for
+    // the slower of the two. She cannot answer before she is dialled, and her dial (and answer) are
+    // stimuli queued behind this step, so she never answers into an empty bridge.
     const shownTo = blind ? bob : alice;
-    const mary = await this.host.originate('target', this.endpoint, this.targetNumber, shownTo.caller, shownTo.id);
+    const [mary] = await Promise.all([
+      this.host.originate('target', this.endpoint, this.targetNumber, shownTo.caller, shownTo.id),
+      blind ? this.placeForBlind() : this.placeForConsultation(),
+    ]);
     if (!mary) {
       await this.on({ kind: 'target_gone', cause: Cause.UNALLOCATED });
       return;
     }
     this.target = mary;
+  }
+
+  /** Blind: the transferor leaves at once, the transferee hears ringing. */
+  private async placeForBlind(): Promise<void> {
+    this.enter('partial');
+    await this.hangUp(this.transferor);
+    await this.ring(this.transferee);
+  }
+
+  /**
+   * Attended: the transferor moves to the consultation bridge while the
+   * transferee is held with music, then hears ringing (a playback on a
+   * channel outside a bridge would hold back its later commands).
+   */
+  private async placeForConsultation(): Promise<void> {
+    const { ari } = this.host;
+    const { transferor: alice, transferee: bob } = this;
+    await this.host.step('create consultation bridge',
+      ari.createBridge({ bridgeId: this.consultBridge, type: 'mixing,dtmf_events', name: `konami/${this.host.callId}/consult` }));
+    this.consultCreated = true;
+    await Promise.all([
+      this.host.step('move transferor to consultation', ari.addChannel(this.consultBridge, [alice.id], { absorbDTMF: true })),
+      bob.gone ? undefined : this.host.step('hold transferee', ari.startBridgeMoh(this.mainBridge, this.settings.mohClass)).then(() => {
+        this.mohOn = true;
+      }),
+    ]);
+    await this.ring(alice);
   }
 
   /** Feeds one stimulus through the table; false when this state has no row for it (nothing was done). */

@@ -33,3 +33,10 @@ export function sandboxEnv(): SandboxEnv {
   ) as Record<string, string>;
   return { url: vars.ARI_URL!, username: vars.ARI_USERNAME!, password: vars.ARI_PASSWORD! };
 }
+
+/** The running sandbox Asterisk's process id (for its CPU in benchmarks). */
+export function sandboxPid(): number {
+  const pid = Number(sandbox('pid').trim());
+  if (!Number.isInteger(pid) || pid <= 0) throw new Error('the sandbox Asterisk is not running');
+  return pid;
+}
