@@ -69,8 +69,9 @@ async function digitToDial(env: SandboxEnv, phones: Phones): Promise<{ local: nu
       await alice.press(`*21${target}#`, 80, 80);
       const mary = await phones.incoming(target, 10_000);
       // Mary's phone may ring before konami's own connection delivers the Dial event.
-      const targetChannel = konami.app.callOf(alice.peerId!)?.transfer?.target?.id ?? '';
-      const x = await eventually(async () => dialled.get(targetChannel), (v) => v !== undefined, `sample ${i}: the target's Dial event`);
+      // Her phone may ring before the transfer's first step has ended (and named her channel).
+      const targetChannel = await eventually(async () => konami.app.callOf(alice.peerId!)?.transfer?.target?.id, (v) => v !== undefined, `sample ${i}: the target's channel`);
+      const x = await eventually(async () => dialled.get(targetChannel!), (v) => v !== undefined, `sample ${i}: the target's Dial event`);
       const d = lastDigit.get(alice.peerId!);
       if (!d || !x) throw new Error(`sample ${i}: no final digit seen`);
       local.push(x.at - d.at);

@@ -245,6 +245,9 @@ export class Call implements CallPort {
   }
 
   dispatch(e: AriEvent): Promise<void> {
+    if (this.entering.size > 0 && (e.type === 'StasisStart' || e.type === 'StasisEnd' || e.type === 'ChannelDestroyed')) {
+      this.entering.get(e.channel.id)?.settle(e.type === 'StasisStart');
+    }
     // Bridge and playback events change nothing konami keeps: no need to write the record.
     if (!CALL_EVENTS.has(e.type)) return this.queue.push(() => this.on(e));
     return this.step_(() => this.on(e));
@@ -618,8 +621,10 @@ export class Call implements CallPort {
       await this.step('dial b', this.ari.dial(leg.id, { caller: this.a.id, timeout: this.settings.ringTimeout }));
       return;
     }
-    if (this.transfer?.owns(leg) && this.phase === 'bridged') await this.transfer.dialLeg(leg);
-    else await this.hangUp(leg, Cause.NORMAL_CLEARING); // its transfer ended before it got here
+    if (this.transfer?.owns(leg) && this.phase === 'bridged') {
+      // The transfer may have dialled her already, as soon as she entered.
+      if (!leg.dialled) await this.transfer.dialLeg(leg);
+    } else await this.hangUp(leg, Cause.NORMAL_CLEARING); // its transfer ended before it got here
   }
 
   private async onAnswered(leg: Leg): Promise<void> {
@@ -737,9 +742,24 @@ export class Call implements CallPort {
     this.finish();
   }
 
+  /** Channels this call made whose entry in Stasis someone may await (see TransferHost.entered). */
+  private readonly entering = new Map<string, { promise: Promise<boolean>; settle: (inStasis: boolean) => void }>();
+
+  private expectEntry(channelId: string): void {
+    let settle!: (inStasis: boolean) => void;
+    const promise = new Promise<boolean>((resolve) => {
+      settle = (inStasis) => {
+        this.entering.delete(channelId);
+        resolve(inStasis);
+      };
+    });
+    this.entering.set(channelId, { promise, settle });
+  }
+
   private finish(): void {
     if (this.phase === 'ended') return;
     this.phase = 'ended';
+    for (const { settle } of this.entering.values()) settle(false);
     this.digits.dispose();
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
@@ -828,8 +848,13 @@ export class Call implements CallPort {
         const leg = newLeg(`konami-${randomUUID()}`, kind, { caller: { name: '', number }, number, endpoint, inStasis: false });
         this.legs.set(leg.id, leg);
         this.owner.claim(leg.id, this);
-        return (await this.createChannel(leg, endpoint, shownAs, originator)) ? leg : undefined;
+        // Its StasisStart may come before Asterisk's answer to the request that made it.
+        this.expectEntry(leg.id);
+        if (await this.createChannel(leg, endpoint, shownAs, originator)) return leg;
+        this.entering.get(leg.id)?.settle(false);
+        return undefined;
       },
+      entered: (leg) => this.entering.get(leg.id)?.promise ?? Promise.resolve(false),
       step: (what, p) => this.step(what, p),
       hangUp: (leg) => this.hangUp(leg, Cause.NORMAL_CLEARING),
       play: (leg, media, what, playbackId) => this.play(leg, media, what, playbackId),

@@ -104,6 +104,11 @@ export interface TransferHost {
   readonly log: Logger;
   /** Creates a channel for this call (the target or a recall); undefined if Asterisk refused to create it. */
   originate(kind: LegKind, endpoint: string, number: string, shownAs: CallerId, originator: string): Promise<Leg | undefined>;
+  /**
+   * Resolves true as soon as a channel this call made entered Stasis (before
+   * its StasisStart takes its turn in the call's queue), false if it is gone first.
+   */
+  entered(leg: Leg): Promise<boolean>;
   /** An ARI step whose target may be gone already (logged, never thrown). */
   step(what: string, p: Promise<unknown>): Promise<boolean>;
   /** Hangs a channel of the call up (normal clearing), once; one already gone is no error. */
@@ -368,14 +373,18 @@ export class Transfer {
     const { transferor: alice, transferee: bob } = this;
     const blind = this.settings.type === 'blind';
     this.log.info({ transferor: alice.role, endpoint: this.endpoint, type: this.settings.type }, 'transfer started');
-    // The target's channel is made while the parties are placed, not after: her dial waits only for
-    // the slower of the two. She cannot answer before she is dialled, and her dial (and answer) are
-    // stimuli queued behind this step, so she never answers into an empty bridge.
+    // The target's channel is made while the parties are placed, not after. Her answer is a stimulus
+    // queued behind this step: she never answers into an empty bridge, and Bob never hears her.
     const shownTo = blind ? bob : alice;
-    const [mary] = await Promise.all([
-      this.host.originate('target', this.endpoint, this.targetNumber, shownTo.caller, shownTo.id),
-      blind ? this.placeForBlind() : this.placeForConsultation(),
-    ]);
+    const placing = blind ? this.placeForBlind() : this.placeForConsultation();
+    const making = (async () => {
+      const leg = await this.host.originate('target', this.endpoint, this.targetNumber, shownTo.caller, shownTo.id);
+      // Her dial need not wait for the placing to end: she is dialled as soon as her channel is in
+      // Stasis. If the placing ends first, her StasisStart dials her when its turn comes.
+      if (leg && (await Promise.race([this.host.entered(leg), placing.then(() => false)]))) await this.dialLeg(leg);
+      return leg;
+    })();
+    const [mary] = await Promise.all([making, placing]);
     if (!mary) {
       await this.on({ kind: 'target_gone', cause: Cause.UNALLOCATED });
       return;

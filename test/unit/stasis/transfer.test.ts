@@ -347,6 +347,27 @@ describe('attended transfer: the state machine through a call (fake ARI, fake ti
 
   // ---- 5. an ARI step still in flight when a hang-up arrives ----
 
+  it('Mary is dialled as soon as her channel enters Stasis, while Alice\'s move is still in flight, and once only', async function () {
+    await press(alice, '*212600');
+    const release = ari.hold('addChannel');
+    app.handle(ev.dtmf(alice, '#'));
+    await flush();
+    const mary = channel(created('target')[0]!);
+    app.handle(ev.stasisStart(mary, ['leg=target', 'call=alice']));
+    await flush();
+    const dials = () => ari.ops('dial').filter((c) => c.target === mary.id);
+    expect(dials(), 'Mary dialled before the move of Alice ended').to.have.length(1);
+    expect(members(consultBridge()), 'Alice not yet in the consultation').to.deep.equal([]);
+    release();
+    await settle();
+    expect(dials(), 'her StasisStart, in its turn, does not dial her again').to.have.length(1);
+    await answers(mary);
+    expect(members(consultBridge()), `Alice and Mary talk (${where()})`).to.deep.equal(sorted(['alice', mary.id]));
+    expect(mohIn(mainBridge), 'Bob holds').to.equal(true);
+    await everyoneHangsUp();
+    expectNothingLeft();
+  });
+
   it('Alice hangs up while her move to the consultation is in flight: Bob hears ringing, not music, and gets Mary', async function () {
     await press(alice, '*212600');
     const release = ari.hold('addChannel');
