@@ -2,7 +2,7 @@
 // crash or SIGKILL) can take its calls back. One JSON document per call; the
 // latest version wins. The file journal serves one instance; the interface is
 // what a shared store would implement.
-import { promises as fs } from 'node:fs';
+import { closeSync, ftruncateSync, openSync, promises as fs, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import { removeLeftovers, writeAtomically } from './files.js';
@@ -52,8 +52,9 @@ const COMPACT_BYTES = 1 << 20;
  * One append-only file, DATA_DIR/calls/journal: a line per version,
  * `<call id> <JSON>`, or `<call id> -` when the call ended; the last line of a
  * call wins. Versions given in one turn of the event loop (and while a write
- * is under way) go to the disk in one write, whatever the number of calls:
- * a call's step costs no file of its own and no rename. The file is rewritten
+ * is under way) go to the disk in one write, whatever the number of calls; a
+ * version awaited (a channel is about to be made) is written at once, in the
+ * same turn. A call's step costs no file of its own and no rename. The file is rewritten
  * whole (by rename) when it grows large with dead versions, emptied when no
  * call is left, and after a write that failed (so a line written in part is
  * never followed by more). No fsync: the file must outlive konami's process,
@@ -71,7 +72,8 @@ export class FileCallJournal implements CallJournal {
   private waiters: Array<{ resolve: () => void; reject: (err: Error) => void }> = [];
   private writing: Promise<void> | undefined;
   private scheduled = false;
-  private handle: fs.FileHandle | undefined;
+  /** The journal, open for appending (written to synchronously: a small append to a local file costs less than a trip to the thread pool). */
+  private fd: number | undefined;
   private size = 0;
   private liveBytes = 0;
   /** The file must be rewritten whole before anything is appended (after loading, or a failed write). */
@@ -138,15 +140,26 @@ export class FileCallJournal implements CallJournal {
   /** Writes what is pending and lets go of the file (konami stops). */
   async close(): Promise<void> {
     await this.drain();
-    await this.handle?.close().catch(() => undefined);
-    this.handle = undefined;
+    this.closeFile();
+  }
+
+  private closeFile(): void {
+    if (this.fd === undefined) return;
+    try {
+      closeSync(this.fd);
+    } catch {
+      // closed already
+    }
+    this.fd = undefined;
   }
 
   private enqueue(id: string, json: string | null, wait: boolean): Promise<void> {
     if (!ID.test(id)) return Promise.reject(new Error(`call id not fit for a file name: ${JSON.stringify(id)}`));
     this.pending.set(id, json);
     const done = wait ? new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject })) : Promise.resolve();
-    if (!this.scheduled) {
+    // Awaited (a channel is about to be made): written now, unless a write is under way.
+    if (wait && !this.writing) void this.drain();
+    else if (!this.scheduled) {
       // At the end of this turn: every version given meanwhile, by any call, goes in the same write.
       this.scheduled = true;
       setImmediate(() => {
@@ -188,8 +201,8 @@ export class FileCallJournal implements CallJournal {
     }
     try {
       if (this.rewrite || (this.size > COMPACT_BYTES && this.size > 4 * this.liveBytes)) await this.writeWhole();
-      else if (this.live.size === 0 && this.size > 0) await this.empty();
-      else if (text !== '') await this.append(text);
+      else if (this.live.size === 0 && this.size > 0) this.empty();
+      else if (text !== '') this.append(text);
       for (const w of waiters) w.resolve();
       return true;
     } catch (err) {
@@ -212,24 +225,24 @@ export class FileCallJournal implements CallJournal {
     }
   }
 
-  private async append(text: string): Promise<void> {
-    this.handle ??= await fs.open(this.file, 'a', 0o600);
+  private append(text: string): void {
+    this.fd ??= openSync(this.file, 'a', 0o600);
     const bytes = Buffer.from(text, 'utf8');
-    await this.handle.write(bytes);
-    this.size += bytes.length;
+    const written = writeSync(this.fd, bytes);
+    this.size += written;
+    if (written !== bytes.length) throw new Error(`${this.file}: ${written} of ${bytes.length} bytes written`);
   }
 
   /** No call left: the journal is emptied in place. */
-  private async empty(): Promise<void> {
-    this.handle ??= await fs.open(this.file, 'a', 0o600);
-    await this.handle.truncate(0);
+  private empty(): void {
+    this.fd ??= openSync(this.file, 'a', 0o600);
+    ftruncateSync(this.fd, 0);
     this.size = 0;
   }
 
   /** The live calls only, written beside the journal and renamed over it (no call left: an empty file). */
   private async writeWhole(): Promise<void> {
-    await this.handle?.close();
-    this.handle = undefined;
+    this.closeFile();
     let text = '';
     for (const [id, json] of this.live) text += `${id} ${json}\n`;
     await writeAtomically(this.file, text, { durable: false });
