@@ -47,7 +47,7 @@ async function load(port: number, method: string, path: string, headers: Record<
   return { rps: latencies.length / elapsed, p95: percentile(latencies, 95), median: percentile(latencies, 50), statuses };
 }
 
-const child = fork(fileURLToPath(new URL('./api-server.ts', import.meta.url)), [], { execArgv: ['--import', 'tsx'] });
+const child = fork(fileURLToPath(new URL('./api-server.ts', import.meta.url)), [], { execArgv: ['--import', 'tsx', ...(process.env['BENCH_CPU_PROF'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['BENCH_CPU_PROF']}`] : [])] });
 const ports = await new Promise<Ports>((resolve) => child.once('message', (m) => resolve(m as Ports)));
 try {
   const auth = { 'x-auth-token': ports.token };

@@ -163,7 +163,7 @@ export class Call implements CallPort {
   private readonly host: TransferHost;
   /** The number the caller dialled. */
   readonly calledNumber: string;
-  /** Playbacks konami started on each channel, newest last, for `break`. */
+  /** Playbacks konami started on each channel and not finished, newest last. */
   private readonly playbacks = new Map<string, string[]>();
   private readonly metrics: CallMetrics;
   private readonly journal: CallJournal;
@@ -546,6 +546,14 @@ export class Call implements CallPort {
         }
         return;
       }
+      case 'PlaybackFinished': {
+        // Kept for `break` and for a hang-up (settlePlaybacks) until finished.
+        const channel = e.playback.target_uri.slice('channel:'.length);
+        const ids = this.playbacks.get(channel)?.filter((id) => id !== e.playback.id);
+        if (ids?.length) this.playbacks.set(channel, ids);
+        else this.playbacks.delete(channel);
+        return;
+      }
       case 'Dial': {
         // A target that only indicates busy or congestion (and stays up) ends the dial here.
         const leg = this.legOf(e.peer.id);
@@ -868,6 +876,7 @@ export class Call implements CallPort {
   private async hangUp(leg: Leg, cause: number): Promise<void> {
     if (leg.gone || leg.hangupRequested) return;
     leg.hangupRequested = true;
+    await this.settlePlaybacks(leg);
     // A request that failed (Asterisk out of reach) is tried again at the next reconciliation.
     if (!(await this.step(`hang up ${leg.kind}`, this.ari.hangup(leg.id, cause)))) {
       leg.hangupRequested = false;
@@ -880,6 +889,21 @@ export class Call implements CallPort {
       this.log.warn({ leg: leg.kind, channel: leg.id }, 'hang-up not confirmed by Asterisk: nudging the channel');
       await this.step(`nudge ${leg.kind} to end`, this.ari.answer(leg.id));
     });
+  }
+
+  /**
+   * Before konami hangs up a party that has a playback of ours not finished:
+   * Asterisk plays to a bridged channel through its bridge, and holds the
+   * channel's Stasis loop until the bridge has taken the playback. A channel
+   * that leaves its bridge by hanging up before that can stay up, deaf to
+   * every request, for up to ten minutes. So the playbacks are stopped, and a
+   * request that goes through that loop (answer: the party is up already) is
+   * awaited, before the hang-up.
+   */
+  private async settlePlaybacks(leg: Leg): Promise<void> {
+    if (!this.playbacks.get(leg.id)?.length || !leg.inStasis || !(leg.kind === 'a' || leg.answered)) return;
+    await this.silence(leg);
+    await this.step(`let ${leg.kind}'s playbacks end`, this.ari.answer(leg.id));
   }
 
   /** A timer whose work runs in the call's queue; all are cleared when the call ends. */

@@ -172,7 +172,10 @@ export class FileCallJournal implements CallJournal {
 
   /** One writer at a time; each round writes everything pending so far in one go. Never rejects. */
   private drain(): Promise<void> {
-    this.writing ??= (async () => {
+    if (this.writing) return this.writing;
+    if (this.pending.size === 0 && !this.rewrite) return Promise.resolve();
+    // Not settled in this turn (a round is awaited at least once), so `writing` is cleared after it is set.
+    this.writing = (async () => {
       try {
         while ((this.pending.size > 0 || this.rewrite) && (await this.writeRound()));
       } finally {

@@ -271,6 +271,9 @@ export const ev = {
   dtmf(channel: ChannelSnapshot, digit: string, duration_ms = 100): AriEvent {
     return { ...base, type: 'ChannelDtmfReceived', channel, digit, duration_ms };
   },
+  playbackFinished(id: string, channelId: string, media = ''): AriEvent {
+    return { ...base, type: 'PlaybackFinished', playback: { id, media_uri: media, target_uri: `channel:${channelId}`, state: 'done' } };
+  },
   dial(peer: ChannelSnapshot, dialstatus: string, caller?: ChannelSnapshot): AriEvent {
     return { ...base, type: 'Dial', peer, caller, dialstatus };
   },

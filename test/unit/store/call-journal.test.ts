@@ -69,6 +69,15 @@ describe('the file journal of calls in progress', function () {
     expect((await reloaded()).length).to.equal(101);
   });
 
+  it('a version awaited after a turn whose versions were all written already is written too (the writer is never left stale)', async function () {
+    journal.save('x', '{"n":1}'); // the end of this turn is asked to write
+    await journal.saveNow('y', '{"n":2}'); // written at once, x with it
+    await new Promise((r) => setImmediate(r)); // the end of the turn finds nothing left
+    const late = await Promise.race([journal.saveNow('z', '{"n":3}').then(() => 'written'), new Promise((r) => setTimeout(r, 500, 'stuck'))]);
+    expect(late).to.equal('written');
+    expect((await reloaded()).map((c) => c.id)).to.deep.equal(['x', 'y', 'z']);
+  });
+
   it("keeps calls readable by konami's user only: file 0600 in a folder 0700", async function () {
     await journal.saveNow('call-1', JSON.stringify({ n: 1 }));
     expect(statSync(file()).mode & 0o777).to.equal(0o600);
