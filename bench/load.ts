@@ -14,8 +14,11 @@
 //
 // Prints completed and failed calls (failed must be 0), API requests by
 // status (no 5xx allowed), konami's peak RSS and CPU and Asterisk's CPU
-// (each as a share of one core), and the transfer set-up time (final digit
-// sent -> Mary's phone rings), median and p95. Exit code 1 on any failure.
+// (each as a share of one core), and the transfer set-up time as the phones
+// see it (the harness's clock, from the end of the time it gives its DTMF
+// to Mary's phone ringing: that time has an offset of its own, so the
+// set-up itself is measured by bench:transfer, on Asterisk's clock), median
+// and p95. Exit code 1 on any failure.
 //
 //   npm run load              LOAD_CALLS=200 LOAD_SECONDS=90 LOAD_API_CLIENTS=4 LOAD_TALK_MS=
 import { mkdirSync } from 'node:fs';
@@ -160,7 +163,7 @@ await withSandbox(async (env) => {
     const why = new Map<string, number>();
     for (const f of t.failed) why.set(f, (why.get(f) ?? 0) + 1);
     for (const [f, k] of [...why].sort((a, b) => b[1] - a[1]).slice(0, 10)) console.log(`    failure (${k}x): ${f}`);
-    console.log(`    transfer set-up (final digit sent -> target rings): ${summary(t.setupMs, 'ms', 1)}`);
+    console.log(`    transfer set-up as the phones see it (harness's clock, with its DTMF timing): ${summary(t.setupMs, 'ms', 1)}`);
     console.log(`    API: ${apiTotal} requests (${(apiTotal / wall).toFixed(0)}/s) by status: ${JSON.stringify(Object.fromEntries([...statuses].sort()))}; 5xx or no answer: ${fiveXX}`);
     const share = (cpu: number) => `${((100 * cpu) / wall).toFixed(0)}% of one core`;
     console.log(`    konami peak RSS: ${(stat.rssPeakKb / 1024).toFixed(1)} MB; CPU ${(stat.cpuSeconds - cpuBefore).toFixed(1)} s over ${wall.toFixed(0)} s (${share(stat.cpuSeconds - cpuBefore)})`);
