@@ -451,32 +451,35 @@ describe('attended transfer: the state machine through a call (fake ARI, fake ti
     expectNothingLeft();
   });
 
-  it('a party with a playback of ours not finished is hung up only once the playback is stopped and a request through its Stasis loop has returned', async function () {
+  /** Mary is busy: Alice is back with Bob, hearing the failure tone; then Bob hangs up. Answers what konami sent Alice meanwhile. */
+  async function maryBusyThenBobHangsUp(beforeBob: () => void = () => undefined): Promise<Command[]> {
     const mary = await transferTo();
     app.handle(ev.dial(mary, 'BUSY'));
     await settle();
-    const tone = ari.ops('play').filter((c) => c.target === 'alice').at(-1)!;
-    expect(tone.args['media']).to.equal(BEEPERR);
-    // Bob hangs up while Alice's failure tone may still be on its way to her bridge: the call ends.
+    beforeBob();
+    await settle();
     const from = ari.commands.length;
     hangsUp(bob);
     await settle();
-    const toAlice = ari.commands.slice(from).filter((c) => c.target === 'alice' || c.target === tone.args['playbackId']).map((c) => c.op);
+    return ari.commands.slice(from);
+  }
+
+  it('a party with a playback of ours not finished is hung up only once the playback is stopped and a request through its Stasis loop has returned', async function () {
+    const sent = await maryBusyThenBobHangsUp();
+    const tone = ari.ops('play').filter((c) => c.target === 'alice').at(-1)!;
+    expect(tone.args['media']).to.equal(BEEPERR);
+    // Bob hung up while Alice's failure tone may still be on its way to her bridge: the call ends.
+    const toAlice = sent.filter((c) => c.target === 'alice' || c.target === tone.args['playbackId']).map((c) => c.op);
     expect(toAlice, 'stop the tone, wait for her Stasis loop, then hang up').to.deep.equal(['stopPlayback', 'answer', 'hangup']);
     await confirmHangups();
     expectNothingLeft();
   });
 
   it('a party whose playbacks all finished is hung up at once', async function () {
-    const mary = await transferTo();
-    app.handle(ev.dial(mary, 'BUSY'));
-    await settle();
-    for (const c of ari.ops('play').filter((p) => p.target === 'alice')) app.handle(ev.playbackFinished(String(c.args['playbackId']), 'alice'));
-    await settle();
-    const from = ari.commands.length;
-    hangsUp(bob);
-    await settle();
-    expect(ari.commands.slice(from).filter((c) => c.target === 'alice').map((c) => c.op)).to.deep.equal(['hangup']);
+    const sent = await maryBusyThenBobHangsUp(() => {
+      for (const c of ari.ops('play').filter((p) => p.target === 'alice')) app.handle(ev.playbackFinished(String(c.args['playbackId']), 'alice'));
+    });
+    expect(sent.filter((c) => c.target === 'alice').map((c) => c.op)).to.deep.equal(['hangup']);
     await confirmHangups();
     expectNothingLeft();
   });
