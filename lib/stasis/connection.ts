@@ -134,7 +134,11 @@ export class AriConnection extends EventEmitter implements Ari {
 
   private onRaw(raw: { type?: string; application?: string }): void {
     if (raw.type === 'ApplicationReplaced') {
-      this.log.error({ app: this.settings.app }, 'another ARI connection registered the same application name');
+      // Asterisk gave the application to another connection: this one yields for good (reopening
+      // would take it back, and the two would take it from each other forever).
+      this.log.error({ app: this.settings.app }, 'another ARI connection registered the same application name: this konami stops taking events');
+      this.events?.stop();
+      this.setConnected(false);
       return;
     }
     const e = asKnownEvent(raw);
