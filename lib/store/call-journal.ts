@@ -31,18 +31,33 @@ export const NO_JOURNAL: CallJournal = {
 
 const ID = /^[A-Za-z0-9._-]{1,128}$/;
 
-/** Each call's newest version in a journal's text (a call that ended has none); lines are checked when parsed. */
+/**
+ * Each call's newest readable version in a journal's text (a call that ended
+ * has none). A line a konami killed mid-write left unfinished (no newline)
+ * or unreadable gives way to the call's version before it.
+ */
 export function parseJournal(text: string): Map<string, string> {
   const versions = new Map<string, string>();
-  for (const line of text.split('\n')) {
+  const lines = text.split('\n');
+  lines.pop(); // what follows the last newline was never finished
+  for (const line of lines) {
     const space = line.indexOf(' ');
     if (space < 0) continue;
     const id = line.slice(0, space);
     const json = line.slice(space + 1);
     if (json === '-') versions.delete(id);
-    else versions.set(id, json);
+    else if (readable(json)) versions.set(id, json);
   }
   return versions;
+}
+
+function readable(json: string): boolean {
+  try {
+    JSON.parse(json);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The journal is rewritten with only the live calls once it is this large and mostly dead versions. */

@@ -93,8 +93,11 @@ describe('the file journal of calls in progress', function () {
     journal.remove('b');
     await journal.flush();
     expect(statSync(file()).size, 'emptied').to.equal(0);
-    // A konami killed in the middle of a write (or a machine that died) left part of a line.
-    writeFileSync(file(), 'c {"n":3}\nd {"n": ');
+    // A konami killed in the middle of a write (or a machine that died) left part of a line: a call's
+    // earlier version stands (c), a call with none is not known (d).
+    writeFileSync(file(), 'c {"n":3}\nc {"n":4,"pa');
+    expect(await reloaded()).to.deep.equal([{ id: 'c', state: { n: 3 } }]);
+    writeFileSync(file(), 'c {"n":3}\nc {"n": \nd {"n": ');
     writeFileSync(join(dir, 'calls', 'journal.2147483646-0123456789ab.tmp'), 'half');
     const hoursAgo = new Date(Date.now() - 2 * 3600_000);
     utimesSync(join(dir, 'calls', 'journal.2147483646-0123456789ab.tmp'), hoursAgo, hoursAgo);
