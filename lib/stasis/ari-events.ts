@@ -36,6 +36,7 @@ export class AriEventSocket extends EventEmitter {
   private socket: WebSocket | undefined;
   private stopped = false;
   private attempt = 0;
+  private immediate = false;
   private retry: NodeJS.Timeout | undefined;
   private pinger: NodeJS.Timeout | undefined;
   private readonly address: string;
@@ -68,6 +69,12 @@ export class AriEventSocket extends EventEmitter {
       this.once('stopped', resolve);
       this.open();
     });
+  }
+
+  /** Opens the connection again at once (Asterisk gave the application to another connection). */
+  reopen(): void {
+    this.immediate = true;
+    this.socket?.terminate();
   }
 
   stop(): void {
@@ -125,7 +132,8 @@ export class AriEventSocket extends EventEmitter {
         this.log.warn('ARI event connection lost; reconnecting');
         this.emit('down');
       }
-      const delay = backoffDelay(this.attempt++, this.backoff);
+      const delay = this.immediate ? 0 : backoffDelay(this.attempt++, this.backoff);
+      this.immediate = false;
       if (!up) this.log.warn({ attempt: this.attempt, retry_in_ms: delay }, 'ARI event connection not opened; retrying');
       this.retry = setTimeout(() => this.open(), delay);
     });

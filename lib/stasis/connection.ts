@@ -134,11 +134,10 @@ export class AriConnection extends EventEmitter implements Ari {
 
   private onRaw(raw: { type?: string; application?: string }): void {
     if (raw.type === 'ApplicationReplaced') {
-      // Asterisk gave the application to another connection: this one yields for good (reopening
-      // would take it back, and the two would take it from each other forever).
-      this.log.error({ app: this.settings.app }, 'another ARI connection registered the same application name: this konami stops taking events');
-      this.events?.stop();
-      this.setConnected(false);
+      // Asterisk gave the application to another connection (one left behind by a konami that
+      // stopped while connecting, say): this one takes it back at once, or its calls hear nothing.
+      this.log.error({ app: this.settings.app }, 'another ARI connection registered the same application name: taking it back');
+      this.events?.reopen();
       return;
     }
     const e = asKnownEvent(raw);
