@@ -28,6 +28,9 @@ export function backoffDelay(attempt: number, b: Backoff): number {
 /** How often the connection is pinged; a ping unanswered by the next one ends it (and it is opened again). */
 export const PING_INTERVAL_MS = 10_000;
 
+/** How long the opening handshake may take: a server that takes the connection but never answers is left for another try. */
+export const HANDSHAKE_TIMEOUT_MS = 5000;
+
 /**
  * Events: 'message' (one parsed ARI event), 'down' (the connection was lost;
  * it is being opened again).
@@ -38,7 +41,6 @@ export class AriEventSocket extends EventEmitter {
   private attempt = 0;
   private immediate = false;
   private retry: NodeJS.Timeout | undefined;
-  private pinger: NodeJS.Timeout | undefined;
   private readonly address: string;
   private readonly auth: string;
 
@@ -51,7 +53,8 @@ export class AriEventSocket extends EventEmitter {
     private readonly log: Logger,
     private readonly backoff: Backoff,
     private readonly opened: () => Promise<void>,
-    private readonly pingIntervalMs = PING_INTERVAL_MS,
+    private readonly timing: { pingIntervalMs: number; handshakeTimeoutMs: number } =
+    { pingIntervalMs: PING_INTERVAL_MS, handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS },
   ) {
     super();
     const u = new URL(settings.url);
@@ -81,25 +84,29 @@ export class AriEventSocket extends EventEmitter {
     this.stopped = true;
     this.emit('stopped');
     clearTimeout(this.retry);
-    clearInterval(this.pinger);
     this.socket?.terminate();
     this.socket = undefined;
   }
 
   private open(): void {
     if (this.stopped) return;
-    const socket = new WebSocket(this.address, { headers: { authorization: this.auth }, perMessageDeflate: false });
+    const socket = new WebSocket(this.address, {
+      headers: { authorization: this.auth }, perMessageDeflate: false, handshakeTimeout: this.timing.handshakeTimeoutMs,
+    });
     this.socket = socket;
+    // Only the current socket speaks: a late message from one that was replaced or stopped is not konami's any more.
+    const current = () => socket === this.socket && !this.stopped;
     let up = false;
     let answered = true;
+    let pinger: NodeJS.Timeout | undefined;
     socket.on('open', () => {
       void this.opened().catch((err: Error) => this.log.warn({ reason: err.message }, 'ARI event connection set-up incomplete')).then(() => {
-        if (socket !== this.socket || socket.readyState !== WebSocket.OPEN) return;
+        if (!current() || socket.readyState !== WebSocket.OPEN) return;
         up = true;
         this.attempt = 0;
         this.emit('up');
       });
-      this.pinger = setInterval(() => {
+      pinger = setInterval(() => {
         if (!answered) {
           this.log.warn('ARI event connection did not answer a ping: closing it');
           socket.terminate();
@@ -107,12 +114,13 @@ export class AriEventSocket extends EventEmitter {
         }
         answered = false;
         socket.ping();
-      }, this.pingIntervalMs);
+      }, this.timing.pingIntervalMs);
     });
     socket.on('pong', () => {
       answered = true;
     });
     socket.on('message', (data: Buffer) => {
+      if (!current()) return;
       let event: unknown;
       try {
         event = JSON.parse(data.toString('utf8'));
@@ -120,14 +128,19 @@ export class AriEventSocket extends EventEmitter {
         this.log.warn({ bytes: data.length }, 'ARI sent an event that is not JSON: ignored');
         return;
       }
-      this.emit('message', event);
+      try {
+        this.emit('message', event);
+      } catch (err) {
+        // One event's fault must not end the connection every call depends on.
+        this.log.error({ err, type: (event as { type?: unknown } | null)?.type }, 'an ARI event could not be handled');
+      }
     });
     socket.on('error', (err: Error) => {
       if (!up) this.log.debug({ reason: err.message }, 'ARI event connection failed');
     });
     socket.on('close', () => {
-      clearInterval(this.pinger);
-      if (socket !== this.socket || this.stopped) return;
+      clearInterval(pinger);
+      if (!current()) return;
       if (up) {
         this.log.warn('ARI event connection lost; reconnecting');
         this.emit('down');

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import type { AddressInfo } from 'node:net';
+import { once } from 'node:events';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { silentLogger } from '../../../lib/log.js';
 import { AriEventSocket } from '../../../lib/stasis/ari-events.js';
@@ -54,9 +55,9 @@ describe('AriEventSocket (the event websocket)', () => {
     await fake.close();
   });
 
-  const open = (opened: () => Promise<void> = async () => undefined, pingMs?: number) => {
-    socket = new AriEventSocket({ url: fake.url, username: 'konami', password: 's3cret', app: 'konami' },
-      silentLogger(), { initialMs: 10, maxMs: 20 }, opened, pingMs);
+  const open = (opened: () => Promise<void> = async () => undefined, timing = { pingIntervalMs: 10_000, handshakeTimeoutMs: 5000 }, url = fake.url) => {
+    socket = new AriEventSocket({ url, username: 'konami', password: 's3cret', app: 'konami' },
+      silentLogger(), { initialMs: 10, maxMs: 20 }, opened, timing);
     return socket;
   };
 
@@ -125,7 +126,7 @@ describe('AriEventSocket (the event websocket)', () => {
 
   it('closes a connection whose peer stops answering pings, and opens a new one', async () => {
     fake.answerPings = false;
-    const s = open(async () => undefined, 30);
+    const s = open(async () => undefined, { pingIntervalMs: 30, handshakeTimeoutMs: 5000 });
     let downs = 0;
     s.on('down', () => downs++);
     await s.start();
@@ -144,5 +145,49 @@ describe('AriEventSocket (the event websocket)', () => {
     const attempts = fake.requests.length;
     await new Promise((r) => setTimeout(r, 100));
     expect(fake.requests.length).to.equal(attempts);
+  });
+
+  it('gives up a handshake the server never answers, and tries again', async () => {
+    // A server that takes connections and reads the upgrade request but never answers it.
+    const silent = createServer((c) => c.on('error', () => undefined));
+    const held: Socket[] = [];
+    let closed = 0;
+    silent.on('connection', (c) => {
+      held.push(c);
+      c.resume();
+      c.on('close', () => closed++);
+    });
+    silent.listen(0, '127.0.0.1');
+    await once(silent, 'listening');
+    try {
+      open(async () => undefined, { pingIntervalMs: 10_000, handshakeTimeoutMs: 50 },
+        `http://127.0.0.1:${(silent.address() as AddressInfo).port}`);
+      void socket!.start();
+      await until(() => held.length >= 3, 2000);
+      // Each was closed by konami before the next was opened.
+      await until(() => closed >= held.length - 1, 2000);
+    } finally {
+      socket!.stop();
+      for (const c of held) c.destroy();
+      await new Promise((r) => silent.close(r));
+    }
+  });
+
+  it('an event whose handler throws is logged and the connection stays up for the next', async () => {
+    const s = open();
+    const got: unknown[] = [];
+    let downs = 0;
+    s.on('down', () => downs++);
+    s.on('message', (e: { type: string }) => {
+      if (e.type === 'Bad') throw new Error('handler fault');
+      got.push(e);
+    });
+    await s.start();
+    fake.sockets[0]!.send('{"type":"Bad"}');
+    fake.sockets[0]!.send('{"type":"Good"}');
+    await until(() => got.length === 1);
+    expect(got).to.deep.equal([{ type: 'Good' }]);
+    expect(downs).to.equal(0);
+    expect(fake.requests).to.have.length(1);
   });
 });
