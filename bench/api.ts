@@ -9,7 +9,7 @@ import { fork } from 'node:child_process';
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { intEnv, percentile } from './common.js';
+import { endWithThisProcess, intEnv, percentile } from './common.js';
 
 const SECONDS = intEnv('BENCH_SECONDS', 5);
 const CONCURRENCY = intEnv('BENCH_CONCURRENCY', 16);
@@ -48,6 +48,7 @@ async function load(port: number, method: string, path: string, headers: Record<
 }
 
 const child = fork(fileURLToPath(new URL('./api-server.ts', import.meta.url)), [], { execArgv: ['--import', 'tsx', ...(process.env['BENCH_CPU_PROF'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['BENCH_CPU_PROF']}`] : [])] });
+endWithThisProcess(child);
 const ports = await new Promise<Ports>((resolve) => child.once('message', (m) => resolve(m as Ports)));
 try {
   const auth = { 'x-auth-token': ports.token };

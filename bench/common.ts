@@ -49,6 +49,32 @@ export function procStat(pid: number): { rssPeakKb: number; cpuSeconds: number; 
   return { rssPeakKb: hwm, cpuSeconds: user + system, userSeconds: user, systemSeconds: system };
 }
 
+/**
+ * Every process a benchmark started is ended with it, however it ends (a
+ * failure, Ctrl-C, a kill): a konami left behind would stay connected to the
+ * sandbox under the application name `konami` and take it from whatever runs
+ * next (a test run's konami then hears nothing; this happened).
+ */
+const children = new Set<ChildProcess>();
+let reaping = false;
+export function endWithThisProcess(child: ChildProcess): ChildProcess {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  if (!reaping) {
+    reaping = true;
+    process.once('exit', () => {
+      for (const c of children) c.kill('SIGKILL');
+    });
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+      process.once(signal, () => {
+        for (const c of children) c.kill('SIGKILL');
+        process.exit(128 + (signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : 1));
+      });
+    }
+  }
+  return child;
+}
+
 /** konami from the build (dist/), as production runs it, dialling the harness's phones; resolves when ready. */
 export async function startKonamiProcess(
   env: SandboxEnv, dataDir: string, logFile: string, extra: Record<string, string> = {},
@@ -68,6 +94,7 @@ export async function startKonamiProcess(
     },
     stdio: ['ignore', openSync(logFile, 'w'), 'inherit'],
   });
+  endWithThisProcess(child);
   await eventually(async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status,
     (s) => s === 200, 'konami to be ready', 15_000, 100);
   return Object.assign(child, { httpPort: port });

@@ -10,22 +10,24 @@
 //     connected), with konami as its own process: failures, konami's peak
 //     RSS and CPU seconds per transfer;
 // (c) the same calls one at a time, from entry to hang-up: konami's CPU per
-//     call from /proc.
+//     call from /proc; beside it the floor, a bare ARI application doing the
+//     same transfers on the same transport (bench/floor-app.ts), and the ratio.
 //
 //   npm run bench:transfer          BENCH_SAMPLES=30 BENCH_CALLS=100 BENCH_SERIAL=20 (0 skips a part)
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { validateMetaflows } from '../lib/metaflow/config.js';
 import type { AriEvent } from '../lib/stasis/ari-types.js';
 import { eventually, konamiBridges } from '../test/harness/asterisk.js';
-import { startTestKonami } from '../test/harness/konami.js';
+import { PHONES_TEMPLATE, startTestKonami } from '../test/harness/konami.js';
 import { Phones, type Phone } from '../test/harness/phones.js';
 import { dataDirWithAccount } from '../test/harness/process.js';
 import type { SandboxEnv } from '../test/harness/sandbox.js';
 import { randomUUID } from 'node:crypto';
 import { silentLogger } from '../lib/log.js';
 import { AriConnection } from '../lib/stasis/connection.js';
-import { intEnv, percentile, procStat, startKonamiProcess, stopKonamiProcess, summary, withSandbox } from './common.js';
+import { endWithThisProcess, intEnv, percentile, procStat, startKonamiProcess, stopKonamiProcess, summary, withSandbox } from './common.js';
 
 mkdirSync('test-output', { recursive: true });
 const SAMPLES = intEnv('BENCH_SAMPLES', 30);
@@ -143,13 +145,12 @@ async function floor(env: SandboxEnv, phones: Phones): Promise<number[]> {
 /**
  * (c) CPU per call, calls one at a time: each call enters, is answered,
  * Alice presses *21<target>#, Mary answers, Alice hangs up, Bob and Mary are
- * connected, and they hang up; konami as its own process, its CPU read from
- * /proc, less what it spends idle over the same time.
+ * connected, and they hang up; the application as its own process, its CPU
+ * read from /proc, less what it spends idle over the same time. Run for
+ * konami and for the floor (bench/floor-app.ts) alike.
  */
-async function oneAtATime(env: SandboxEnv, phones: Phones): Promise<void> {
-  const { dataDir, account } = await dataDirWithAccount('bench-c', METAFLOWS);
-  const child = await startKonamiProcess(env, dataDir, 'test-output/bench-konami-serial.log');
-  const pid = child.pid!;
+async function oneAtATime(phones: Phones, label: string, app: ChildProcess, account: string): Promise<number> {
+  const pid = app.pid!;
   const bridged = async (name: string, members: string[]) => eventually(async () => (await konamiBridges(phones.ari)).find((b) => b.name === name),
     (b) => b !== undefined && JSON.stringify([...b.channels].sort()) === JSON.stringify([...members].sort()), name, 10_000, 20);
   try {
@@ -170,19 +171,56 @@ async function oneAtATime(env: SandboxEnv, phones: Phones): Promise<void> {
     const wall = (performance.now() - t0) / 1000;
     const to = procStat(pid);
     const cpu = to.cpuSeconds - from.cpuSeconds;
-    // What konami spends with no call at all (its timers), read after the calls, past start-up's own work.
+    // What it spends with no call at all (its timers), read after the calls, past start-up's own work.
     const idleFrom = procStat(pid).cpuSeconds;
     await sleep(5000);
     const idlePerSecond = (procStat(pid).cpuSeconds - idleFrom) / 5;
     const perCall = (cpu / SERIAL) * 1000;
     const idle = ((idlePerSecond * wall) / SERIAL) * 1000;
-    console.log(`(c) ${SERIAL} calls one at a time, each a full attended transfer (konami as its own process)`);
     const user = ((to.userSeconds - from.userSeconds) / SERIAL) * 1000;
-    console.log(`    konami CPU per call: ${perCall.toFixed(1)} ms (user ${user.toFixed(1)}, system ${(perCall - user).toFixed(1)}; ${(perCall - idle).toFixed(1)} ms less ${idle.toFixed(1)} ms spent idle over the same time); wall ${wall.toFixed(1)} s`);
+    console.log(`    ${label} CPU per call: ${perCall.toFixed(1)} ms (user ${user.toFixed(1)}, system ${(perCall - user).toFixed(1)}; ${(perCall - idle).toFixed(1)} ms less ${idle.toFixed(1)} ms spent idle over the same time); wall ${wall.toFixed(1)} s`);
+    return perCall;
   } finally {
-    await stopKonamiProcess(child);
     await phones.reset();
   }
+}
+
+/** (c) for konami, then for the floor, and their ratio. */
+async function cpuPerCall(env: SandboxEnv, phones: Phones): Promise<void> {
+  console.log(`(c) ${SERIAL} calls one at a time, each a full attended transfer (each application as its own process)`);
+  const { dataDir, account } = await dataDirWithAccount('bench-c', METAFLOWS);
+  const child = await startKonamiProcess(env, dataDir, 'test-output/bench-konami-serial.log');
+  let konami: number;
+  try {
+    konami = await oneAtATime(phones, 'konami', child, account);
+  } finally {
+    await stopKonamiProcess(child);
+  }
+  const bare = await startFloorProcess(env);
+  let floorCpu: number;
+  try {
+    floorCpu = await oneAtATime(phones, 'floor (bench/floor-app.ts)', bare, 'floor');
+  } finally {
+    await stopKonamiProcess(bare);
+  }
+  console.log(`    konami / floor: ${(konami / Math.max(0.1, floorCpu)).toFixed(2)}`);
+}
+
+/** The bare ARI application of bench/floor-app.ts as its own process; resolves once it is registered. */
+async function startFloorProcess(env: SandboxEnv): Promise<ChildProcess> {
+  const prof = process.env['BENCH_CPU_PROF'];
+  const child = spawn(process.execPath, [...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}/floor`] : []), '--import', 'tsx', 'bench/floor-app.ts'], {
+    env: { ...process.env, ARI_URL: env.url, ARI_USERNAME: env.username, ARI_PASSWORD: env.password, DIAL_TEMPLATE: PHONES_TEMPLATE },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  endWithThisProcess(child);
+  await new Promise<void>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`bench/floor-app.ts exited (${code}) before it was ready`)));
+    child.stdout!.on('data', (d: Buffer) => {
+      if (d.toString().includes('ready')) resolve();
+    });
+  });
+  return child;
 }
 
 /** (b) N concurrent full attended transfers against konami as its own process. */
@@ -262,7 +300,7 @@ await withSandbox(async (env) => {
     console.log(`(a) final digit of *21<target># -> target channel dialled (${SAMPLES} transfers, one at a time)`);
     console.log(`    from receipt in konami:     ${summary(a.local)}`);
     console.log(`    from Asterisk's event times: ${summary(a.asterisk, 'ms', 0)}`);
-    if (SERIAL > 0) await oneAtATime(env, phones);
+    if (SERIAL > 0) await cpuPerCall(env, phones);
     if (CALLS > 0) await concurrent(env, phones);
     // Last: the bare script takes konami's application name, which nothing else may hold meanwhile.
     const bare = await floor(env, phones);
