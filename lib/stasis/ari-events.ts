@@ -31,6 +31,26 @@ export const PING_INTERVAL_MS = 10_000;
 /** How long the opening handshake may take: a server that takes the connection but never answers is left for another try. */
 export const HANDSHAKE_TIMEOUT_MS = 5000;
 
+export interface EventSocketTiming {
+  pingIntervalMs: number;
+  handshakeTimeoutMs: number;
+  /**
+   * The wait before taking the application back from another connection that
+   * registered it, growing with each time in a row (two konamis set up with one
+   * application name take turns at this pace, not in a busy loop).
+   */
+  replacedBackoff: Backoff;
+}
+
+export const EVENT_SOCKET_TIMING: EventSocketTiming = {
+  pingIntervalMs: PING_INTERVAL_MS,
+  handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
+  replacedBackoff: { initialMs: 1000, maxMs: 60_000 },
+};
+
+/** A replacement this long after the previous one counts as the first again. */
+const REPLACEMENTS_FORGOTTEN_MS = 5 * 60_000;
+
 /**
  * Events: 'message' (one parsed ARI event), 'down' (the connection was lost;
  * it is being opened again).
@@ -39,7 +59,10 @@ export class AriEventSocket extends EventEmitter {
   private socket: WebSocket | undefined;
   private stopped = false;
   private attempt = 0;
-  private immediate = false;
+  /** The wait before the next opening, when it is not the usual backoff. */
+  private nextDelay: number | undefined;
+  private replacements = 0;
+  private lastReplaced = 0;
   private retry: NodeJS.Timeout | undefined;
   private readonly address: string;
   private readonly auth: string;
@@ -53,8 +76,7 @@ export class AriEventSocket extends EventEmitter {
     private readonly log: Logger,
     private readonly backoff: Backoff,
     private readonly opened: () => Promise<void>,
-    private readonly timing: { pingIntervalMs: number; handshakeTimeoutMs: number } =
-    { pingIntervalMs: PING_INTERVAL_MS, handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS },
+    private readonly timing: EventSocketTiming = EVENT_SOCKET_TIMING,
   ) {
     super();
     const u = new URL(settings.url);
@@ -74,10 +96,19 @@ export class AriEventSocket extends EventEmitter {
     });
   }
 
-  /** Opens the connection again at once (Asterisk gave the application to another connection). */
-  reopen(): void {
-    this.immediate = true;
+  /**
+   * Asterisk gave the application to another connection: this one is closed
+   * (it is no longer up) and opened again, which takes the application back,
+   * after a wait that grows while it keeps happening. Returns that wait (ms).
+   */
+  replaced(): number {
+    const now = Date.now();
+    if (now - this.lastReplaced > REPLACEMENTS_FORGOTTEN_MS) this.replacements = 0;
+    this.lastReplaced = now;
+    const delay = backoffDelay(this.replacements++, this.timing.replacedBackoff);
+    this.nextDelay = delay;
     this.socket?.terminate();
+    return delay;
   }
 
   stop(): void {
@@ -145,8 +176,8 @@ export class AriEventSocket extends EventEmitter {
         this.log.warn('ARI event connection lost; reconnecting');
         this.emit('down');
       }
-      const delay = this.immediate ? 0 : backoffDelay(this.attempt++, this.backoff);
-      this.immediate = false;
+      const delay = this.nextDelay ?? backoffDelay(this.attempt++, this.backoff);
+      this.nextDelay = undefined;
       if (!up) this.log.warn({ attempt: this.attempt, retry_in_ms: delay }, 'ARI event connection not opened; retrying');
       this.retry = setTimeout(() => this.open(), delay);
     });

@@ -134,10 +134,12 @@ export class AriConnection extends EventEmitter implements Ari {
 
   private onRaw(raw: { type?: string; application?: string }): void {
     if (raw.type === 'ApplicationReplaced') {
-      // Asterisk gave the application to another connection (one left behind by a konami that
-      // stopped while connecting, say): this one takes it back at once, or its calls hear nothing.
-      this.log.error({ app: this.settings.app }, 'another ARI connection registered the same application name: taking it back');
-      this.events?.reopen();
+      // Another connection registered konami's application name (a second konami set up with
+      // the same ARI_APP, say): its calls' events go there now. This one is not ready until it
+      // takes the name back, after a wait that grows while the other keeps taking it.
+      const retryMs = this.events?.replaced();
+      this.log.error({ app: this.settings.app, retry_in_ms: retryMs },
+        'another ARI connection registered the same application name: not ready; taking it back after a wait');
       return;
     }
     const e = asKnownEvent(raw);

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { silentLogger } from '../../../lib/log.js';
-import { AriEventSocket } from '../../../lib/stasis/ari-events.js';
+import { AriEventSocket, EVENT_SOCKET_TIMING, type EventSocketTiming } from '../../../lib/stasis/ari-events.js';
 
 /** A stand-in for Asterisk's event websocket: records how it was asked, sends what the test says. */
 class FakeEvents {
@@ -55,9 +55,9 @@ describe('AriEventSocket (the event websocket)', () => {
     await fake.close();
   });
 
-  const open = (opened: () => Promise<void> = async () => undefined, timing = { pingIntervalMs: 10_000, handshakeTimeoutMs: 5000 }, url = fake.url) => {
+  const open = (opened: () => Promise<void> = async () => undefined, timing: Partial<EventSocketTiming> = {}, url = fake.url) => {
     socket = new AriEventSocket({ url, username: 'konami', password: 's3cret', app: 'konami' },
-      silentLogger(), { initialMs: 10, maxMs: 20 }, opened, timing);
+      silentLogger(), { initialMs: 10, maxMs: 20 }, opened, { ...EVENT_SOCKET_TIMING, ...timing });
     return socket;
   };
 
@@ -126,7 +126,7 @@ describe('AriEventSocket (the event websocket)', () => {
 
   it('closes a connection whose peer stops answering pings, and opens a new one', async () => {
     fake.answerPings = false;
-    const s = open(async () => undefined, { pingIntervalMs: 30, handshakeTimeoutMs: 5000 });
+    const s = open(async () => undefined, { pingIntervalMs: 30 });
     let downs = 0;
     s.on('down', () => downs++);
     await s.start();
@@ -160,7 +160,7 @@ describe('AriEventSocket (the event websocket)', () => {
     silent.listen(0, '127.0.0.1');
     await once(silent, 'listening');
     try {
-      open(async () => undefined, { pingIntervalMs: 10_000, handshakeTimeoutMs: 50 },
+      open(async () => undefined, { handshakeTimeoutMs: 50 },
         `http://127.0.0.1:${(silent.address() as AddressInfo).port}`);
       void socket!.start();
       await until(() => held.length >= 3, 2000);
@@ -189,5 +189,28 @@ describe('AriEventSocket (the event websocket)', () => {
     expect(got).to.deep.equal([{ type: 'Good' }]);
     expect(downs).to.equal(0);
     expect(fake.requests).to.have.length(1);
+  });
+
+  it('taken over by another connection: down at once, back after a wait that grows each time it happens again', async () => {
+    const s = open(async () => undefined, { replacedBackoff: { initialMs: 100, maxMs: 1000 } });
+    await s.start();
+    const log: string[] = [];
+    s.on('down', () => log.push('down'));
+    s.on('up', () => log.push('up'));
+    const t0 = Date.now();
+    const first = s.replaced();
+    await until(() => log.length === 2);
+    const back1 = Date.now() - t0;
+    const t1 = Date.now();
+    const second = s.replaced();
+    await until(() => log.length === 4);
+    const back2 = Date.now() - t1;
+    expect(log).to.deep.equal(['down', 'up', 'down', 'up']);
+    // 100 ms then 200 ms, each give or take a quarter: never the busy loop of an immediate retake.
+    expect(first).to.be.within(75, 125);
+    expect(second).to.be.within(150, 250);
+    expect(back1).to.be.at.least(first - 5);
+    expect(back2).to.be.at.least(second - 5);
+    expect(fake.requests).to.have.length(3);
   });
 });
