@@ -1,6 +1,7 @@
 // Benchmark of the HTTP API layer: requests per second and p95 latency for an
 // authenticated GET .../channels and for a POST rejected by validation, next
-// to a bare Koa handler measured in the same run, as a ratio. The servers run
+// to a bare Koa handler measured in the same run, as a ratio (of requests per
+// second, and of the server's CPU per request from /proc). The servers run
 // in a child process; this process only sends requests (keep-alive, fixed
 // concurrency), so the client's own cost does not count against the server.
 //
@@ -9,14 +10,16 @@ import { fork } from 'node:child_process';
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { endWithThisProcess, intEnv, percentile } from './common.js';
+import { endWithThisProcess, intEnv, percentile, procStat } from './common.js';
 
 const SECONDS = intEnv('BENCH_SECONDS', 5);
 const CONCURRENCY = intEnv('BENCH_CONCURRENCY', 16);
 
 interface Ports { api: number; bare: number; token: string; account: string }
 
-interface Load { rps: number; p95: number; median: number; statuses: Record<string, number> }
+interface Load { rps: number; p95: number; median: number; statuses: Record<string, number>; cpuUs: number }
+
+let serverPid = 0;
 
 async function load(port: number, method: string, path: string, headers: Record<string, string>, body?: string): Promise<Load> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
@@ -40,15 +43,18 @@ async function load(port: number, method: string, path: string, headers: Record<
     while (performance.now() < end) await one();
   };
   const started = performance.now();
+  const cpuFrom = procStat(serverPid).cpuSeconds;
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  const cpu = procStat(serverPid).cpuSeconds - cpuFrom;
   const elapsed = (performance.now() - started) / 1000;
   agent.destroy();
   latencies.sort((a, b) => a - b);
-  return { rps: latencies.length / elapsed, p95: percentile(latencies, 95), median: percentile(latencies, 50), statuses };
+  return { rps: latencies.length / elapsed, p95: percentile(latencies, 95), median: percentile(latencies, 50), statuses, cpuUs: (cpu / latencies.length) * 1e6 };
 }
 
 const child = fork(fileURLToPath(new URL('./api-server.ts', import.meta.url)), [], { execArgv: ['--import', 'tsx', ...(process.env['BENCH_CPU_PROF'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['BENCH_CPU_PROF']}`] : [])] });
 endWithThisProcess(child);
+serverPid = child.pid!;
 const ports = await new Promise<Ports>((resolve) => child.once('message', (m) => resolve(m as Ports)));
 try {
   const auth = { 'x-auth-token': ports.token };
@@ -56,11 +62,12 @@ try {
   const bad = JSON.stringify({ data: { action: 'transfer', target: '26&00' } });
   // A short warm-up so the JIT has seen every path.
   await load(ports.bare, 'GET', '/', {});
+  await load(ports.api, 'GET', `/v1/accounts/${ports.account}/channels`, auth);
   const bare = await load(ports.bare, 'GET', '/', {});
   const list = await load(ports.api, 'GET', `/v1/accounts/${ports.account}/channels`, auth);
   const rejected = await load(ports.api, 'POST', `/v1/accounts/${ports.account}/channels/alice-1`, json, bad);
   const row = (name: string, l: Load) =>
-    console.log(`  ${name.padEnd(44)} ${l.rps.toFixed(0).padStart(6)} req/s  median ${l.median.toFixed(2)} ms  p95 ${l.p95.toFixed(2)} ms  ${JSON.stringify(l.statuses)}  ratio to bare ${(l.rps / bare.rps).toFixed(2)}`);
+    console.log(`  ${name.padEnd(44)} ${l.rps.toFixed(0).padStart(6)} req/s  median ${l.median.toFixed(2)} ms  p95 ${l.p95.toFixed(2)} ms  ${JSON.stringify(l.statuses)}  server CPU ${l.cpuUs.toFixed(0)} µs/req  ratio to bare ${(l.rps / bare.rps).toFixed(2)} (by CPU ${(bare.cpuUs / l.cpuUs).toFixed(2)})`);
   console.log(`HTTP API, ${CONCURRENCY} concurrent keep-alive clients, ${SECONDS} s each (servers in their own process)`);
   row('bare Koa handler', bare);
   row('GET /v1/accounts/{id}/channels (token)', list);

@@ -4,8 +4,23 @@ import { monitorEventLoopDelay, performance, type IntervalHistogram } from 'node
 
 type Labels = Record<string, string>;
 
-function key(labels: Labels): string {
+function render(labels: Labels): string {
   return Object.keys(labels).sort().map((k) => `${k}="${labels[k]!.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`).join(',');
+}
+
+/** Label sets seen, by a plain spelling of them: each request counts without sorting and escaping again. */
+const rendered = new Map<string, string>();
+const RENDERED_KEPT = 4096;
+
+function key(labels: Labels): string {
+  const plain = JSON.stringify(labels);
+  let k = rendered.get(plain);
+  if (k === undefined) {
+    k = render(labels);
+    if (rendered.size >= RENDERED_KEPT) rendered.clear();
+    rendered.set(plain, k);
+  }
+  return k;
 }
 
 class Family {

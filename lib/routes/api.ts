@@ -50,6 +50,23 @@ export interface ApiDeps {
   metrics?: Metrics;
 }
 
+const HEALTH_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+const AUTH_PATHS = new Set(['/v1/api_auth', '/v1/user_auth', '/v1/token_auth']);
+
+/**
+ * A router's routes and its 405 answers, run only for the paths it serves
+ * (as the router matches them: any case, one trailing slash or none): a
+ * request passes the other routers by without their matching.
+ */
+function mount(router: Router, serves: (path: string) => boolean): Koa.Middleware {
+  const routes = router.routes() as unknown as Koa.Middleware;
+  const allowed = router.allowedMethods() as unknown as Koa.Middleware;
+  return (ctx, next) => {
+    const path = ctx.path.toLowerCase();
+    return serves(path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path) ? routes(ctx, () => allowed(ctx, next)) : next();
+  };
+}
+
 export interface Api {
   app: Koa;
   /** Every route the API serves, as "METHOD /path/{PARAM}" (for the OpenAPI check). */
@@ -97,10 +114,12 @@ export function createApi(deps: ApiDeps): Api {
   app.use(rateLimit({
     addresses: deps.limiter, accounts: deps.accountLimiter ?? deps.limiter.sibling(), users: deps.userLimiter ?? deps.limiter.sibling(),
   }, new Set(deps.trustedProxies ?? [])));
-  app.use(health.routes());
+  app.use(mount(health, (p) => HEALTH_PATHS.has(p)));
   app.use(serveUi());
   app.use(jsonBody);
-  for (const r of [docs, auth, account]) app.use(r.routes()).use(r.allowedMethods());
+  app.use(mount(docs, (p) => p === '/v1/openapi.json'));
+  app.use(mount(auth, (p) => AUTH_PATHS.has(p)));
+  app.use(mount(account, (p) => p.startsWith('/v1/accounts/')));
 
   return {
     app,

@@ -51,7 +51,9 @@ export function envelope(log: Logger, onResponse?: (route: string, status: numbe
     const requestId = REQUEST_ID.test(incoming) ? incoming : randomUUID();
     const state = ctx.state as ApiState;
     state.requestId = requestId;
-    state.log = log.child({ request_id: requestId });
+    // The request's own logger is made when a handler first logs (most never do).
+    let child: Logger | undefined;
+    Object.defineProperty(state, 'log', { get: () => (child ??= log.child({ request_id: requestId })), enumerable: true, configurable: true });
     ctx.set('X-Request-ID', requestId);
     ctx.set(SECURITY_HEADERS);
     const started = process.hrtime.bigint();
@@ -76,7 +78,7 @@ export function envelope(log: Logger, onResponse?: (route: string, status: numbe
     } finally {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       const route = (ctx as Context & { _matchedRoute?: string })._matchedRoute ?? 'unmatched';
-      state.log.info({ method: ctx.method, route, status: ctx.status, ms: Math.round(ms * 10) / 10 }, 'request');
+      log.info({ request_id: requestId, method: ctx.method, route, status: ctx.status, ms: Math.round(ms * 10) / 10 }, 'request');
       onResponse?.(String(route), ctx.status);
     }
   };
