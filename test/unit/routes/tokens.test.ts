@@ -54,4 +54,18 @@ describe('auth tokens', function () {
     const ahead = new TokenSigner(secret, 60, () => now + 3_600_000).issue(ACCOUNT, 'k').token;
     expect(new TokenSigner(secret, 60, () => now).verify(ahead)).to.deep.equal({ ok: false, why: 'forged' });
   });
+
+  it('a token checked once is remembered for itself only: its expiry still applies, and no other spelling rides on it', function () {
+    let now = 1_800_000_000_000;
+    const signer = new TokenSigner(secret, 60, () => now);
+    const { token } = signer.issue(ACCOUNT, 'k');
+    expect(signer.verify(token).ok).to.equal(true);
+    expect(signer.verify(token).ok).to.equal(true);
+    const [v, payload, sig] = token.split('.') as [string, string, string];
+    const flipped = `${v}.${payload}.${sig.slice(0, -1)}${sig.endsWith('A') ? 'Q' : 'A'}`;
+    expect(signer.verify(flipped).ok).to.equal(false);
+    expect(signer.verify(`${token}.`).ok).to.equal(false);
+    now += 60_000;
+    expect(signer.verify(token)).to.deep.equal({ ok: false, why: 'expired' });
+  });
 });
