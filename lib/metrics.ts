@@ -65,6 +65,35 @@ export class Gauge extends Family {
   }
 }
 
+/** A Prometheus histogram without labels: counts by upper bound (cumulative when rendered), sum and count. */
+export class Histogram {
+  private readonly counts: number[];
+  private sum = 0;
+  private count = 0;
+
+  constructor(readonly name: string, readonly help: string, readonly buckets: readonly number[]) {
+    this.counts = buckets.map(() => 0);
+  }
+
+  observe(value: number): void {
+    this.sum += value;
+    this.count++;
+    const i = this.buckets.findIndex((b) => value <= b);
+    if (i >= 0) this.counts[i]!++;
+  }
+
+  render(): string {
+    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`];
+    let cumulative = 0;
+    this.buckets.forEach((b, i) => {
+      cumulative += this.counts[i]!;
+      lines.push(`${this.name}_bucket{le="${b}"} ${cumulative}`);
+    });
+    lines.push(`${this.name}_bucket{le="+Inf"} ${this.count}`, `${this.name}_sum ${this.sum}`, `${this.name}_count ${this.count}`);
+    return lines.join('\n');
+  }
+}
+
 /** As long as Prometheus's default scrape interval: every stall is seen by some scrape. */
 export const EVENT_LOOP_WINDOW_MS = 60_000;
 
@@ -77,6 +106,9 @@ export class Metrics {
   readonly transfersEnded = new Counter('konami_transfers_ended_total', 'Transfers ended, by outcome (completed, recalled, failed, cancelled, ...) and cause.');
   readonly ariReconnects = new Counter('konami_ari_reconnects_total', 'Times the ARI connection was re-established after a loss.');
   readonly apiRequests = new Counter('konami_api_requests_total', 'API requests, by route and status.');
+  readonly transferSetup = new Histogram('konami_transfer_setup_seconds',
+    "From the final digit of a transfer code to the target's channel being dialled, by Asterisk's event times.",
+    [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5]);
   /**
    * How long the event loop was late (every call and request waited that
    * long), over the current window of EVENT_LOOP_WINDOW_MS and the one before.
@@ -116,7 +148,8 @@ export class Metrics {
   }
 
   render(): string {
-    const all: Family[] = [this.activeCalls, this.callsTotal, this.codesMatched, this.transfersStarted, this.transfersEnded, this.ariReconnects, this.apiRequests];
+    const all: Array<{ render(): string }> = [this.activeCalls, this.callsTotal, this.codesMatched, this.transfersStarted, this.transfersEnded,
+      this.transferSetup, this.ariReconnects, this.apiRequests];
     if (this.loop) {
       this.eventLoopDelay.set(Math.max(this.previous.p99, this.loop.percentile(99)) / 1e9, { quantile: '0.99' });
       this.eventLoopDelay.set(Math.max(this.previous.max, this.loop.max) / 1e9, { quantile: '1' });
@@ -132,6 +165,8 @@ export interface CallMetrics {
   codeMatched(module: string): void;
   transferStarted(): void;
   transferEnded(outcome: string, cause: number | undefined): void;
+  /** A transfer started by a code reached its target: final digit to dial, in ms. */
+  transferSetUp(ms: number): void;
 }
 
 export const NO_METRICS: CallMetrics = {
@@ -139,6 +174,7 @@ export const NO_METRICS: CallMetrics = {
   codeMatched: () => undefined,
   transferStarted: () => undefined,
   transferEnded: () => undefined,
+  transferSetUp: () => undefined,
 };
 
 export function callMetrics(m: Metrics): CallMetrics {
@@ -147,5 +183,6 @@ export function callMetrics(m: Metrics): CallMetrics {
     codeMatched: (module) => m.codesMatched.inc({ module }),
     transferStarted: () => m.transfersStarted.inc(),
     transferEnded: (outcome, cause) => m.transfersEnded.inc({ outcome, cause: cause === undefined ? '' : String(cause) }),
+    transferSetUp: (ms) => m.transferSetup.observe(ms / 1000),
   };
 }

@@ -166,6 +166,10 @@ export class Call implements CallPort {
   /** Playbacks konami started on each channel and not finished, newest last. */
   private readonly playbacks = new Map<string, string[]>();
   private readonly metrics: CallMetrics;
+  /** The DTMF event (its time) whose code is running now, if a digit fired it. */
+  private firingDigitAt: number | undefined;
+  /** A transfer a digit started, until its target is dialled: that digit's time. */
+  private setUpFrom: { transfer: Transfer; at: number } | undefined;
   private readonly journal: CallJournal;
   /** The document last given to the journal (unchanged steps write nothing). */
   private kept = '';
@@ -431,6 +435,7 @@ export class Call implements CallPort {
     const endpoint = dialString(dialTemplate, target)!;
     const t = new Transfer(this.host, transferor, transferee, this.bridgeId, target, endpoint, settings);
     this.transfer = t;
+    this.setUpFrom = this.firingDigitAt === undefined ? undefined : { transfer: t, at: this.firingDigitAt };
     this.metrics.transferStarted();
     await t.start();
     return { ok: true, transfer: t.snapshot() };
@@ -557,6 +562,13 @@ export class Call implements CallPort {
       case 'Dial': {
         // A target that only indicates busy or congestion (and stays up) ends the dial here.
         const leg = this.legOf(e.peer.id);
+        const from = this.setUpFrom;
+        if (from && e.dialstatus === '' && leg && leg === from.transfer.target) {
+          this.setUpFrom = undefined;
+          const ms = Date.parse(e.timestamp) - from.at;
+          this.metrics.transferSetUp(ms);
+          this.log.info({ transfer_id: from.transfer.id, setup_ms: ms }, 'transfer target dialled');
+        }
         if (leg) await this.dialFailed(leg, e.dialstatus);
         return;
       }
@@ -595,7 +607,13 @@ export class Call implements CallPort {
             return;
           }
           if (!takeback) this.digits.press(leg.role, e.digit);
-          await this.runFired();
+          // A transfer this digit starts is timed from it (Asterisk's clock) to its target's dial.
+          this.firingDigitAt = Date.parse(e.timestamp);
+          try {
+            await this.runFired();
+          } finally {
+            this.firingDigitAt = undefined;
+          }
         } else {
           this.passDigits(leg, e.digit);
         }

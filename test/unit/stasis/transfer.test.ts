@@ -11,6 +11,7 @@
 import { expect } from 'chai';
 import sinon from 'sinon';
 import { silentLogger } from '../../../lib/log.js';
+import { NO_METRICS } from '../../../lib/metrics.js';
 import { StasisApp } from '../../../lib/stasis/app.js';
 import type { ChannelSnapshot } from '../../../lib/stasis/ari-types.js';
 import { RateLimiter } from '../../../lib/limits.js';
@@ -46,6 +47,8 @@ describe('attended transfer: the state machine through a call (fake ARI, fake ti
   let allowedRoutes: Record<string, string[]>;
   /** The operator's limits on transfers started (generous unless a test says otherwise). */
   let limits: TransferLimits;
+  /** Transfer set-up times konami reported (final digit to target dialled, ms). */
+  let setUps: number[];
 
   const settle = async () => {
     for (let i = 0; i < 6; i++) {
@@ -65,7 +68,9 @@ describe('attended transfer: the state machine through a call (fake ARI, fake ti
     destroyed = new Set();
     allowedRoutes = { acme: ['default', 'pstn'] };
     limits = { perCall: 100, perAccount: new RateLimiter(1000, 1000, { pruneEveryMs: 0 }) };
+    setUps = [];
     app = new StasisApp(ari, {
+      metrics: { ...NO_METRICS, transferSetUp: (ms) => setUps.push(ms) },
       app: 'konami', dialRoutes: fixedRoutes({ default: 'Local/{target}@phones/n', pstn: 'PJSIP/{target}@trunk' }, allowedRoutes),
       transferLimits: limits,
       // The fake's callers are no devices: Alice is called back on her number, as with RECALL_CALLERS=number.
@@ -366,6 +371,30 @@ describe('attended transfer: the state machine through a call (fake ARI, fake ti
     expect(mohIn(mainBridge), 'Bob holds').to.equal(true);
     await everyoneHangsUp();
     expectNothingLeft();
+  });
+
+  it("times a transfer from its final digit to the target's dial by Asterisk's event times, once, and only when a digit started it", async function () {
+    await press(alice, '*212600');
+    app.handle({ ...ev.dtmf(alice, '#'), timestamp: '2026-01-01T00:00:01.000Z' });
+    await settle();
+    const mary = channel(created('target')[0]!);
+    app.handle(ev.stasisStart(mary, ['leg=target', 'call=alice']));
+    await settle();
+    app.handle({ ...ev.dial(mary, ''), timestamp: '2026-01-01T00:00:01.012Z' });
+    app.handle({ ...ev.dial(mary, 'ANSWER'), timestamp: '2026-01-01T00:00:01.500Z' });
+    await settle();
+    expect(setUps).to.deep.equal([12]);
+    await answers(mary);
+    await call.cancelTransfer();
+    await settle();
+    // A transfer the API starts has no final digit: it is not timed.
+    expect((await call.startTransfer({ by: 'a', target: '2601', options: transferOptions({}) })).ok).to.equal(true);
+    await settle();
+    const mary2 = channel(created('target')[1]!);
+    app.handle(ev.stasisStart(mary2, ['leg=target', 'call=alice']));
+    app.handle({ ...ev.dial(mary2, ''), timestamp: '2026-01-01T00:00:09.000Z' });
+    await settle();
+    expect(setUps).to.deep.equal([12]);
   });
 
   it('Alice hangs up while her move to the consultation is in flight: Bob hears ringing, not music, and gets Mary', async function () {
