@@ -82,7 +82,7 @@ export async function startKonamiProcess(
   const port = await freePort();
   // BENCH_CPU_PROF=<dir>: konami writes a V8 CPU profile there when it stops (read with bench/profile.ts).
   const prof = process.env['BENCH_CPU_PROF'];
-  const args = prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [];
+  const args = [...nodeFlags(), ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [])];
   const child = spawn(process.execPath, [...args, 'dist/lib/main.js'], {
     env: {
       ...process.env, ARI_URL: env.url, ARI_USERNAME: env.username, ARI_PASSWORD: env.password,
@@ -98,6 +98,11 @@ export async function startKonamiProcess(
   await eventually(async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status,
     (s) => s === 200, 'konami to be ready', 15_000, 100);
   return Object.assign(child, { httpPort: port });
+}
+
+/** Node's flags for konami's process, as `npm start` gives them (scripts/node-flags). */
+export function nodeFlags(): string[] {
+  return readFileSync('scripts/node-flags', 'utf8').split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
 }
 
 /** SIGTERM, and wait for the process to end. */
