@@ -53,17 +53,23 @@ export interface ApiDeps {
 const HEALTH_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 const AUTH_PATHS = new Set(['/v1/api_auth', '/v1/user_auth', '/v1/token_auth']);
 
-/**
- * A router's routes and its 405 answers, run only for the paths it serves
- * (as the router matches them: any case, one trailing slash or none): a
- * request passes the other routers by without their matching.
- */
-function mount(router: Router, serves: (path: string) => boolean): Koa.Middleware {
+/** A router's routes, then its 405 answers. */
+function mount(router: Router): Koa.Middleware {
   const routes = router.routes() as unknown as Koa.Middleware;
   const allowed = router.allowedMethods() as unknown as Koa.Middleware;
+  return (ctx, next) => routes(ctx, () => allowed(ctx, next));
+}
+
+/**
+ * Runs the first part whose test accepts the request's path (as the routers
+ * match paths: any case, one trailing slash or none), else `otherwise`.
+ */
+function byPath(parts: Array<[(path: string) => boolean, Koa.Middleware]>, otherwise: Koa.Middleware): Koa.Middleware {
   return (ctx, next) => {
-    const path = ctx.path.toLowerCase();
-    return serves(path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path) ? routes(ctx, () => allowed(ctx, next)) : next();
+    const lower = ctx.path.toLowerCase();
+    const path = lower.length > 1 && lower.endsWith('/') ? lower.slice(0, -1) : lower;
+    for (const [serves, run] of parts) if (serves(path)) return run(ctx, next);
+    return otherwise(ctx, next);
   };
 }
 
@@ -114,12 +120,14 @@ export function createApi(deps: ApiDeps): Api {
   app.use(rateLimit({
     addresses: deps.limiter, accounts: deps.accountLimiter ?? deps.limiter.sibling(), users: deps.userLimiter ?? deps.limiter.sibling(),
   }, new Set(deps.trustedProxies ?? [])));
-  app.use(mount(health, (p) => HEALTH_PATHS.has(p)));
-  app.use(serveUi());
-  app.use(jsonBody);
-  app.use(mount(docs, (p) => p === '/v1/openapi.json'));
-  app.use(mount(auth, (p) => AUTH_PATHS.has(p)));
-  app.use(mount(account, (p) => p.startsWith('/v1/accounts/')));
+  // Each request goes to the one part that serves its path; the others never see it.
+  const withBody = (run: Koa.Middleware): Koa.Middleware => (ctx, next) => jsonBody(ctx, () => run(ctx, next));
+  app.use(byPath([
+    [(p) => HEALTH_PATHS.has(p), mount(health)],
+    [(p) => p === '/v1/openapi.json', mount(docs)],
+    [(p) => AUTH_PATHS.has(p), withBody(mount(auth))],
+    [(p) => p.startsWith('/v1/accounts/'), withBody(mount(account))],
+  ], serveUi()));
 
   return {
     app,

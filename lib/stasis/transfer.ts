@@ -372,11 +372,11 @@ export class Transfer {
   async start(): Promise<void> {
     const { transferor: alice, transferee: bob } = this;
     const blind = this.settings.type === 'blind';
-    this.log.info({ transferor: alice.role, endpoint: this.endpoint, type: this.settings.type }, 'transfer started');
-    // The target's channel is made while the parties are placed, not after. Her answer is a stimulus
-    // queued behind this step: she never answers into an empty bridge, and Bob never hears her.
+    // The target's channel is made while the parties are placed, not after, and asked for first:
+    // it is the longest way. Her answer is a stimulus queued behind this step: she never answers
+    // into an empty bridge, and Bob never hears her.
     const shownTo = blind ? bob : alice;
-    const placing = blind ? this.placeForBlind() : this.placeForConsultation();
+    let placing!: Promise<void>;
     const making = (async () => {
       const leg = await this.host.originate('target', this.endpoint, this.targetNumber, shownTo.caller, shownTo.id);
       // Her dial need not wait for the placing to end: she is dialled as soon as her channel is in
@@ -384,6 +384,8 @@ export class Transfer {
       if (leg && (await Promise.race([this.host.entered(leg), placing.then(() => false)]))) await this.dialLeg(leg);
       return leg;
     })();
+    placing = blind ? this.placeForBlind() : this.placeForConsultation();
+    this.log.info({ transferor: alice.role, endpoint: this.endpoint, type: this.settings.type }, 'transfer started');
     const [mary] = await Promise.all([making, placing]);
     if (!mary) {
       await this.on({ kind: 'target_gone', cause: Cause.UNALLOCATED });
