@@ -191,6 +191,23 @@ describe('the HTTP API (Kazoo crossbar conventions)', function () {
       expect((one.json['data'] as ChannelView).caller_id).to.deep.equal({ name: 'Alice', number: '1001' });
     });
 
+    it('a method a route does not take answers 405 in the envelope, naming the ones it does; any spelling of the path reaches its route', async function () {
+      for (const [path, allowed] of [
+        [`/v1/accounts/${acme.id}/channels`, 'GET HEAD'], [`/v1/accounts/${acme.id}/channels/alice-1`, 'GET HEAD POST'],
+        ['/v1/api_auth', 'POST PUT'], ['/readyz', 'GET HEAD'],
+      ] as const) {
+        const r = await call('PATCH', path, { token });
+        expect(r.status, path).to.equal(405);
+        expect(r.json['status'], path).to.equal('error');
+        expect(r.headers.get('allow')?.split(', ').sort().join(' '), path).to.equal(allowed);
+      }
+      for (const path of [`/v1/accounts/${acme.id}/channels/`, `/V1/Accounts/${acme.id}/Channels`, `/v2/accounts/${acme.id}/channels`]) {
+        expect((await call('GET', path, { token })).status, path).to.equal(200);
+      }
+      expect((await call('GET', '/v1/accounts', { token })).status).to.equal(404);
+      expect((await call('GET', '/v1/nothing', { token })).status).to.equal(404);
+    });
+
     it("another account's call answers exactly like a call that does not exist (404)", async function () {
       const unknown = await call('GET', `/v1/accounts/${acme.id}/channels/nope`, { token });
       const foreign = await call('GET', `/v1/accounts/${acme.id}/channels/eve-1`, { token });
