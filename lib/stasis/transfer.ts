@@ -376,15 +376,8 @@ export class Transfer {
     // it is the longest way. Her answer is a stimulus queued behind this step: she never answers
     // into an empty bridge, and Bob never hears her.
     const shownTo = blind ? bob : alice;
-    let placing!: Promise<void>;
-    const making = (async () => {
-      const leg = await this.host.originate('target', this.endpoint, this.targetNumber, shownTo.caller, shownTo.id);
-      // Her dial need not wait for the placing to end: she is dialled as soon as her channel is in
-      // Stasis. If the placing ends first, her StasisStart dials her when its turn comes.
-      if (leg && (await Promise.race([this.host.entered(leg), placing.then(() => false)]))) await this.dialLeg(leg);
-      return leg;
-    })();
-    placing = blind ? this.placeForBlind() : this.placeForConsultation();
+    const making = this.makeTarget(shownTo, () => placing);
+    const placing = blind ? this.placeForBlind() : this.placeForConsultation();
     this.log.info({ transferor: alice.role, endpoint: this.endpoint, type: this.settings.type }, 'transfer started');
     const [mary] = await Promise.all([making, placing]);
     if (!mary) {
@@ -392,6 +385,17 @@ export class Transfer {
       return;
     }
     this.target = mary;
+  }
+
+  /**
+   * Makes the target's channel and dials her as soon as it is in Stasis, not
+   * waiting for the placing to end (`placed`, read only once her channel is
+   * made); if the placing ends first, her StasisStart dials her in its turn.
+   */
+  private async makeTarget(shownTo: Leg, placed: () => Promise<void>): Promise<Leg | undefined> {
+    const leg = await this.host.originate('target', this.endpoint, this.targetNumber, shownTo.caller, shownTo.id);
+    if (leg && (await Promise.race([this.host.entered(leg), placed().then(() => false)]))) await this.dialLeg(leg);
+    return leg;
   }
 
   /** Blind: the transferor leaves at once, the transferee hears ringing. */
