@@ -127,6 +127,13 @@ const DIAL_FAILURES: Record<string, number> = {
   NOANSWER: Cause.NO_ANSWER,
 };
 
+interface Entering {
+  promise: Promise<boolean>;
+  settle: (inStasis: boolean) => void;
+  settled: boolean;
+  read: boolean;
+}
+
 export class Call implements CallPort {
   readonly id: string;
   readonly account: string | undefined;
@@ -768,24 +775,42 @@ export class Call implements CallPort {
     this.finish();
   }
 
-  /** Channels this call made whose entry in Stasis someone may await (see TransferHost.entered). */
-  private readonly entering = new Map<string, { promise: Promise<boolean>; settle: (inStasis: boolean) => void }>();
+  /**
+   * Channels this call made whose entry in Stasis someone may await (see
+   * TransferHost.entered). An entry goes once it is both settled and read: its
+   * StasisStart may come before Asterisk's answer to the request that made it.
+   */
+  private readonly entering = new Map<string, Entering>();
 
   private expectEntry(channelId: string): void {
-    let settle!: (inStasis: boolean) => void;
-    const promise = new Promise<boolean>((resolve) => {
-      settle = (inStasis) => {
-        this.entering.delete(channelId);
+    let resolve!: (inStasis: boolean) => void;
+    const entry: Entering = {
+      promise: new Promise<boolean>((r) => (resolve = r)),
+      settled: false,
+      read: false,
+      settle: (inStasis) => {
+        entry.settled = true;
+        if (entry.read) this.entering.delete(channelId);
         resolve(inStasis);
-      };
-    });
-    this.entering.set(channelId, { promise, settle });
+      },
+    };
+    this.entering.set(channelId, entry);
+  }
+
+  /** Whether a channel this call made entered Stasis (false: it never will). */
+  private entered(channelId: string): Promise<boolean> {
+    const entry = this.entering.get(channelId);
+    if (!entry) return Promise.resolve(false);
+    entry.read = true;
+    if (entry.settled) this.entering.delete(channelId);
+    return entry.promise;
   }
 
   private finish(): void {
     if (this.phase === 'ended') return;
     this.phase = 'ended';
     for (const { settle } of this.entering.values()) settle(false);
+    this.entering.clear();
     this.digits.dispose();
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
@@ -880,7 +905,7 @@ export class Call implements CallPort {
         this.entering.get(leg.id)?.settle(false);
         return undefined;
       },
-      entered: (leg) => this.entering.get(leg.id)?.promise ?? Promise.resolve(false),
+      entered: (leg) => this.entered(leg.id),
       step: (what, p) => this.step(what, p),
       hangUp: (leg) => this.hangUp(leg, Cause.NORMAL_CLEARING),
       play: (leg, media, what, playbackId) => this.play(leg, media, what, playbackId),

@@ -373,6 +373,28 @@ describe('attended transfer: the state machine through a call (fake ARI, fake ti
     expectNothingLeft();
   });
 
+  it("Mary is dialled at once even when her StasisStart comes before Asterisk's answer to the request that made her", async function () {
+    await press(alice, '*212600');
+    const releaseMove = ari.hold('addChannel');
+    const releaseCreate = ari.hold('createChannel');
+    app.handle(ev.dtmf(alice, '#'));
+    await flush();
+    const id = created('target')[0]!.target;
+    app.handle(ev.stasisStart({ ...alice, id, name: 'Local/2600@phones-fake', state: 'Down' }, ['leg=target', 'call=alice']));
+    await flush();
+    releaseCreate();
+    await flush();
+    const dials = () => ari.ops('dial').filter((c) => c.target === id);
+    expect(dials(), 'Mary dialled while the move of Alice is still in flight').to.have.length(1);
+    releaseMove();
+    await settle();
+    expect(dials()).to.have.length(1);
+    await answers(channel(created('target')[0]!));
+    expect(members(consultBridge()), `Alice and Mary talk (${where()})`).to.deep.equal(sorted(['alice', id]));
+    await everyoneHangsUp();
+    expectNothingLeft();
+  });
+
   it("times a transfer from its final digit to the target's dial by Asterisk's event times, once, and only when a digit started it", async function () {
     await press(alice, '*212600');
     app.handle({ ...ev.dtmf(alice, '#'), timestamp: '2026-01-01T00:00:01.000Z' });
