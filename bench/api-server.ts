@@ -1,23 +1,29 @@
 // The servers bench/api.ts measures: konami's API (real store, token signer,
 // rate limiter, validation; a call service with two answered calls) and a
 // bare Koa handler. Tells the parent its ports and a token, then serves.
+// konami's modules come from the build (dist/), as production runs them (the
+// sources through tsx carry its own helpers into every closure); their types
+// from the sources.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Koa from 'koa';
-import { silentLogger } from '../lib/log.js';
-import { createApi } from '../lib/routes/api.js';
 import type { CallService } from '../lib/routes/channels.js';
-import { RateLimiter } from '../lib/limits.js';
-import { startHttp } from '../lib/routes/server.js';
-import { TokenSigner } from '../lib/routes/tokens.js';
 import type { ChannelView } from '../lib/stasis/control.js';
-import { builtInModules } from '../lib/stasis/modules/index.js';
-import { FileAccountStore } from '../lib/store/file-store.js';
-import { UserKeys } from '../lib/store/users.js';
-import { CallEvents } from '../lib/stasis/call-events.js';
 import { fixedRoutes } from '../test/fakes/dial-routes.js';
+
+const build = '../dist/lib/';
+const fromBuild = async <T>(path: string): Promise<T> => (await import(`${build}${path}`)) as T;
+const { silentLogger } = await fromBuild<typeof import('../lib/log.js')>('log.js');
+const { createApi } = await fromBuild<typeof import('../lib/routes/api.js')>('routes/api.js');
+const { RateLimiter } = await fromBuild<typeof import('../lib/limits.js')>('limits.js');
+const { startHttp } = await fromBuild<typeof import('../lib/routes/server.js')>('routes/server.js');
+const { TokenSigner } = await fromBuild<typeof import('../lib/routes/tokens.js')>('routes/tokens.js');
+const { builtInModules } = await fromBuild<typeof import('../lib/stasis/modules/index.js')>('stasis/modules/index.js');
+const { FileAccountStore } = await fromBuild<typeof import('../lib/store/file-store.js')>('store/file-store.js');
+const { UserKeys } = await fromBuild<typeof import('../lib/store/users.js')>('store/users.js');
+const { CallEvents } = await fromBuild<typeof import('../lib/stasis/call-events.js')>('stasis/call-events.js');
 
 const view = (id: string, other: string, direction: 'inbound' | 'outbound'): ChannelView => ({
   id, uuid: id, call_id: id, other_leg: other, direction, caller_id: { name: 'Alice', number: '1001' },
