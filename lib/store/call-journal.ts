@@ -61,6 +61,8 @@ function readable(json: string): boolean {
 }
 
 /** The journal is rewritten with only the live calls once it is this large and mostly dead versions. */
+/** After a failed write, how soon versions given meanwhile are tried again. */
+const RETRY_AFTER_FAILURE_MS = 500;
 const COMPACT_BYTES = 1 << 20;
 
 /**
@@ -191,11 +193,15 @@ export class FileCallJournal implements CallJournal {
     if (this.pending.size === 0 && !this.rewrite) return Promise.resolve();
     // Not settled in this turn (a round is awaited at least once), so `writing` is cleared after it is set.
     this.writing = (async () => {
+      let failed = false;
       try {
-        while ((this.pending.size > 0 || this.rewrite) && (await this.writeRound()));
+        while ((this.pending.size > 0 || this.rewrite) && !failed) failed = !(await this.writeRound());
       } finally {
         this.writing = undefined;
       }
+      // Versions given while that write was failing are tried again shortly (a disk full for a moment
+      // must not leave them, and whoever awaits them, until some call gives another version).
+      if (failed && this.pending.size > 0) setTimeout(() => void this.drain(), RETRY_AFTER_FAILURE_MS).unref();
     })();
     return this.writing;
   }

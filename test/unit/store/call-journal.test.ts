@@ -140,6 +140,32 @@ describe('the file journal of calls in progress', function () {
     expect(readFileSync(file(), 'utf8')).to.equal('call-0 {"n":0}\ncall-1 {"n":1}\ncall-2 {"n":2}\n');
   });
 
+  it('a version awaited while a write is failing is written soon after, not left waiting for the next version some call gives', async function () {
+    await journal.saveNow('call-0', '{"n":0}');
+    // A rewrite of the whole file is under way and fails (the disk is full for a moment).
+    const j = journal as unknown as { writeWhole: () => Promise<void>; rewrite: boolean };
+    const writeWhole = j.writeWhole.bind(j);
+    let release!: () => void;
+    j.writeWhole = async () => {
+      await new Promise<void>((r) => (release = r));
+      j.writeWhole = writeWhole;
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    };
+    j.rewrite = true;
+    const failed = journal.saveNow('call-1', '{"n":1}').catch((e: Error) => e);
+    await new Promise((r) => setImmediate(r));
+    // Given while that write is in flight: it waits for it, and must not be stranded by its failure.
+    const waiting = journal.saveNow('call-2', '{"n":2}');
+    // The end of that turn comes while the failing write is still in flight.
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    release();
+    expect(((await failed) as Error).message).to.match(/ENOSPC/);
+    const settled = await Promise.race([waiting.then(() => 'written'), new Promise((r) => setTimeout(() => r('still waiting'), 3000))]);
+    expect(settled).to.equal('written');
+    expect(readFileSync(file(), 'utf8')).to.equal('call-0 {"n":0}\ncall-1 {"n":1}\ncall-2 {"n":2}\n');
+  });
+
   it('refuses a call id unfit for the journal', async function () {
     let err: Error | undefined;
     await journal.saveNow('../x', '{}').catch((e: Error) => (err = e));
