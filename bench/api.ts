@@ -10,7 +10,7 @@ import { fork } from 'node:child_process';
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { endWithThisProcess, intEnv, percentile, procStat } from './common.js';
+import { endWithThisProcess, intEnv, nodeFlags, percentile, procStat } from './common.js';
 
 const SECONDS = intEnv('BENCH_SECONDS', 5);
 const CONCURRENCY = intEnv('BENCH_CONCURRENCY', 16);
@@ -65,7 +65,7 @@ async function slice(t: Target, ms: number, tally: Tally): Promise<void> {
   agent.destroy();
 }
 
-const child = fork(fileURLToPath(new URL('./api-server.ts', import.meta.url)), [], { execArgv: ['--import', 'tsx', ...(process.env['BENCH_CPU_PROF'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['BENCH_CPU_PROF']}`] : [])] });
+const child = fork(fileURLToPath(new URL('./api-server.ts', import.meta.url)), [], { execArgv: [...nodeFlags(), '--import', 'tsx', ...(process.env['BENCH_CPU_PROF'] ? ['--cpu-prof', `--cpu-prof-dir=${process.env['BENCH_CPU_PROF']}`] : [])] });
 endWithThisProcess(child);
 serverPid = child.pid!;
 const ports = await new Promise<Ports>((resolve) => child.once('message', (m) => resolve(m as Ports)));

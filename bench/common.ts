@@ -50,10 +50,12 @@ export function procStat(pid: number): { rssPeakKb: number; cpuSeconds: number; 
 }
 
 /**
- * Every process a benchmark started is ended with it, however it ends (a
- * failure, Ctrl-C, a kill): a konami left behind would stay connected to the
- * sandbox under the application name `konami` and take it from whatever runs
- * next (a test run's konami then hears nothing; this happened).
+ * Every process a benchmark started is ended with it when it ends by itself,
+ * fails, or is stopped by Ctrl-C, SIGTERM or SIGHUP (a SIGKILL of the
+ * benchmark cannot be caught: its children are then left): a konami left
+ * behind would stay connected to the sandbox under the application name
+ * `konami` and take it from whatever runs next (a test run's konami then hears
+ * nothing; this happened).
  */
 const children = new Set<ChildProcess>();
 let reaping = false;
@@ -102,7 +104,8 @@ export async function startKonamiProcess(
 
 /** Node's flags for konami's process, as `npm start` gives them (scripts/node-flags). */
 export function nodeFlags(): string[] {
-  return readFileSync('scripts/node-flags', 'utf8').split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  // As scripts/start.sh reads them: # starts a comment; blank lines and CRs ignored.
+  return readFileSync('scripts/node-flags', 'utf8').split('\n').map((l) => l.replace(/#.*/, '').trim()).filter((l) => l !== '');
 }
 
 /** SIGTERM, and wait for the process to end. */

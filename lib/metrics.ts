@@ -76,6 +76,8 @@ export class Histogram {
   }
 
   observe(value: number): void {
+    // A value that is no number (a timestamp that did not parse) would spoil the sum for good.
+    if (!Number.isFinite(value)) return;
     this.sum += value;
     this.count++;
     const i = this.buckets.findIndex((b) => value <= b);

@@ -21,8 +21,9 @@ if [ -z "${ARI_URL:-}" ]; then
   echo "konami: running against the sandbox Asterisk; try: npm run sandbox -- cli 'channel originate Local/600@konami-entry application Wait 10'" >&2
 fi
 
-# shellcheck disable=SC2046 # one flag per line, no spaces within
-node $(grep -v '^#' scripts/node-flags) dist/lib/main.js &
+# Node's flags: one per line; # starts a comment; blank lines and CRs ignored.
+mapfile -t node_flags < <(sed -e 's/\r$//' -e 's/#.*//' -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//' scripts/node-flags | grep -v '^$')
+node "${node_flags[@]}" dist/lib/main.js &
 pid=$!
 trap 'kill -TERM "$pid" 2>/dev/null || true' TERM INT
 # wait returns early (128 + signal) when a trapped signal arrives: wait again

@@ -93,7 +93,8 @@ export class TokenSigner {
       return { ok: false, why: 'malformed' };
     }
     if (this.verified.size >= VERIFIED_KEPT) this.verified.delete(this.verified.keys().next().value!);
-    this.verified.set(token, claims);
+    // One object serves every request with this token: none may change it.
+    this.verified.set(token, Object.freeze(claims));
     return claims;
   }
 

@@ -119,6 +119,15 @@ export class AriEventSocket extends EventEmitter {
     this.socket = undefined;
   }
 
+  /** Emits 'up' or 'down': a listener that throws is logged, and the reconnecting goes on. */
+  private tell(what: 'up' | 'down'): void {
+    try {
+      this.emit(what);
+    } catch (err) {
+      this.log.error({ err }, `a listener of the event connection's "${what}" failed`);
+    }
+  }
+
   private open(): void {
     if (this.stopped) return;
     const socket = new WebSocket(this.address, {
@@ -135,7 +144,7 @@ export class AriEventSocket extends EventEmitter {
         if (!current() || socket.readyState !== WebSocket.OPEN) return;
         up = true;
         this.attempt = 0;
-        this.emit('up');
+        this.tell('up');
       });
       pinger = setInterval(() => {
         if (!answered) {
@@ -174,7 +183,7 @@ export class AriEventSocket extends EventEmitter {
       if (!current()) return;
       if (up) {
         this.log.warn('ARI event connection lost; reconnecting');
-        this.emit('down');
+        this.tell('down');
       }
       const delay = this.nextDelay ?? backoffDelay(this.attempt++, this.backoff);
       this.nextDelay = undefined;

@@ -899,10 +899,12 @@ export class Call implements CallPort {
         const leg = newLeg(`konami-${randomUUID()}`, kind, { caller: { name: '', number }, number, endpoint, inStasis: false });
         this.legs.set(leg.id, leg);
         this.owner.claim(leg.id, this);
-        // Its StasisStart may come before Asterisk's answer to the request that made it.
-        this.expectEntry(leg.id);
+        // The target is dialled as soon as she enters (see entered): her StasisStart may come
+        // before Asterisk's answer to the request that made her.
+        if (kind === 'target') this.expectEntry(leg.id);
         if (await this.createChannel(leg, endpoint, shownAs, originator)) return leg;
         this.entering.get(leg.id)?.settle(false);
+        this.entering.delete(leg.id);
         return undefined;
       },
       entered: (leg) => this.entered(leg.id),

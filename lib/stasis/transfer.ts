@@ -376,6 +376,8 @@ export class Transfer {
     // it is the longest way. Her answer is a stimulus queued behind this step: she never answers
     // into an empty bridge, and Bob never hears her.
     const shownTo = blind ? bob : alice;
+    // Kept before her channel is asked for: a restart in between finds a blind transfer, not a consultation.
+    if (blind) this.enter('partial');
     const making = this.makeTarget(shownTo, () => placing);
     const placing = blind ? this.placeForBlind() : this.placeForConsultation();
     this.log.info({ transferor: alice.role, endpoint: this.endpoint, type: this.settings.type }, 'transfer started');
@@ -398,9 +400,8 @@ export class Transfer {
     return leg;
   }
 
-  /** Blind: the transferor leaves at once, the transferee hears ringing. */
+  /** Blind (the transfer is already partial): the transferor leaves at once, the transferee hears ringing. */
   private async placeForBlind(): Promise<void> {
-    this.enter('partial');
     await this.hangUp(this.transferor);
     await this.ring(this.transferee);
   }

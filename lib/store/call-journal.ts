@@ -61,8 +61,9 @@ function readable(json: string): boolean {
 }
 
 /** The journal is rewritten with only the live calls once it is this large and mostly dead versions. */
-/** After a failed write, how soon versions given meanwhile are tried again. */
+/** After a failed write, how soon it is tried again (doubling while it keeps failing, up to RETRY_MAX_MS). */
 const RETRY_AFTER_FAILURE_MS = 500;
+const RETRY_MAX_MS = 30_000;
 const COMPACT_BYTES = 1 << 20;
 
 /**
@@ -95,6 +96,9 @@ export class FileCallJournal implements CallJournal {
   private liveBytes = 0;
   /** The file must be rewritten whole before anything is appended (after loading, or a failed write). */
   private rewrite = false;
+  private retry: NodeJS.Timeout | undefined;
+  private failures = 0;
+  private closed = false;
 
   private constructor(private readonly dir: string, private readonly log: Logger) {}
 
@@ -157,6 +161,8 @@ export class FileCallJournal implements CallJournal {
   /** Writes what is pending and lets go of the file (konami stops). */
   async close(): Promise<void> {
     await this.drain();
+    this.closed = true;
+    clearTimeout(this.retry);
     this.closeFile();
   }
 
@@ -172,6 +178,7 @@ export class FileCallJournal implements CallJournal {
 
   private enqueue(id: string, json: string | null, wait: boolean): Promise<void> {
     if (!ID.test(id)) return Promise.reject(new Error(`call id not fit for a file name: ${JSON.stringify(id)}`));
+    if (this.closed) return Promise.reject(new Error('the journal is closed (konami is stopping)'));
     this.pending.set(id, json);
     const done = wait ? new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject })) : Promise.resolve();
     // Awaited (a channel is about to be made): written now, unless a write is under way.
@@ -190,6 +197,8 @@ export class FileCallJournal implements CallJournal {
   /** One writer at a time; each round writes everything pending so far in one go. Never rejects. */
   private drain(): Promise<void> {
     if (this.writing) return this.writing;
+    // Closed (konami stopped): nothing more reaches the file.
+    if (this.closed) return Promise.resolve();
     if (this.pending.size === 0 && !this.rewrite) return Promise.resolve();
     // Not settled in this turn (a round is awaited at least once), so `writing` is cleared after it is set.
     this.writing = (async () => {
@@ -199,9 +208,15 @@ export class FileCallJournal implements CallJournal {
       } finally {
         this.writing = undefined;
       }
-      // Versions given while that write was failing are tried again shortly (a disk full for a moment
-      // must not leave them, and whoever awaits them, until some call gives another version).
-      if (failed && this.pending.size > 0) setTimeout(() => void this.drain(), RETRY_AFTER_FAILURE_MS).unref();
+      // Tried again shortly, then less often while it keeps failing: what failed (every live call is
+      // written whole) and versions given meanwhile (and whoever awaits them) must not wait for some
+      // call to give another version.
+      if (failed && !this.closed) {
+        const delay = Math.min(RETRY_MAX_MS, RETRY_AFTER_FAILURE_MS * 2 ** Math.min(this.failures++, 10));
+        clearTimeout(this.retry);
+        this.retry = setTimeout(() => void this.drain(), delay);
+        this.retry.unref();
+      } else if (!failed) this.failures = 0;
     })();
     return this.writing;
   }

@@ -45,4 +45,17 @@ describe('Prometheus metrics', function () {
       m.stop();
     }
   });
+
+  it('the transfer set-up histogram counts by upper bound, cumulatively, and skips a value that is no number', function () {
+    const m = new Metrics();
+    for (const seconds of [0.004, 0.015, 0.015, 0.3, Number.NaN, 7]) m.transferSetup.observe(seconds);
+    const text = m.render();
+    expect(text).to.match(/^konami_transfer_setup_seconds_bucket\{le="0.005"\} 1$/m);
+    expect(text).to.match(/^konami_transfer_setup_seconds_bucket\{le="0.02"\} 3$/m);
+    expect(text).to.match(/^konami_transfer_setup_seconds_bucket\{le="0.5"\} 4$/m);
+    expect(text).to.match(/^konami_transfer_setup_seconds_bucket\{le="5"\} 4$/m);
+    expect(text).to.match(/^konami_transfer_setup_seconds_bucket\{le="\+Inf"\} 5$/m);
+    expect(text).to.match(/^konami_transfer_setup_seconds_count 5$/m);
+    expect(text).to.match(/^konami_transfer_setup_seconds_sum 7.334$/m);
+  });
 });

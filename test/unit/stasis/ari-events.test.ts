@@ -213,4 +213,19 @@ describe('AriEventSocket (the event websocket)', () => {
     expect(back2).to.be.at.least(second - 5);
     expect(fake.requests).to.have.length(3);
   });
+
+  it("a listener of 'down' or 'up' that throws is logged, and the connection is opened again all the same", async function () {
+    const s = open();
+    await s.start();
+    s.on('down', () => {
+      throw new Error('down listener fault');
+    });
+    s.on('up', () => {
+      throw new Error('up listener fault');
+    });
+    fake.sockets[0]!.close();
+    await until(() => fake.requests.length === 2);
+    fake.sockets[1]!.close();
+    await until(() => fake.requests.length === 3);
+  });
 });

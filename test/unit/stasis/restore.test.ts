@@ -320,6 +320,20 @@ describe('taking calls back after a restart (fake ARI, fake timers)', function (
     expect(journal.docs.size).to.equal(0);
   });
 
+  it('a blind transfer is kept as blind (partial) before the target\'s channel is asked for, so a restart then never holds Bob as in a consultation', async function () {
+    // The record as it was when the request for Mary's channel went out.
+    let keptAtCreate: { transfer?: { state?: string } } | undefined;
+    const createChannel = ari.createChannel.bind(ari);
+    ari.createChannel = async (p) => {
+      if (String(p.appArgs).startsWith('leg=target')) keptAtCreate = JSON.parse(journal.docs.get('alice')!) as typeof keptAtCreate;
+      return createChannel(p);
+    };
+    app.handle(ev.dtmf(alice, '*'));
+    for (const d of '242600#') app.handle(ev.dtmf(alice, d));
+    await settle();
+    expect(keptAtCreate?.transfer?.state).to.equal('partial');
+  });
+
   it('a reconciliation while Mary\'s channel is being created does not take her for gone', async function () {
     const release = ari.hold('createChannel');
     app.handle(ev.dtmf(alice, '*'));

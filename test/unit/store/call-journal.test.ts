@@ -166,6 +166,30 @@ describe('the file journal of calls in progress', function () {
     expect(readFileSync(file(), 'utf8')).to.equal('call-0 {"n":0}\ncall-1 {"n":1}\ncall-2 {"n":2}\n');
   });
 
+  it('a write that failed is tried again by itself, and a closed journal tries nothing more', async function () {
+    await journal.saveNow('call-0', '{"n":0}');
+    const j = journal as unknown as { append: (text: string) => void };
+    const append = j.append.bind(j);
+    j.append = () => {
+      j.append = append;
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    };
+    journal.save('call-1', '{"n":1}');
+    // No call gives another version: the failed one reaches the file all the same.
+    const end = Date.now() + 3000;
+    while (!readFileSync(file(), 'utf8').includes('call-1') && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    expect(readFileSync(file(), 'utf8')).to.equal('call-0 {"n":0}\ncall-1 {"n":1}\n');
+    // Closed after a failure: its retry is cancelled, and the file is left as it was.
+    j.append = () => {
+      throw Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' });
+    };
+    journal.save('call-2', '{"n":2}');
+    await journal.close();
+    const before = readFileSync(file(), 'utf8');
+    await new Promise((r) => setTimeout(r, 700));
+    expect(readFileSync(file(), 'utf8')).to.equal(before);
+  });
+
   it('refuses a call id unfit for the journal', async function () {
     let err: Error | undefined;
     await journal.saveNow('../x', '{}').catch((e: Error) => (err = e));
