@@ -127,13 +127,6 @@ const DIAL_FAILURES: Record<string, number> = {
   NOANSWER: Cause.NO_ANSWER,
 };
 
-interface Entering {
-  promise: Promise<boolean>;
-  settle: (inStasis: boolean) => void;
-  settled: boolean;
-  read: boolean;
-}
-
 export class Call implements CallPort {
   readonly id: string;
   readonly account: string | undefined;
@@ -776,34 +769,16 @@ export class Call implements CallPort {
   }
 
   /**
-   * Channels this call made whose entry in Stasis someone may await (see
-   * TransferHost.entered). An entry goes once it is both settled and read: its
-   * StasisStart may come before Asterisk's answer to the request that made it.
+   * Targets this call made and whether each entered Stasis, settled as soon as
+   * its StasisStart (or its end) arrives, which may be before Asterisk's answer
+   * to the request that made it; kept until the call ends (a few per call).
    */
-  private readonly entering = new Map<string, Entering>();
+  private readonly entering = new Map<string, { promise: Promise<boolean>; settle: (inStasis: boolean) => void }>();
 
   private expectEntry(channelId: string): void {
-    let resolve!: (inStasis: boolean) => void;
-    const entry: Entering = {
-      promise: new Promise<boolean>((r) => (resolve = r)),
-      settled: false,
-      read: false,
-      settle: (inStasis) => {
-        entry.settled = true;
-        if (entry.read) this.entering.delete(channelId);
-        resolve(inStasis);
-      },
-    };
-    this.entering.set(channelId, entry);
-  }
-
-  /** Whether a channel this call made entered Stasis (false: it never will). */
-  private entered(channelId: string): Promise<boolean> {
-    const entry = this.entering.get(channelId);
-    if (!entry) return Promise.resolve(false);
-    entry.read = true;
-    if (entry.settled) this.entering.delete(channelId);
-    return entry.promise;
+    let settle!: (inStasis: boolean) => void;
+    const promise = new Promise<boolean>((resolve) => (settle = resolve));
+    this.entering.set(channelId, { promise, settle });
   }
 
   private finish(): void {
@@ -907,7 +882,7 @@ export class Call implements CallPort {
         this.entering.delete(leg.id);
         return undefined;
       },
-      entered: (leg) => this.entered(leg.id),
+      entered: (leg) => this.entering.get(leg.id)?.promise ?? Promise.resolve(false),
       step: (what, p) => this.step(what, p),
       hangUp: (leg) => this.hangUp(leg, Cause.NORMAL_CLEARING),
       play: (leg, media, what, playbackId) => this.play(leg, media, what, playbackId),
