@@ -4,12 +4,19 @@
 // picks changes up within a second).
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { validateMetaflows } from './metaflow/config.js';
 import { builtInModules } from './stasis/modules/index.js';
-import { ConfigError, loadDialRoutes, loadMohClasses } from './config.js';
+import { ConfigError, MIN_SECRET_BYTES, loadDatabaseUrl, loadDialRoutes, loadMohClasses } from './config.js';
 import { DEFAULT_ROUTE, DialRoutes, ROUTE_NAME, ROUTE_NAME_RULE, templateProblem } from './stasis/dial.js';
-import { UnknownAccountError, type Account } from './store/accounts.js';
+import { UnknownAccountError, type Account, type AccountStore } from './store/accounts.js';
+import { parseJournal } from './store/call-journal.js';
+import { MIGRATIONS, importSecret, migrate, openPool, sharedSecret } from './store/database.js';
+import { asteriskKey } from './store/open.js';
+import { PgCallJournal } from './store/pg-journal.js';
+import { PgAccountStore } from './store/pg-store.js';
+import { silentLogger } from './log.js';
 import { authSecret } from './store/data-dir.js';
 import { FileAccountStore } from './store/file-store.js';
 import { UserKeys, withUser, type User } from './store/users.js';
@@ -42,10 +49,14 @@ export const USAGE = `usage: konami <command>
                                    a new password (shown once); the user's tokens stop working
   user delete <account-id> <username>
                                    remove the user: their tokens stop working
+  migrate                          bring the database's schema up to date (DATABASE_URL; konami does it at start too)
+  import [<data-dir>]              move a file store (DATA_DIR by default) into the database: accounts with their
+                                   keys and users, dial routes, the token secret, and the calls kept for ARI_URL
 
-The store is the folder DATA_DIR names (default: ./data). DIAL_TEMPLATE and
+The store is the PostgreSQL database DATABASE_URL names, else the folder
+DATA_DIR names (default: ./data). DIAL_TEMPLATE and
 DIAL_ROUTES are read as konami reads them; users' passwords are sealed with
-AUTH_SECRET (or DATA_DIR/auth-secret), as konami checks them.`;
+AUTH_SECRET (or the secret kept in the store), as konami checks them.`;
 
 export interface Io {
   env: Readonly<Record<string, string | undefined>>;
@@ -63,20 +74,24 @@ export async function runCli(args: readonly string[], io: Io): Promise<number> {
     return group ? 0 : 1;
   }
   const dataDir = io.env['DATA_DIR']?.trim() || 'data';
-  let store: FileAccountStore | undefined;
+  let opened: OpenedStore | undefined;
   try {
     const envRoutes = loadDialRoutes(io.env);
-    store = await FileAccountStore.open(dataDir);
-    const routes = DialRoutes.over(store, envRoutes);
-    const userKeys = async () => new UserKeys(await authSecret({ dataDir, api: { authSecret: io.env['AUTH_SECRET'] || undefined } }));
-    return await dispatch({ store, routes, envRoutes, userKeys }, `${group} ${command ?? ''}`.trim(), rest, io);
+    const databaseUrl = loadDatabaseUrl(io.env);
+    if (group === 'migrate' || group === 'import') {
+      if (!databaseUrl) throw new UsageError(`"${group}" works on a database: set DATABASE_URL`);
+      return await (group === 'migrate' ? migrateCommand(databaseUrl, io) : importCommand(databaseUrl, command ?? dataDir, io));
+    }
+    opened = await openStore(io, dataDir, databaseUrl);
+    const routes = DialRoutes.over(opened.store, envRoutes);
+    return await dispatch({ ...opened, routes, envRoutes }, `${group} ${command ?? ''}`.trim(), rest, io);
   } catch (err) {
     if (err instanceof UsageError) {
       io.err(`konami: ${err.message}\n\n${USAGE}\n`);
     } else if (err instanceof ValidationError) {
       io.err(`konami: not saved:\n${err.errors.map((e) => `  - ${e.field}: ${e.message}`).join('\n')}\n`);
     } else if (err instanceof UnknownAccountError) {
-      io.err(`konami: ${err.message} in ${dataDir}\n`);
+      io.err(`konami: ${err.message} in ${opened?.where ?? dataDir}\n`);
     } else if (err instanceof ConfigError) {
       io.err(`konami: ${err.message}\n`);
     } else if (err instanceof SyntaxError) {
@@ -87,7 +102,109 @@ export async function runCli(args: readonly string[], io: Io): Promise<number> {
     }
     return 1;
   } finally {
-    await store?.close();
+    await opened?.close();
+  }
+}
+
+interface OpenedStore {
+  store: AccountStore;
+  /** The store, as the operator knows it (never the database's URL, which may hold a password). */
+  where: string;
+  /** The keys of users' credentials (read only when a command needs them). */
+  userKeys: () => Promise<UserKeys>;
+  /** Which secret seals a password: konami must run with the same, or the password will not work. */
+  sealedWith: string;
+  close(): Promise<void>;
+}
+
+const quietLog = silentLogger();
+
+async function openStore(io: Io, dataDir: string, databaseUrl: string | undefined): Promise<OpenedStore> {
+  const authSecretEnv = io.env['AUTH_SECRET'] || undefined;
+  const sealedWith = authSecretEnv ? 'It is sealed with this AUTH_SECRET: konami must run with the same.' : undefined;
+  if (!databaseUrl) {
+    const store = await FileAccountStore.open(dataDir);
+    return {
+      store,
+      where: dataDir,
+      userKeys: async () => new UserKeys(await authSecret({ dataDir, api: { authSecret: authSecretEnv } })),
+      sealedWith: sealedWith ?? 'It is sealed with DATA_DIR/auth-secret: a konami run with AUTH_SECRET set will not take it.',
+      close: () => store.close(),
+    };
+  }
+  const pool = openPool(databaseUrl, quietLog, { max: 2 });
+  try {
+    await migrate(pool, quietLog);
+    const store = await PgAccountStore.open(pool);
+    return {
+      store,
+      where: 'the database',
+      userKeys: async () => new UserKeys(authSecretEnv ? Buffer.from(authSecretEnv, 'utf8') : await sharedSecret(pool, MIN_SECRET_BYTES)),
+      sealedWith: sealedWith ?? "It is sealed with the deployment's secret kept in the database: a konami run with AUTH_SECRET set will not take it.",
+      close: async () => {
+        await store.close();
+        await pool.end();
+      },
+    };
+  } catch (err) {
+    await pool.end().catch(() => undefined);
+    throw err;
+  }
+}
+
+async function migrateCommand(databaseUrl: string, io: Io): Promise<number> {
+  const pool = openPool(databaseUrl, quietLog, { max: 1 });
+  try {
+    const applied = await migrate(pool, quietLog);
+    io.out(applied.length === 0 ? `the schema is up to date (version ${MIGRATIONS.at(-1)!.version})\n` : `applied: ${applied.map((v) => `version ${v}`).join(', ')}\n`);
+    return 0;
+  } finally {
+    await pool.end();
+  }
+}
+
+/** Moves a file store into the database; what the database has already is kept and said. */
+async function importCommand(databaseUrl: string, dataDir: string, io: Io): Promise<number> {
+  const files = await FileAccountStore.open(dataDir);
+  const pool = openPool(databaseUrl, quietLog, { max: 2 });
+  try {
+    await migrate(pool, quietLog);
+    const db = await PgAccountStore.open(pool);
+    let added = 0;
+    for (const account of await files.list()) {
+      if (await db.importAccount(account)) added++;
+      else io.out(`account ${account.id} (${account.name}) is in the database already: kept as it is there\n`);
+    }
+    io.out(`accounts: ${added} moved\n`);
+    let routes = 0;
+    for (const [name, template] of Object.entries(files.dialRoutes())) {
+      const there = db.dialRoutes()[name];
+      if (there !== undefined && there !== template) io.out(`dial route ${name} differs in the database: kept as it is there\n`);
+      else if (there === undefined) {
+        await db.setDialRoute(name, template);
+        routes++;
+      }
+    }
+    io.out(`dial routes: ${routes} moved\n`);
+    const kept = await readFile(join(dataDir, 'auth-secret'), 'utf8').catch(() => undefined);
+    if (kept !== undefined) {
+      const same = await importSecret(pool, Buffer.from(kept.trim(), 'base64'));
+      io.out(same
+        ? 'token secret: moved (users\' passwords and tokens go on working)\n'
+        : 'token secret: the database has another one already: users\' passwords set before will not work unless konami runs with AUTH_SECRET\n');
+    }
+    const journal = await readFile(join(dataDir, 'calls', 'journal'), 'utf8').catch(() => '');
+    const calls = parseJournal(journal);
+    if (calls.size > 0) {
+      const ariUrl = io.env['ARI_URL']?.trim() || 'http://127.0.0.1:8088';
+      const moved = await new PgCallJournal(pool, asteriskKey(ariUrl), quietLog).importAll(calls);
+      io.out(`calls in progress: ${moved} moved, as calls of the Asterisk at ${asteriskKey(ariUrl)} (ARI_URL)\n`);
+    }
+    await db.close();
+    return 0;
+  } finally {
+    await files.close();
+    await pool.end();
   }
 }
 
@@ -97,15 +214,12 @@ function arg(rest: readonly string[], i: number, what: string): string {
   return v;
 }
 
-interface Context {
-  store: FileAccountStore;
+interface Context extends OpenedStore {
   routes: DialRoutes;
   envRoutes: Readonly<Record<string, string>>;
-  /** The keys of users' credentials (read only when a command needs them). */
-  userKeys: () => Promise<UserKeys>;
 }
 
-async function existing(store: FileAccountStore, id: string): Promise<Account> {
+async function existing(store: AccountStore, id: string): Promise<Account> {
   const account = await store.get(id);
   if (!account) throw new UnknownAccountError(id);
   return account;
@@ -124,15 +238,11 @@ function options(rest: readonly string[], from: number, known: readonly string[]
 
 const numbersOf = (list: string) => list.split(',').map((n) => n.trim()).filter((n) => n !== '');
 
-/** Which secret sealed a password: konami must run with the same, or the password will not work. */
-const sealedWith = (io: Io) => (io.env['AUTH_SECRET']
-  ? 'It is sealed with this AUTH_SECRET: konami must run with the same.'
-  : 'It is sealed with DATA_DIR/auth-secret: a konami run with AUTH_SECRET set will not take it.');
 
 /** A password for a user: 96 random bits, shown once. */
 const newPassword = () => randomBytes(12).toString('base64url');
 
-async function userNamed(store: FileAccountStore, accountId: string, username: string): Promise<User> {
+async function userNamed(store: AccountStore, accountId: string, username: string): Promise<User> {
   const user = (await existing(store, accountId)).users?.find((u) => u.username.toLowerCase() === username.toLowerCase());
   if (!user) throw new UsageError(`no user "${username}" in account ${accountId}`);
   return user;
@@ -255,7 +365,7 @@ async function dispatch(ctx: Context, command: string, rest: readonly string[], 
         username, password, numbers: numbersOf(o['numbers'] ?? ''),
         ...(o['first-name'] ? { first_name: o['first-name'] } : {}), ...(o['last-name'] ? { last_name: o['last-name'] } : {}),
       });
-      io.out(`user id:  ${user.id}\nusername: ${user.username}\nnumbers:  ${user.numbers.join(', ') || '(none)'}\npassword: ${password}\n\nThe password is shown this once. ${sealedWith(io)}\n`);
+      io.out(`user id:  ${user.id}\nusername: ${user.username}\nnumbers:  ${user.numbers.join(', ') || '(none)'}\npassword: ${password}\n\nThe password is shown this once. ${ctx.sealedWith}\n`);
       return 0;
     }
     case 'user list': {
@@ -279,7 +389,7 @@ async function dispatch(ctx: Context, command: string, rest: readonly string[], 
       const user = await userNamed(store, id, arg(rest, 1, '<username>'));
       const password = newPassword();
       await changeUser(ctx, id, user.id, { password });
-      io.out(`password: ${password}\n\nShown this once. The user's tokens no longer work. ${sealedWith(io)}\n`);
+      io.out(`password: ${password}\n\nShown this once. The user's tokens no longer work. ${ctx.sealedWith}\n`);
       return 0;
     }
     case 'user delete': {

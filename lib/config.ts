@@ -14,6 +14,12 @@ export interface Config {
   readonly http: { readonly host: string; readonly port: number };
   readonly dataDir: string;
   /**
+   * DATABASE_URL: accounts, keys, users, dial routes and the calls in
+   * progress kept in PostgreSQL, shared by every instance (undefined: files
+   * under DATA_DIR, one instance).
+   */
+  readonly databaseUrl: string | undefined;
+  /**
    * Dial routes by name, each a template with {target}: `default` is
    * DIAL_TEMPLATE (applied to the dialled extension when the dialplan gives no
    * dial= argument, and the transfer route of every account unless the
@@ -149,6 +155,35 @@ function ariUrlProblem(v: string): string | undefined {
   return undefined;
 }
 
+/** DATABASE_URL, never echoed (it may carry a password). */
+function readDatabaseUrl(r: Reader): string | undefined {
+  return r.parsed('DATABASE_URL', undefined, (v) => {
+    const problem = databaseUrlProblem(v);
+    if (problem) throw new Error(problem);
+    return v;
+  });
+}
+
+export function databaseUrlProblem(v: string): string | undefined {
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    return 'must be a URL such as postgres://konami:PASSWORD@db.example:5432/konami (not shown: it may hold a password)';
+  }
+  if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') return 'must start with postgres:// or postgresql://';
+  if (u.pathname.length <= 1) return 'must name the database, as in postgres://konami@db.example/konami';
+  return undefined;
+}
+
+/** DATABASE_URL alone (for the command line). */
+export function loadDatabaseUrl(env: Env = process.env): string | undefined {
+  const r = new Reader(env);
+  const url = readDatabaseUrl(r);
+  if (r.problems.length > 0) throw new ConfigError(r.problems);
+  return url;
+}
+
 function readDialRoutes(r: Reader): Record<string, string> {
   return {
     // {exten} is DIAL_TEMPLATE's historical name for the number.
@@ -199,6 +234,7 @@ export function loadConfig(env: Env = process.env): Config {
       port: r.integer('HTTP_PORT', 8000, 0, 65535),
     },
     dataDir: r.string('DATA_DIR', 'data'),
+    databaseUrl: readDatabaseUrl(r),
     dialRoutes: readDialRoutes(r),
     mohClasses: readMohClasses(r),
     ringTimeout: r.integer('RING_TIMEOUT', 30, 1, 600),

@@ -18,12 +18,10 @@ import { DialRoutes } from './stasis/dial.js';
 import type { CallModule } from './stasis/features.js';
 import { builtInModules } from './stasis/modules/index.js';
 import type { AccountStore } from './store/accounts.js';
-import { FileCallJournal } from './store/call-journal.js';
-import { authSecret, prepareDataDir } from './store/data-dir.js';
+import { openStores } from './store/open.js';
 import { ownerOf, UserKeys } from './store/users.js';
 import { CallEvents } from './stasis/call-events.js';
 import { LOGIN_FAILURES } from './routes/auth.js';
-import { FileAccountStore } from './store/file-store.js';
 
 export interface Konami {
   readonly config: Config;
@@ -47,15 +45,13 @@ export interface StartOptions {
 }
 
 export async function startKonami(config: Config, log: Logger, options: StartOptions = {}): Promise<Konami> {
-  await prepareDataDir(config.dataDir, log);
-  const secret = await authSecret(config);
-  const store = await FileAccountStore.open(config.dataDir, { pollMs: 1000, log: log.child({ component: 'store' }) });
+  const stores = await openStores(config, log);
+  const { accounts: store, journal, secret } = stores;
   const modules = builtInModules();
   const transferRate = new RateLimiter(config.transfers.perMinute / 60, config.transfers.burst);
   const dialRoutes = DialRoutes.over(store, config.dialRoutes);
   for (const m of options.modules ?? []) modules.register(m);
   const book = new MetaflowBook((id) => store.cached(id)?.metaflows, log.child({ component: 'metaflow' }));
-  const journal = await FileCallJournal.open(config.dataDir, log.child({ component: 'journal' }));
   const ari = new AriConnection(config.ari, log.child({ component: 'ari' }));
   let activeCalls = () => 0;
   const metrics = new Metrics(() => activeCalls());
@@ -150,6 +146,8 @@ export async function startKonami(config: Config, log: Logger, options: StartOpt
   } catch (err) {
     await http.close();
     await store.close();
+    await journal.close();
+    await stores.close();
     throw err;
   }
   await reconcile();
@@ -209,6 +207,7 @@ export async function startKonami(config: Config, log: Logger, options: StartOpt
         metrics.stop();
         transferRate.close();
         await store.close();
+        await stores.close();
         log.info('stopped');
       })();
       return stopped;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every test: lint, types, unit tests, then integration tests against the
-# sandbox Asterisk 22 (started when not running, stopped after if started here).
+# sandbox Asterisk 22 (started when not running, stopped after if started here)
+# and, for distributed mode, PostgreSQL servers the tests start themselves.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 rm -rf test-output/counts && mkdir -p test-output/counts
@@ -13,6 +14,7 @@ step "types (tsc)"; npx tsc --noEmit -p . || failed=1
 step "build (lib -> dist, used by bin/konami.js)"; npm run --silent build || failed=1
 step "unit tests"; npx mocha --config test/unit/.mocharc.json || failed=1
 step "browser for the web app's end-to-end tests"; bash scripts/install-browser.sh || failed=1
+step "PostgreSQL for distributed mode's tests"; bash scripts/install-postgres.sh || failed=1
 step "integration tests (real Asterisk)"; npx mocha --config test/integration/.mocharc.json || failed=1
 
 # One closing line for the whole run, summed over the suites' counts.
