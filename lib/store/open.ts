@@ -2,7 +2,7 @@
 // default), or PostgreSQL when DATABASE_URL is set (several instances). The
 // rest of konami sees only the account store, the journal of calls in
 // progress and the token secret.
-import { MIN_SECRET_BYTES, type Config } from '../config.js';
+import { ConfigError, MIN_SECRET_BYTES, type Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { AccountStore } from './accounts.js';
 import { FileCallJournal, type CallJournal } from './call-journal.js';
@@ -38,7 +38,10 @@ export async function openStores(config: StoreConfig, log: Logger): Promise<Stor
   }
   const pool = openPool(config.databaseUrl, log.child({ component: 'database' }));
   try {
-    await migrate(pool, log.child({ component: 'database' }));
+    await migrate(pool, log.child({ component: 'database' })).catch((err: Error) => {
+      // The message names the server and the user, never the password.
+      throw new ConfigError([`DATABASE_URL: cannot use the database (${err.message || (err as NodeJS.ErrnoException).code})`]);
+    });
     const secret = config.api.authSecret ? Buffer.from(config.api.authSecret, 'utf8') : await sharedSecret(pool, MIN_SECRET_BYTES);
     const accounts = await PgAccountStore.open(pool, { listen: true, url: config.databaseUrl, log: log.child({ component: 'store' }) });
     const journal = new PgCallJournal(pool, asteriskKey(config.ari.url), log.child({ component: 'journal' }));

@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { runCli } from '../../lib/cli.js';
+import { ConfigError } from '../../lib/config.js';
+import { openStores } from '../../lib/store/open.js';
 import { validateMetaflows } from '../../lib/metaflow/config.js';
 import { silentLogger } from '../../lib/log.js';
 import { builtInModules } from '../../lib/stasis/modules/index.js';
@@ -172,6 +174,15 @@ describe('distributed mode: the store on PostgreSQL', function () {
     }
     await eventually(() => journal.loadAll().catch(() => []), (calls) => JSON.stringify(calls) === '[{"id":"call-a","state":{"step":2}}]', 'the newest version written', 15_000);
     await journal.close();
+  });
+
+  it('konami does not start on a database it cannot use, and names the setting without its password', async function () {
+    const settings = { dataDir: 'unused', api: { authSecret: undefined }, ari: { url: 'http://127.0.0.1:8088' } };
+    for (const databaseUrl of [`postgres://konami:hunter2@127.0.0.1:${server.port}/no_such_database`, `postgres://konami:hunter2@127.0.0.1:1/konami`]) {
+      const err = await openStores({ ...settings, databaseUrl }, log).then(() => undefined, (e: Error) => e);
+      expect(err, databaseUrl).to.be.instanceOf(ConfigError);
+      expect(err!.message).to.contain('DATABASE_URL: cannot use the database').and.not.contain('hunter2');
+    }
   });
 
   describe('the command line on the database', function () {

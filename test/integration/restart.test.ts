@@ -2,38 +2,38 @@
 // transfer state: the calls stay in Asterisk meanwhile, and konami takes them
 // back from its kept state and what ARI reports, so each ends as it would have
 // without the restart. Alice (1001) calls Bob and transfers him to Mary.
-import { rm, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { expect } from 'chai';
 import { Cause } from '../../lib/stasis/causes.js';
 import { eventually, konamiBridges, mohPlaysIn } from '../harness/asterisk.js';
 import { aliceCallsBob, expectBridges as expectBridgesOf, side } from '../harness/bridges.js';
 import { Phones, type Phone } from '../harness/phones.js';
-import { dataDirWithAccount, keptCalls, KonamiProcess } from '../harness/process.js';
+import { KonamiProcess } from '../harness/process.js';
 import { sandboxEnv, type SandboxEnv } from '../harness/sandbox.js';
+import { STORE_KINDS, type KeptStore } from '../harness/stores.js';
 
-describe('konami killed and started again while calls are up', function () {
+for (const kind of STORE_KINDS) describe(`konami killed and started again while calls are up (${kind.name})`, function () {
   this.timeout(60_000);
   let env: SandboxEnv;
   let phones: Phones;
   let konami: KonamiProcess;
-  let dataDir: string;
+  let kept: KeptStore;
   let account: string;
   let n = 0;
 
   const settings = () => ({
-    ARI_URL: env.url, ARI_USERNAME: env.username, ARI_PASSWORD: env.password, DATA_DIR: dataDir,
+    ARI_URL: env.url, ARI_USERNAME: env.username, ARI_PASSWORD: env.password, ...kept.env,
   });
 
   before(async function () {
     env = sandboxEnv();
     phones = await Phones.connect(env);
     await phones.reset();
-    ({ dataDir, account } = await dataDirWithAccount('Restarts', {
+    kept = await kind.open('Restarts', {
       digit_timeout: 1500,
       numbers: { 22: { module: 'resume' } },
       patterns: { '21(\\d+)': { module: 'transfer', data: { ring_timeout: 30, recall_attempts: 1, recall_delay: 1 } } },
-    }));
+    });
+    account = kept.account;
   });
 
   beforeEach(async function () {
@@ -47,10 +47,10 @@ describe('konami killed and started again while calls are up', function () {
 
   after(async function () {
     await phones?.stop();
-    await rm(dataDir, { recursive: true, force: true });
+    await kept?.close();
   });
 
-  /** SIGKILL, then a new process on the same DATA_DIR. */
+  /** SIGKILL, then a new process on the same store. */
   async function restart(between?: () => Promise<void>): Promise<void> {
     expect(await konami.kill('SIGKILL'), 'killed, not exited').to.equal(null);
     await between?.();
@@ -149,8 +149,7 @@ describe('konami killed and started again while calls are up', function () {
   it('a call whose kept state is lost is hung up at start, and its bridge destroyed: nothing is left behind', async function () {
     const { alice, bob } = await connect();
     expect(await konami.kill('SIGKILL')).to.equal(null);
-    const kept = join(dataDir, 'calls');
-    for (const f of await readdir(kept)) await rm(join(kept, f));
+    await kept.forgetCalls();
     konami = await KonamiProcess.start(settings(), 'restart');
     await alice.waitHangup();
     await bob.waitHangup();
@@ -162,7 +161,7 @@ describe('konami killed and started again while calls are up', function () {
     const { alice, bob } = await connect();
     await alice.hangup();
     await bob.waitHangup();
-    await eventually(() => keptCalls(dataDir), (f) => f.length === 0, 'the kept state removed');
+    await eventually(() => kept.calls(), (f) => f.length === 0, 'the kept state removed');
   });
 
   it('a call made while konami is down is connected by the dialplan\'s fallback, without feature codes', async function () {

@@ -65,6 +65,16 @@ describe('configuration from the environment', function () {
     expect(problemsOf({ ...minimal, DIAL_ROUTES: 'pstn=PJSIP/2600' })[0]).to.match(/^DIAL_ROUTES: route pstn: the template must contain \{target\}/);
   });
 
+  it('DATABASE_URL switches to PostgreSQL; a bad one stops the start, named, without echoing what may be a password', function () {
+    expect(loadConfig(minimal).databaseUrl, 'files by default').to.equal(undefined);
+    expect(loadConfig({ ...minimal, DATABASE_URL: 'postgres://konami:pw@db:5432/konami' }).databaseUrl).to.equal('postgres://konami:pw@db:5432/konami');
+    for (const bad of ['mysql://konami:hunter2@db/konami', 'postgres://konami:hunter2@db', 'konami:hunter2']) {
+      const problems = problemsOf({ ...minimal, DATABASE_URL: bad });
+      expect(problems, bad).to.have.length(1);
+      expect(problems[0]).to.match(/^DATABASE_URL: /).and.not.contain('hunter2');
+    }
+  });
+
   it('rejects a non-numeric or fractional port', function () {
     expect(problemsOf({ ...minimal, HTTP_PORT: '80.5' })[0]).to.match(/^HTTP_PORT: must be a whole number from 0 to 65535/);
     expect(problemsOf({ ...minimal, HTTP_PORT: 'eighty' })[0]).to.match(/^HTTP_PORT/);
