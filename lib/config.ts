@@ -1,5 +1,6 @@
 // Configuration is read once from the environment, validated as a whole and
 // frozen. A bad setting stops the start with a message that names it.
+import { hostname } from 'node:os';
 import { LOG_LEVELS, type LogLevel } from './log.js';
 import { parseProxies } from './routes/rate-limit.js';
 import { DEFAULT_ROUTE, RECALL_CALLERS, parseRoutes, templateProblem, type RecallCallers } from './stasis/dial.js';
@@ -19,6 +20,13 @@ export interface Config {
    * under DATA_DIR, one instance).
    */
   readonly databaseUrl: string | undefined;
+  /** Distributed mode: how instances share the driving of an Asterisk server. */
+  readonly cluster: {
+    /** This instance's name in the lease table (INSTANCE_ID; default host name and process id). */
+    readonly instanceId: string;
+    /** A lease term, in seconds (LEASE_SECONDS): a dead holder is replaced within about 1.35 times this. */
+    readonly leaseSeconds: number;
+  };
   /**
    * Dial routes by name, each a template with {target}: `default` is
    * DIAL_TEMPLATE (applied to the dialled extension when the dialplan gives no
@@ -235,6 +243,11 @@ export function loadConfig(env: Env = process.env): Config {
     },
     dataDir: r.string('DATA_DIR', 'data'),
     databaseUrl: readDatabaseUrl(r),
+    cluster: {
+      instanceId: r.string('INSTANCE_ID', `${hostname()}-${process.pid}`, (v) =>
+        /^[A-Za-z0-9_.:-]{1,128}$/.test(v) ? undefined : 'must be 1 to 128 letters, digits, "_", ".", ":" or "-"'),
+      leaseSeconds: r.integer('LEASE_SECONDS', 3, 2, 60),
+    },
     dialRoutes: readDialRoutes(r),
     mohClasses: readMohClasses(r),
     ringTimeout: r.integer('RING_TIMEOUT', 30, 1, 600),

@@ -42,11 +42,20 @@ export interface Konami {
 export interface StartOptions {
   /** Feature modules beyond the built-in ones (tests use one to prove dispatch). */
   modules?: CallModule[];
+  /** Distributed mode: the lease of the Asterisk was lost (default: the process ends, see fencedExit). */
+  onFenced?: (reason: string) => void;
+}
+
+/** The exit status of an instance that lost its lease (EX_TEMPFAIL): its supervisor starts it again, as a standby. */
+export const EXIT_FENCED = 75;
+
+function fencedExit(): void {
+  process.exit(EXIT_FENCED);
 }
 
 export async function startKonami(config: Config, log: Logger, options: StartOptions = {}): Promise<Konami> {
   const stores = await openStores(config, log);
-  const { accounts: store, journal, secret } = stores;
+  const { accounts: store, journal, secret, lease } = stores;
   const modules = builtInModules();
   const transferRate = new RateLimiter(config.transfers.perMinute / 60, config.transfers.burst);
   const dialRoutes = DialRoutes.over(store, config.dialRoutes);
@@ -74,8 +83,6 @@ export async function startKonami(config: Config, log: Logger, options: StartOpt
     log,
   );
   activeCalls = () => app.activeCalls.size;
-  const taken = app.restore(await journal.loadAll());
-  if (taken > 0) log.info({ calls: taken }, 'calls kept by the previous process taken back');
 
   // After every (re)connection konami compares its calls with Asterisk's and
   // is not ready until it has: events may have been missed meanwhile.
@@ -136,17 +143,38 @@ export async function startKonami(config: Config, log: Logger, options: StartOpt
     userLimiter,
     loginFailures,
     trustedProxies: config.api.trustedProxies,
-    readiness: { checks: () => ({ ari: ari.connected, store: store.usable(), calls_reconciled: reconciled }) },
+    readiness: {
+      checks: () => ({ ari: ari.connected, store: store.usable(), calls_reconciled: reconciled, ...(lease ? { lease: lease.held } : {}) }),
+      details: () => (lease ? { role: lease.held ? 'active' : 'standby', instance: lease.holder, leases: lease.held ? [lease.asterisk] : [] } : {}),
+    },
     log: log.child({ component: 'http' }),
     metrics,
   });
   const http = await startHttp(config.http, api.app, log.child({ component: 'http' }));
+  if (lease) {
+    // Distributed mode: another instance may drive this Asterisk; this one waits on standby until the lease is
+    // its own. Once lost, it stops at once: nothing it does after may reach Asterisk or the journal.
+    ari.onlyWhile(() => lease.held);
+    metrics.leaseHeld.set(0, { asterisk: lease.asterisk });
+    lease.on('acquired', () => metrics.leaseHeld.set(1, { asterisk: lease.asterisk }));
+    lease.on('lost', (reason: string) => {
+      metrics.leaseHeld.set(0, { asterisk: lease.asterisk });
+      void ari.stop();
+      (options.onFenced ?? fencedExit)(reason);
+    });
+    lease.start(`http://${config.http.host}:${http.port}`);
+    log.info({ asterisk: lease.asterisk, instance: lease.holder }, 'standby: waiting for the lease of this Asterisk');
+    await lease.acquired();
+  }
+  const taken = app.restore(await journal.loadAll());
+  if (taken > 0) log.info({ calls: taken }, 'calls kept by the previous process taken back');
   try {
     await ari.start();
   } catch (err) {
     await http.close();
     await store.close();
     await journal.close();
+    await lease?.stop(true);
     await stores.close();
     throw err;
   }
@@ -200,6 +228,8 @@ export async function startKonami(config: Config, log: Logger, options: StartOpt
         // Steps that were running when the events stopped keep their records too.
         await Promise.race([app.settled(), new Promise((r) => setTimeout(r, 2000))]);
         await journal.close();
+        // The journal is written: the next instance may take the calls at once.
+        await lease?.stop(true);
         limiter.close();
         accountLimiter.close();
         userLimiter.close();

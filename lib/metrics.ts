@@ -117,6 +117,8 @@ export class Metrics {
    * Windows turn on a timer, never on a scrape: nobody can hide a stall by
    * reading the metrics.
    */
+  /** Distributed mode: 1 for the Asterisk this instance drives, 0 while it waits on standby. */
+  readonly leaseHeld = new Gauge('konami_lease_held', 'Whether this instance holds the lease of an Asterisk server (1) or waits on standby (0), by asterisk.');
   readonly eventLoopDelay = new Gauge('konami_event_loop_delay_seconds', 'Event loop delay over the last 60 to 120 s: p99 and max (10 ms resolution).');
   private loop: IntervalHistogram | undefined;
   private previous = { p99: 0, max: 0 };
@@ -152,6 +154,7 @@ export class Metrics {
   render(): string {
     const all: Array<{ render(): string }> = [this.activeCalls, this.callsTotal, this.codesMatched, this.transfersStarted, this.transfersEnded,
       this.transferSetup, this.ariReconnects, this.apiRequests];
+    if (this.leaseHeld.values.size > 0) all.push(this.leaseHeld);
     if (this.loop) {
       this.eventLoopDelay.set(Math.max(this.previous.p99, this.loop.percentile(99)) / 1e9, { quantile: '0.99' });
       this.eventLoopDelay.set(Math.max(this.previous.max, this.loop.max) / 1e9, { quantile: '1' });

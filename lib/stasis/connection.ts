@@ -72,6 +72,8 @@ export class AriConnection extends EventEmitter implements Ari {
   private restClient: AriRest | undefined;
   private isConnected = false;
   private readonly stopping = new AbortController();
+  /** While false, nothing is sent to Asterisk and no event is passed on (distributed mode: the lease). */
+  private mayAct: () => boolean = () => true;
 
   constructor(
     private readonly settings: AriSettings,
@@ -83,6 +85,11 @@ export class AriConnection extends EventEmitter implements Ari {
 
   get connected(): boolean {
     return this.isConnected;
+  }
+
+  /** Acts only while `check` holds: checked before every request and every event. */
+  onlyWhile(check: () => boolean): void {
+    this.mayAct = check;
   }
 
   /**
@@ -133,6 +140,7 @@ export class AriConnection extends EventEmitter implements Ari {
   }
 
   private onRaw(raw: { type?: string; application?: string }): void {
+    if (!this.mayAct()) return;
     if (raw.type === 'ApplicationReplaced') {
       // Another connection registered konami's application name (a second konami set up with
       // the same ARI_APP, say): its calls' events go there now. This one is not ready until it
@@ -161,6 +169,7 @@ export class AriConnection extends EventEmitter implements Ari {
 
   /** ARI's REST operations. */
   private get rest(): AriRest {
+    if (!this.mayAct()) throw new AriError('ari', 'this instance no longer drives this Asterisk (lease lost)', undefined);
     if (!this.restClient) throw new AriError('ari', 'not connected to ARI', undefined);
     return this.restClient;
   }

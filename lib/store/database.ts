@@ -98,6 +98,19 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'leases: which instance drives each Asterisk server',
+    sql: `
+      CREATE TABLE leases (
+        asterisk text PRIMARY KEY,
+        holder text NOT NULL,
+        address text NOT NULL,
+        epoch bigint NOT NULL,
+        expires_at timestamptz NOT NULL
+      );
+    `,
+  },
 ];
 
 /** The advisory lock key of migrations (any constant; the same in every instance). */

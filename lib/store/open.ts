@@ -9,6 +9,7 @@ import { FileCallJournal, type CallJournal } from './call-journal.js';
 import { authSecret, prepareDataDir } from './data-dir.js';
 import { migrate, openPool, sharedSecret } from './database.js';
 import { FileAccountStore } from './file-store.js';
+import { AsteriskLease, leaseTiming } from './lease.js';
 import { PgCallJournal } from './pg-journal.js';
 import { PgAccountStore } from './pg-store.js';
 
@@ -17,11 +18,16 @@ export interface Stores {
   journal: CallJournal & { close(): Promise<void> };
   /** Signs tokens and seals users' credentials: AUTH_SECRET, else the one kept in the store. */
   secret: Buffer;
+  /** Distributed mode: who drives the Asterisk server (not yet started). Undefined: this instance alone. */
+  lease?: AsteriskLease;
   /** Lets go of the store (after the accounts and the journal are closed). */
   close(): Promise<void>;
 }
 
-type StoreConfig = Pick<Config, 'dataDir' | 'databaseUrl'> & { api: Pick<Config['api'], 'authSecret'>; ari: Pick<Config['ari'], 'url'> };
+type StoreConfig = Pick<Config, 'dataDir' | 'databaseUrl' | 'cluster'> & {
+  api: Pick<Config['api'], 'authSecret'>;
+  ari: Pick<Config['ari'], 'url'>;
+};
 
 /** The Asterisk server a journal's calls live on, as it is named in the database: its ARI address. */
 export function asteriskKey(ariUrl: string): string {
@@ -44,8 +50,12 @@ export async function openStores(config: StoreConfig, log: Logger): Promise<Stor
     });
     const secret = config.api.authSecret ? Buffer.from(config.api.authSecret, 'utf8') : await sharedSecret(pool, MIN_SECRET_BYTES);
     const accounts = await PgAccountStore.open(pool, { listen: true, url: config.databaseUrl, log: log.child({ component: 'store' }) });
-    const journal = new PgCallJournal(pool, asteriskKey(config.ari.url), log.child({ component: 'journal' }));
-    return { accounts, journal, secret, close: () => pool.end() };
+    const asterisk = asteriskKey(config.ari.url);
+    const lease = new AsteriskLease(
+      config.databaseUrl, asterisk, config.cluster.instanceId, leaseTiming(config.cluster.leaseSeconds), log.child({ component: 'lease' }),
+    );
+    const journal = new PgCallJournal(pool, asterisk, log.child({ component: 'journal' }), () => lease.fence);
+    return { accounts, journal, secret, lease, close: () => pool.end() };
   } catch (err) {
     await pool.end().catch(() => undefined);
     throw err;

@@ -5,13 +5,31 @@
 import type pg from 'pg';
 import type { Logger } from '../log.js';
 import { parseVersions, type CallJournal } from './call-journal.js';
+import type { Fence } from './lease.js';
 import { WriteQueue } from './write-queue.js';
+
+/** A write refused: this instance's lease term of that Asterisk is over. */
+export class LeaseLostError extends Error {
+  constructor(asterisk: string) {
+    super(`not written: this instance no longer holds the lease of ${asterisk}`);
+    this.name = 'LeaseLostError';
+  }
+}
 
 export class PgCallJournal implements CallJournal {
   private readonly queue: WriteQueue;
 
-  /** `asterisk`: the server whose calls this journal keeps (its ARI address). */
-  constructor(private readonly pool: pg.Pool, private readonly asterisk: string, private readonly log: Logger) {
+  /**
+   * `asterisk`: the server whose calls this journal keeps (its ARI address).
+   * `fence`: the lease term its writes belong to; a write after that term
+   * is refused (none given: unfenced, for the command line's import).
+   */
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly asterisk: string,
+    private readonly log: Logger,
+    private readonly fence?: () => Fence | undefined,
+  ) {
     this.queue = new WriteQueue({ write: (batch) => this.write(batch) }, log);
   }
 
@@ -50,7 +68,12 @@ export class PgCallJournal implements CallJournal {
     await this.queue.close();
   }
 
-  /** One statement: the ended calls deleted, the others written (inserted or replaced). */
+  /**
+   * One statement: the ended calls deleted, the others written (inserted or
+   * replaced), all only while the lease term is this instance's (checked
+   * under the lease row's lock, so a new term waits for the write and then
+   * sees it).
+   */
   private async write(batch: ReadonlyMap<string, string | null>): Promise<void> {
     const ids: string[] = [];
     const states: string[] = [];
@@ -62,12 +85,31 @@ export class PgCallJournal implements CallJournal {
         states.push(json);
       }
     }
-    await this.pool.query(
-      `WITH ended AS (DELETE FROM calls WHERE asterisk = $1 AND id = ANY($4::text[]))
-       INSERT INTO calls (asterisk, id, state)
-       SELECT $1, x.id, x.state FROM unnest($2::text[], $3::text[]) AS x (id, state)
-       ON CONFLICT (asterisk, id) DO UPDATE SET state = excluded.state, updated_at = now()`,
-      [this.asterisk, ids, states, ended],
+    if (!this.fence) {
+      await this.pool.query(
+        `WITH ended AS (DELETE FROM calls WHERE asterisk = $1 AND id = ANY($4::text[]))
+         INSERT INTO calls (asterisk, id, state)
+         SELECT $1, x.id, x.state FROM unnest($2::text[], $3::text[]) AS x (id, state)
+         ON CONFLICT (asterisk, id) DO UPDATE SET state = excluded.state, updated_at = now()`,
+        [this.asterisk, ids, states, ended],
+      );
+      return;
+    }
+    const fence = this.fence();
+    if (!fence) throw new LeaseLostError(this.asterisk);
+    const { rows } = await this.pool.query<{ held: boolean }>(
+      `WITH term AS (
+         SELECT 1 FROM leases WHERE asterisk = $1 AND holder = $5 AND epoch = $6 AND expires_at > now() FOR SHARE
+       ), ended AS (
+         DELETE FROM calls WHERE asterisk = $1 AND id = ANY($4::text[]) AND EXISTS (SELECT 1 FROM term)
+       ), written AS (
+         INSERT INTO calls (asterisk, id, state)
+         SELECT $1, x.id, x.state FROM unnest($2::text[], $3::text[]) AS x (id, state) WHERE EXISTS (SELECT 1 FROM term)
+         ON CONFLICT (asterisk, id) DO UPDATE SET state = excluded.state, updated_at = now()
+       )
+       SELECT EXISTS (SELECT 1 FROM term) AS held`,
+      [this.asterisk, ids, states, ended, fence.holder, fence.epoch],
     );
+    if (!rows[0]?.held) throw new LeaseLostError(this.asterisk);
   }
 }

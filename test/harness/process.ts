@@ -72,8 +72,12 @@ export class KonamiProcess {
     this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
   }
 
-  /** Starts konami with the sandbox's phones as its dial template; resolves when it answers /readyz. */
-  static async start(env: Record<string, string>, name = 'konami'): Promise<KonamiProcess> {
+  /**
+   * Starts konami with the sandbox's phones as its dial template; resolves
+   * when it answers /readyz, or (`until` standby) when it waits on standby
+   * for another instance's lease.
+   */
+  static async start(env: Record<string, string>, name = 'konami', until: 'ready' | 'standby' = 'ready'): Promise<KonamiProcess> {
     const port = await freePort();
     mkdirSync(OUTPUT_DIR, { recursive: true });
     const log = createWriteStream(join(OUTPUT_DIR, `${name}-process.log`), { flags: 'a' });
@@ -107,7 +111,8 @@ export class KonamiProcess {
     });
     child.stderr!.on('data', (d: Buffer) => (p.stderr += d.toString()));
     void p.exited.then(() => log.end());
-    await p.untilReady(20_000);
+    if (until === 'ready') await p.untilReady(20_000);
+    else await p.untilLogged('standby: waiting for the lease', 20_000);
     return p;
   }
 
@@ -130,6 +135,18 @@ export class KonamiProcess {
       if ((await this.readiness()) === 200) return;
       if (Date.now() > deadline) throw new Error(`konami not ready within ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** Resolves with the first log line whose message starts with `msg`, once there is one. */
+  async untilLogged(msg: string, timeoutMs: number): Promise<LogLine> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const line = this.logged(msg)[0];
+      if (line) return line;
+      if (this.child.exitCode !== null) throw new Error(`konami exited with ${this.child.exitCode} before logging "${msg}": ${this.stderr}`);
+      if (Date.now() > deadline) throw new Error(`konami did not log "${msg}" within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 50));
     }
   }
 

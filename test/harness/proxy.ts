@@ -1,6 +1,7 @@
-// A TCP proxy between konami and ARI that a test can cut: every connection
-// through it is dropped and new ones are refused until it is restored. It
-// stands for a network failure between konami and Asterisk.
+// A TCP proxy between konami and a server (ARI, PostgreSQL) that a test can
+// cut: every connection through it is dropped and new ones are refused until
+// it is restored; or partition: nothing passes any more, and nobody is told
+// (no reset, no close), as when a network silently loses a machine.
 import { once } from 'node:events';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { freePort } from './process.js';
@@ -8,6 +9,7 @@ import { freePort } from './process.js';
 export class CuttableProxy {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
+  private partitioned = false;
 
   private constructor(private readonly target: { host: string; port: number }, readonly port: number) {}
 
@@ -32,9 +34,25 @@ export class CuttableProxy {
     if (server) await new Promise<void>((r) => server.close(() => r()));
   }
 
+  /** Nothing passes any more, either way, on connections open or new; nobody is told. */
+  partition(): void {
+    this.partitioned = true;
+    for (const s of this.sockets) {
+      s.unpipe();
+      s.pause();
+    }
+  }
+
   async restore(): Promise<void> {
     if (this.server) return;
     const server = createServer((client) => {
+      if (this.partitioned) {
+        // Accepted and never answered: the connection hangs as across a lost network.
+        this.sockets.add(client);
+        client.pause();
+        client.on('error', () => undefined);
+        return;
+      }
       const upstream = connect(this.target.port, this.target.host);
       for (const s of [client, upstream]) {
         this.sockets.add(s);

@@ -36,19 +36,30 @@ export async function fileStoreWithAccount(name: string, metaflows: unknown): Pr
   };
 }
 
-export async function databaseWithAccount(name: string, metaflows: unknown): Promise<KeptStore> {
-  const server = await startPostgres();
+/** An account with these metaflows in the database at `url` (migrated first), as the command line makes it. */
+export async function accountIn(url: string, name: string, metaflows: unknown): Promise<{ account: string; apiKey: string }> {
+  const pool = openPool(url, silentLogger(), { max: 1 });
   try {
-    const url = await server.database();
-    const pool = openPool(url, silentLogger(), { max: 2 });
     await migrate(pool, silentLogger());
     const store = await PgAccountStore.open(pool);
     const { account, apiKey } = await store.create(name);
     await store.setMetaflows(account.id, validateMetaflows(metaflows, builtInModules()));
     await store.close();
+    return { account: account.id, apiKey };
+  } finally {
+    await pool.end();
+  }
+}
+
+export async function databaseWithAccount(name: string, metaflows: unknown): Promise<KeptStore> {
+  const server = await startPostgres();
+  try {
+    const url = await server.database();
+    const { account, apiKey } = await accountIn(url, name, metaflows);
+    const pool = openPool(url, silentLogger(), { max: 1 });
     return {
       env: { DATABASE_URL: url },
-      account: account.id,
+      account,
       apiKey,
       calls: async () => (await pool.query<{ id: string }>('SELECT id FROM calls')).rows.map((r) => r.id),
       forgetCalls: async () => void (await pool.query('DELETE FROM calls')),

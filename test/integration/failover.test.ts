@@ -1,0 +1,223 @@
+// Distributed mode: two konami instances share a PostgreSQL database (a real
+// server this suite starts) and one Asterisk. One drives it, holding the
+// lease; the other waits on standby. When the active instance dies (SIGKILL),
+// is cut from the database, or the database itself restarts, calls go on:
+// the standby takes the lease and takes every call back from the shared
+// journal, and two instances never drive Asterisk at once. Alice (1001) calls
+// Bob and transfers him to Mary.
+import { expect } from 'chai';
+import { Cause } from '../../lib/stasis/causes.js';
+import { mohPlaysIn, konamiBridges } from '../harness/asterisk.js';
+import { aliceCallsBob, expectBridges as expectBridgesOf, side } from '../harness/bridges.js';
+import { Phones, type Phone } from '../harness/phones.js';
+import { startPostgres, type Postgres } from '../harness/postgres.js';
+import { KonamiProcess, type LogLine } from '../harness/process.js';
+import { CuttableProxy } from '../harness/proxy.js';
+import { sandboxEnv, type SandboxEnv } from '../harness/sandbox.js';
+import { accountIn, databaseWithAccount, type KeptStore } from '../harness/stores.js';
+
+/** The lease term of these instances (LEASE_SECONDS): a dead holder is replaced within about 4 s. */
+const LEASE_SECONDS = 3;
+/** The issue's bound: a standby holds the lease within this long of the active instance's death. */
+const TAKEOVER_MS = 5000;
+
+const METAFLOWS = {
+  digit_timeout: 1500,
+  numbers: { 22: { module: 'resume' } },
+  patterns: { '21(\\d+)': { module: 'transfer', data: { ring_timeout: 30, recall_attempts: 1, recall_delay: 1 } } },
+};
+
+const at = (line: LogLine) => Date.parse(String(line['time']));
+
+describe('distributed mode: a standby instance takes over the calls of one that died', function () {
+  this.timeout(90_000);
+  let env: SandboxEnv;
+  let phones: Phones;
+  let kept: KeptStore;
+  let active: KonamiProcess;
+  let standby: KonamiProcess;
+  let n = 0;
+  let started = 0;
+
+  const settings = (extra: Record<string, string> = {}) => ({
+    ARI_URL: env.url, ARI_USERNAME: env.username, ARI_PASSWORD: env.password, LEASE_SECONDS: String(LEASE_SECONDS),
+    INSTANCE_ID: `instance-${++started}`, ...kept.env, ...extra,
+  });
+
+  before(async function () {
+    env = sandboxEnv();
+    phones = await Phones.connect(env);
+    await phones.reset();
+    kept = await databaseWithAccount('Failover', METAFLOWS);
+  });
+
+  beforeEach(async function () {
+    active = await KonamiProcess.start(settings(), 'failover');
+    standby = await KonamiProcess.start(settings(), 'failover', 'standby');
+  });
+
+  afterEach(async function () {
+    await Promise.all([active.kill('SIGTERM'), standby.kill('SIGTERM')]);
+    await phones.checkNothingLeftAndReset();
+  });
+
+  after(async function () {
+    await phones?.stop();
+    await kept?.close();
+  });
+
+  /** SIGKILL of the active instance; the standby must hold the lease within TAKEOVER_MS, then be ready. */
+  async function killActive(between?: () => Promise<void>): Promise<void> {
+    const killedAt = Date.now();
+    expect(await active.kill('SIGKILL'), 'killed, not exited').to.equal(null);
+    await between?.();
+    const acquired = await standby.untilLogged('lease acquired', 15_000);
+    expect(at(acquired) - killedAt, 'ms from the kill to the lease taken').to.be.below(TAKEOVER_MS);
+    await standby.untilReady(10_000);
+    console.log(`      lease taken ${at(acquired) - killedAt} ms after the kill; calls back ${Date.now() - killedAt} ms after`);
+    expect(standby.logged('calls kept by the previous process taken back'), 'calls taken back').to.have.length(1);
+    [active, standby] = [standby, await KonamiProcess.start(settings(), 'failover', 'standby')];
+  }
+
+  const number = (base: number) => `${base + ++n * 10}`;
+  const expectBridges = (callId: string, want: Record<string, string[]>, what: string) => expectBridgesOf(phones.ari, callId, want, what);
+  const connect = () => aliceCallsBob(phones, number(5000), kept.account);
+
+  async function transfer(alice: Phone, callId: string, bob: Phone): Promise<Phone> {
+    const target = number(2600);
+    await alice.press(`*21${target}#`);
+    const mary = await phones.incoming(target);
+    await mary.ring();
+    await expectBridges(callId, { main: [side(bob)], consult: [callId] }, 'Bob holds, Alice waits in consultation');
+    return mary;
+  }
+
+  async function mainBridge(callId: string): Promise<string> {
+    const b = (await konamiBridges(phones.ari)).find((x) => x.name === `konami/${callId}`);
+    if (!b) throw new Error(`no bridge for call ${callId}`);
+    return b.id;
+  }
+
+  it('the standby waits without touching Asterisk, and says so on /readyz and /metrics', async function () {
+    const ready = await (await fetch(standby.url('/readyz'))).json() as Record<string, unknown>;
+    expect(ready).to.deep.include({ status: 'not ready', role: 'standby', leases: [] });
+    const activeReady = await (await fetch(active.url('/readyz'))).json() as Record<string, unknown>;
+    expect(activeReady).to.deep.include({ status: 'ready', role: 'active', leases: [new URL(env.url).host] });
+    expect(await (await fetch(standby.url('/metrics'))).text()).to.contain(`konami_lease_held{asterisk="${new URL(env.url).host}"} 0`);
+    expect(await (await fetch(active.url('/metrics'))).text()).to.contain(`konami_lease_held{asterisk="${new URL(env.url).host}"} 1`);
+    // A call is served by the active instance alone.
+    const { alice, bob } = await connect();
+    expect(standby.logged('call entered'), 'the standby saw no call').to.deep.equal([]);
+    await alice.hangup();
+    await bob.waitHangup();
+  });
+
+  it('killed during the consultation: the standby takes over; Alice hangs up: Bob and Mary are connected', async function () {
+    const { alice, bob, callId } = await connect();
+    const mary = await transfer(alice, callId, bob);
+    await mary.answer();
+    await expectBridges(callId, { main: [side(bob)], consult: [callId, side(mary)] }, 'Alice and Mary talk');
+    await killActive();
+    expect(mohPlaysIn(await mainBridge(callId)), 'Bob still holds with music').to.equal(true);
+    await alice.hangup();
+    await expectBridges(callId, { main: [side(bob), side(mary)] }, 'Bob and Mary connected');
+    expect(mohPlaysIn(await mainBridge(callId)), "Bob's music stopped").to.equal(false);
+    await mary.hangup();
+    expect(await bob.waitHangup()).to.equal(Cause.NORMAL_CLEARING);
+  });
+
+  it('killed while Mary rings: the standby takes over; Mary answers and talks with Alice; Alice hangs up: Bob and Mary are connected', async function () {
+    const { alice, bob, callId } = await connect();
+    const mary = await transfer(alice, callId, bob);
+    await killActive();
+    await mary.answer();
+    await expectBridges(callId, { main: [side(bob)], consult: [callId, side(mary)] }, 'Alice and Mary talk, Bob holds');
+    await alice.hangup();
+    await expectBridges(callId, { main: [side(bob), side(mary)] }, 'Bob and Mary connected');
+    await bob.hangup();
+    await mary.waitHangup();
+  });
+
+  it('killed during a partial transfer, Mary answers while no instance drives: the standby connects Bob and Mary', async function () {
+    const { alice, bob, callId } = await connect();
+    const mary = await transfer(alice, callId, bob);
+    await alice.hangup();
+    await expectBridges(callId, { main: [side(bob)] }, 'Bob alone, waiting for Mary');
+    await killActive(async () => {
+      await mary.answer();
+    });
+    await expectBridges(callId, { main: [side(bob), side(mary)] }, 'Bob and Mary connected');
+    await bob.hangup();
+    await mary.waitHangup();
+  });
+
+  it('cut from the database without a word: the active instance stops driving before the standby starts, and the call goes on', async function () {
+    // The active instance reaches PostgreSQL through a proxy that will lose every packet.
+    await active.kill('SIGTERM');
+    await standby.kill('SIGTERM');
+    const database = new URL(kept.env['DATABASE_URL']!);
+    const proxy = await CuttableProxy.start(`http://${database.host}`);
+    try {
+      const through = new URL(database);
+      through.port = String(proxy.port);
+      active = await KonamiProcess.start(settings({ DATABASE_URL: through.toString() }), 'failover');
+      standby = await KonamiProcess.start(settings(), 'failover', 'standby');
+      const { alice, bob, callId } = await connect();
+      const mary = await transfer(alice, callId, bob);
+      proxy.partition();
+      const lost = await active.untilLogged('lease lost', 15_000);
+      expect(await active.exited, 'the fenced instance ends (its supervisor starts it again as a standby)').to.equal(75);
+      const acquired = await standby.untilLogged('lease acquired', 15_000);
+      expect(at(acquired), 'the standby began after the other stopped').to.be.above(at(lost));
+      await standby.untilReady(10_000);
+      [active, standby] = [standby, await KonamiProcess.start(settings(), 'failover', 'standby')];
+      await mary.answer();
+      await expectBridges(callId, { main: [side(bob)], consult: [callId, side(mary)] }, 'Alice and Mary talk');
+      await alice.hangup();
+      await expectBridges(callId, { main: [side(bob), side(mary)] }, 'Bob and Mary connected');
+      await bob.hangup();
+      await mary.waitHangup();
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  describe('PostgreSQL restarted during calls', function () {
+    let server: Postgres | undefined;
+    after(function () {
+      server?.destroy();
+    });
+
+    it('a short restart: the active instance keeps driving; a long one: it stops, and an instance takes over when the database is back; no call is dropped', async function () {
+      await active.kill('SIGTERM');
+      await standby.kill('SIGTERM');
+      // A server of this test's own, which it may stop and start.
+      server = await startPostgres();
+      const url = await server.database();
+      const { account: own } = await accountIn(url, 'Failover', METAFLOWS);
+      active = await KonamiProcess.start(settings({ DATABASE_URL: url }), 'failover');
+      standby = await KonamiProcess.start(settings({ DATABASE_URL: url }), 'failover', 'standby');
+      const { alice, bob, callId } = await aliceCallsBob(phones, number(5000), own);
+      const mary = await transfer(alice, callId, bob);
+
+      server.kill();
+      await new Promise((r) => setTimeout(r, 500));
+      server.start();
+      await mary.answer();
+      await expectBridges(callId, { main: [side(bob)], consult: [callId, side(mary)] }, 'Alice and Mary talk, after a short restart');
+      expect(active.logged('lease lost'), 'the active instance kept its lease').to.deep.equal([]);
+
+      server.kill();
+      expect(await active.exited, 'the active instance stopped when its lease ran out').to.equal(75);
+      await new Promise((r) => setTimeout(r, 1000));
+      server.start();
+      await standby.untilLogged('lease acquired', 15_000);
+      await standby.untilReady(10_000);
+      [active, standby] = [standby, await KonamiProcess.start(settings({ DATABASE_URL: url }), 'failover', 'standby')];
+      await alice.hangup();
+      await expectBridges(callId, { main: [side(bob), side(mary)] }, 'Bob and Mary connected');
+      await bob.hangup();
+      await mary.waitHangup();
+    });
+  });
+});
