@@ -53,6 +53,8 @@ export class AsteriskLease extends EventEmitter {
   private stopped = false;
   /** Where this instance's API answers (for the other instances). */
   private address = '';
+  /** The last attempt failed (logged once per outage on standby). */
+  private unreachable = false;
 
   constructor(
     private readonly url: string,
@@ -118,6 +120,8 @@ export class AsteriskLease extends EventEmitter {
     try {
       const epoch = await this.claim();
       if (this.stopped) return;
+      if (this.unreachable) this.log.info('database reachable again');
+      this.unreachable = false;
       if (epoch === undefined) {
         if (this.heldEpoch !== undefined) this.lose('another instance holds the lease');
       } else if (epoch !== this.heldEpoch) {
@@ -126,7 +130,11 @@ export class AsteriskLease extends EventEmitter {
         else this.begin(epoch, sent);
       } else this.extend(sent);
     } catch (err) {
-      this.log.warn({ err: (err as Error).message, holding: this.heldEpoch !== undefined }, 'lease not renewed: database unreachable');
+      // A holder says so every time (its term is running out); a standby once per outage.
+      if (this.heldEpoch !== undefined || !this.unreachable) {
+        this.log.warn({ err: (err as Error).message, holding: this.heldEpoch !== undefined }, 'lease not renewed: database unreachable');
+      }
+      this.unreachable = true;
       await this.client?.end().catch(() => undefined);
       this.client = undefined;
     }

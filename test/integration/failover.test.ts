@@ -11,7 +11,7 @@ import { mohPlaysIn, konamiBridges } from '../harness/asterisk.js';
 import { aliceCallsBob, expectBridges as expectBridgesOf, side } from '../harness/bridges.js';
 import { Phones, type Phone } from '../harness/phones.js';
 import { startPostgres, type Postgres } from '../harness/postgres.js';
-import { KonamiProcess, type LogLine } from '../harness/process.js';
+import { apiToken, KonamiProcess, type LogLine } from '../harness/process.js';
 import { CuttableProxy } from '../harness/proxy.js';
 import { sandboxEnv, type SandboxEnv } from '../harness/sandbox.js';
 import { accountIn, databaseWithAccount, type KeptStore } from '../harness/stores.js';
@@ -110,6 +110,26 @@ describe('distributed mode: a standby instance takes over the calls of one that 
     expect(standby.logged('call entered'), 'the standby saw no call').to.deep.equal([]);
     await alice.hangup();
     await bob.waitHangup();
+  });
+
+  it('metaflows changed through the standby apply to a call on the active instance within a second', async function () {
+    const { alice, bob, callId } = await connect();
+    const token = await apiToken(standby.url(''), kept.apiKey);
+    const flows = { ...METAFLOWS, patterns: { ...METAFLOWS.patterns, '31(\\d+)': { module: 'transfer', data: { ring_timeout: 30 } } } };
+    const res = await fetch(standby.url(`/v1/accounts/${kept.account}/metaflows`), {
+      method: 'POST', headers: { 'content-type': 'application/json', 'x-auth-token': token }, body: JSON.stringify({ data: flows }),
+    });
+    expect(res.status, await res.clone().text()).to.equal(200);
+    await new Promise((r) => setTimeout(r, 1000));
+    const target = number(2600);
+    await alice.press(`*31${target}#`);
+    const mary = await phones.incoming(target);
+    await mary.answer();
+    await expectBridges(callId, { main: [side(bob)], consult: [callId, side(mary)] }, 'the new code started a transfer: Alice and Mary talk');
+    await alice.hangup();
+    await expectBridges(callId, { main: [side(bob), side(mary)] }, 'Bob and Mary connected');
+    await bob.hangup();
+    await mary.waitHangup();
   });
 
   it('killed during the consultation: the standby takes over; Alice hangs up: Bob and Mary are connected', async function () {
