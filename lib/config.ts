@@ -26,6 +26,8 @@ export interface Config {
     readonly instanceId: string;
     /** A lease term, in seconds (LEASE_SECONDS): a dead holder is replaced within about 1.35 times this. */
     readonly leaseSeconds: number;
+    /** Where the other instances reach this one's API (ADVERTISED_URL; default from HTTP_HOST and HTTP_PORT). */
+    readonly advertisedUrl: string | undefined;
   };
   /**
    * Dial routes by name, each a template with {target}: `default` is
@@ -247,6 +249,12 @@ export function loadConfig(env: Env = process.env): Config {
       instanceId: r.string('INSTANCE_ID', `${hostname()}-${process.pid}`, (v) =>
         /^[A-Za-z0-9_.:-]{1,128}$/.test(v) ? undefined : 'must be 1 to 128 letters, digits, "_", ".", ":" or "-"'),
       leaseSeconds: r.integer('LEASE_SECONDS', 3, 2, 60),
+      advertisedUrl: r.parsed('ADVERTISED_URL', undefined, (v) => {
+        const u = new URL(v);
+        if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('must start with http:// or https://');
+        if (u.username || u.password || (u.pathname !== '/' && u.pathname !== '') || u.search) throw new Error('must be the address only, as http://10.0.0.5:8000');
+        return v.replace(/\/+$/, '');
+      }),
     },
     dialRoutes: readDialRoutes(r),
     mohClasses: readMohClasses(r),

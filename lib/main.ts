@@ -1,5 +1,6 @@
 // The composition root: builds configuration, logger, ARI connection, Stasis
 // app and HTTP server, and owns shutdown in reverse order.
+import { hostname } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createLogger, type Logger } from './log.js';
@@ -143,8 +144,10 @@ export async function startKonami(config: Config, log: Logger, options: StartOpt
     userLimiter,
     loginFailures,
     trustedProxies: config.api.trustedProxies,
+    peers: stores.peers && { addresses: stores.peers },
     readiness: {
-      checks: () => ({ ari: ari.connected, store: store.usable(), calls_reconciled: reconciled, ...(lease ? { lease: lease.held } : {}) }),
+      // A standby is ready when it can answer the API (it puts requests about calls to the instances that have them).
+      checks: (): Record<string, boolean> => (lease && !lease.held ? { store: store.usable() } : { ari: ari.connected, store: store.usable(), calls_reconciled: reconciled }),
       details: () => (lease ? { role: lease.held ? 'active' : 'standby', instance: lease.holder, leases: lease.held ? [lease.asterisk] : [] } : {}),
     },
     log: log.child({ component: 'http' }),
@@ -162,7 +165,7 @@ export async function startKonami(config: Config, log: Logger, options: StartOpt
       void ari.stop();
       (options.onFenced ?? fencedExit)(reason);
     });
-    lease.start(`http://${config.http.host}:${http.port}`);
+    lease.start(config.cluster.advertisedUrl ?? advertised(config.http.host, http.port));
     log.info({ asterisk: lease.asterisk, instance: lease.holder }, 'standby: waiting for the lease of this Asterisk');
     await lease.acquired();
   }
@@ -243,6 +246,12 @@ export async function startKonami(config: Config, log: Logger, options: StartOpt
       return stopped;
     },
   };
+}
+
+/** Where this instance's API answers, as another machine would reach it (an address that listens everywhere names the machine). */
+function advertised(host: string, port: number): string {
+  const name = host === '0.0.0.0' || host === '::' ? hostname() : host.includes(':') ? `[${host}]` : host;
+  return `http://${name}:${port}`;
 }
 
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number> {

@@ -13,6 +13,7 @@ import { authRoutes, identify, LOGIN_FAILURES, requireAccount } from './auth.js'
 import { channelRoutes, type CallService } from './channels.js';
 import { envelope, jsonBody } from './envelope.js';
 import { eventRoutes } from './events.js';
+import type { Peers } from './forward.js';
 import { healthRoutes, type Readiness } from './health.js';
 import { metaflowRoutes } from './metaflows.js';
 import { OPENAPI } from './openapi.js';
@@ -46,6 +47,8 @@ export interface ApiDeps {
   /** Live changes of calls, for the event streams. */
   events: CallEvents;
   readiness: Readiness;
+  /** Distributed mode: the other instances, for requests about calls this one does not drive. */
+  peers?: Peers;
   log: Logger;
   metrics?: Metrics;
 }
@@ -101,7 +104,7 @@ export function createApi(deps: ApiDeps): Api {
   const account = new Router({ prefix: '/v1/accounts/:accountId' });
   account.use(requireAccount());
   const mohClasses = deps.mohClasses ?? DEFAULT_MOH_CLASSES;
-  const channels = channelRoutes(deps.calls, deps.store, mohClasses);
+  const channels = channelRoutes(deps.calls, deps.store, mohClasses, deps.peers);
   const metaflows = metaflowRoutes(deps.store, deps.modules, deps.dialRoutes, mohClasses);
   const users = userRoutes(deps.store, deps.userKeys);
   const streams = eventRoutes(deps.events, deps.store);

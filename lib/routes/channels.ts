@@ -9,6 +9,7 @@ import { transferRequestSchema, type DataContext, type TransferData } from '../s
 import { fieldErrors } from '../validation.js';
 import { reply, type ApiState } from './envelope.js';
 import { ApiError, notFound } from './errors.js';
+import { askPeers, forwardToOwner, mayForward, type Peers } from './forward.js';
 
 export type CallService = Pick<CallControl, 'list' | 'get' | 'transfer' | 'cancel' | 'hangup' | 'break'>;
 
@@ -87,7 +88,7 @@ function refusal(error: Exclude<ActionResult<unknown>, { ok: true }>['error']): 
  * with all its calls and a user's token with the user's own; /users/{U}/channels
  * answers with user U's calls (to U's own token, or the account's).
  */
-export function channelRoutes(calls: CallService, accounts: Pick<AccountStore, 'cached'>, mohClasses: readonly string[]): Router {
+export function channelRoutes(calls: CallService, accounts: Pick<AccountStore, 'cached'>, mohClasses: readonly string[], peers?: Peers): Router {
   const router = new Router();
 
   const scope = (ctx: Context): Scope => {
@@ -97,14 +98,19 @@ export function channelRoutes(calls: CallService, accounts: Pick<AccountStore, '
   };
 
   for (const base of ['/channels', '/users/:userId/channels']) {
-    router.get(base, (ctx) => {
-      reply(ctx, calls.list(scope(ctx)));
+    // Distributed mode: the calls of every Asterisk, whichever instance drives it.
+    router.get(base, async (ctx) => {
+      const here = calls.list(scope(ctx));
+      if (!mayForward(ctx, peers)) return reply(ctx, here);
+      const elsewhere = (await askPeers(ctx, peers)).flatMap((a) => (a.status === 200 && Array.isArray((a.body as { data?: unknown }).data) ? (a.body as { data: unknown[] }).data : []));
+      reply(ctx, [...here, ...elsewhere]);
     });
 
-    router.get(`${base}/:callId`, (ctx) => {
+    router.get(`${base}/:callId`, async (ctx) => {
       const view = calls.get(scope(ctx), ctx.params['callId']!);
-      if (!view) throw notFound();
-      reply(ctx, view);
+      if (view) return reply(ctx, view);
+      if (mayForward(ctx, peers) && (await forwardToOwner(ctx, peers))) return;
+      throw notFound();
     });
 
     router.post(`${base}/:callId`, async (ctx) => {
@@ -113,6 +119,8 @@ export function channelRoutes(calls: CallService, accounts: Pick<AccountStore, '
       const callId = ctx.params['callId']!;
       const log = (ctx.state as ApiState).log.child({ call_id: callId, action });
       const result = await run(calls, within, callId, action, fields);
+      // Not a call of this instance: the instance that has it answers, as it would the client.
+      if (!result.ok && result.error === 'not_found' && mayForward(ctx, peers) && (await forwardToOwner(ctx, peers))) return;
       if (!result.ok) {
         log.info({ refused: result.error }, 'channel action refused');
         throw refusal(result.error);

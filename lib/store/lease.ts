@@ -192,3 +192,25 @@ export class AsteriskLease extends EventEmitter {
     this.emit('lost', reason);
   }
 }
+
+/** How long the list of the other instances is reused. */
+const PEERS_KEPT_MS = 1000;
+
+/**
+ * The addresses of the instances holding a live lease, this one aside:
+ * those whose calls this one does not drive. Read at most once a second.
+ */
+export function peerAddresses(pool: pg.Pool, self: string): () => Promise<string[]> {
+  let kept: { at: number; addresses: Promise<string[]> } | undefined;
+  return () => {
+    const now = performance.now();
+    if (!kept || now - kept.at > PEERS_KEPT_MS) {
+      const addresses = pool.query<{ address: string }>('SELECT DISTINCT address FROM leases WHERE expires_at > now() AND holder <> $1', [self])
+        .then((r) => r.rows.map((row) => row.address));
+      // A failed read is not kept: the next request reads again.
+      addresses.catch(() => (kept = undefined));
+      kept = { at: now, addresses };
+    }
+    return kept.addresses;
+  };
+}

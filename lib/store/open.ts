@@ -9,7 +9,7 @@ import { FileCallJournal, type CallJournal } from './call-journal.js';
 import { authSecret, prepareDataDir } from './data-dir.js';
 import { migrate, openPool, sharedSecret } from './database.js';
 import { FileAccountStore } from './file-store.js';
-import { AsteriskLease, leaseTiming } from './lease.js';
+import { AsteriskLease, leaseTiming, peerAddresses } from './lease.js';
 import { PgCallJournal } from './pg-journal.js';
 import { PgAccountStore } from './pg-store.js';
 
@@ -20,6 +20,8 @@ export interface Stores {
   secret: Buffer;
   /** Distributed mode: who drives the Asterisk server (not yet started). Undefined: this instance alone. */
   lease?: AsteriskLease;
+  /** Distributed mode: where the other instances driving an Asterisk answer. */
+  peers?: () => Promise<string[]>;
   /** Lets go of the store (after the accounts and the journal are closed). */
   close(): Promise<void>;
 }
@@ -55,7 +57,7 @@ export async function openStores(config: StoreConfig, log: Logger): Promise<Stor
       config.databaseUrl, asterisk, config.cluster.instanceId, leaseTiming(config.cluster.leaseSeconds), log.child({ component: 'lease' }),
     );
     const journal = new PgCallJournal(pool, asterisk, log.child({ component: 'journal' }), () => lease.fence);
-    return { accounts, journal, secret, lease, close: () => pool.end() };
+    return { accounts, journal, secret, lease, peers: peerAddresses(pool, config.cluster.instanceId), close: () => pool.end() };
   } catch (err) {
     await pool.end().catch(() => undefined);
     throw err;

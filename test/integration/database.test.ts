@@ -177,7 +177,7 @@ describe('distributed mode: the store on PostgreSQL', function () {
   });
 
   it('konami does not start on a database it cannot use, and names the setting without its password', async function () {
-    const settings = { dataDir: 'unused', api: { authSecret: undefined }, ari: { url: 'http://127.0.0.1:8088' }, cluster: { instanceId: 'test', leaseSeconds: 3 } };
+    const settings = { dataDir: 'unused', api: { authSecret: undefined }, ari: { url: 'http://127.0.0.1:8088' }, cluster: { instanceId: 'test', leaseSeconds: 3, advertisedUrl: undefined } };
     for (const databaseUrl of [`postgres://konami:hunter2@127.0.0.1:${server.port}/no_such_database`, `postgres://konami:hunter2@127.0.0.1:1/konami`]) {
       const err = await openStores({ ...settings, databaseUrl }, log).then(() => undefined, (e: Error) => e);
       expect(err, databaseUrl).to.be.instanceOf(ConfigError);

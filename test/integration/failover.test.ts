@@ -100,7 +100,8 @@ describe('distributed mode: a standby instance takes over the calls of one that 
 
   it('the standby waits without touching Asterisk, and says so on /readyz and /metrics', async function () {
     const ready = await (await fetch(standby.url('/readyz'))).json() as Record<string, unknown>;
-    expect(ready).to.deep.include({ status: 'not ready', role: 'standby', leases: [] });
+    // Ready for the API all the same: it puts requests about calls to the instance that has them.
+    expect(ready).to.deep.include({ status: 'ready', role: 'standby', leases: [] });
     const activeReady = await (await fetch(active.url('/readyz'))).json() as Record<string, unknown>;
     expect(activeReady).to.deep.include({ status: 'ready', role: 'active', leases: [new URL(env.url).host] });
     expect(await (await fetch(standby.url('/metrics'))).text()).to.contain(`konami_lease_held{asterisk="${new URL(env.url).host}"} 0`);
@@ -110,6 +111,44 @@ describe('distributed mode: a standby instance takes over the calls of one that 
     expect(standby.logged('call entered'), 'the standby saw no call').to.deep.equal([]);
     await alice.hangup();
     await bob.waitHangup();
+  });
+
+  it('any instance answers for any call: the standby lists the active one\'s calls and transfers one, answering as the active would; another account\'s call is as one that does not exist', async function () {
+    const { alice, bob, callId } = await connect();
+    const api = async (p: KonamiProcess, path: string, token: string, body?: unknown) => {
+      const res = await fetch(p.url(`/v1/accounts/${kept.account}${path}`), {
+        method: body ? 'POST' : 'GET', headers: { 'x-auth-token': token, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      return { status: res.status, body: await res.json() as { data: Record<string, unknown> & Array<{ id: string }>; message?: string } };
+    };
+    const viaStandby = await apiToken(standby.url(''), kept.apiKey);
+    const listed = await api(standby, '/channels', viaStandby);
+    expect(listed.status).to.equal(200);
+    expect(listed.body.data.map((c) => c.id), 'the active instance\'s call, listed by the standby').to.include.members([callId, side(bob)]);
+    const one = await api(standby, `/channels/${side(bob)}`, viaStandby);
+    const fromActive = await api(active, `/channels/${side(bob)}`, viaStandby);
+    expect(one.status).to.equal(200);
+    expect(one.body.data, 'the same answer as the active instance gives').to.deep.equal(fromActive.body.data);
+
+    // Another account, with a valid key of its own, cannot tell the call from one that does not exist.
+    const other = await accountIn(kept.env['DATABASE_URL']!, 'Other', METAFLOWS);
+    const otherToken = await apiToken(standby.url(''), other.apiKey);
+    const otherPath = (id: string) => fetch(standby.url(`/v1/accounts/${other.account}/channels/${id}`), {
+      method: 'POST', headers: { 'x-auth-token': otherToken, 'content-type': 'application/json' }, body: JSON.stringify({ data: { action: 'transfer', target: '2600' } }),
+    }).then(async (r) => ({ status: r.status, message: (await r.json() as { message: string }).message }));
+    expect(await otherPath(callId)).to.deep.equal(await otherPath('no-such-call'));
+    expect((await otherPath(callId)).status).to.equal(404);
+
+    const target = number(2600);
+    const started = await api(standby, `/channels/${callId}`, viaStandby, { data: { action: 'transfer', target } });
+    expect(started.status, JSON.stringify(started.body)).to.equal(202);
+    const mary = await phones.incoming(target);
+    await mary.answer();
+    await expectBridges(callId, { main: [side(bob)], consult: [callId, side(mary)] }, 'Alice and Mary talk, Bob holds');
+    await alice.hangup();
+    await expectBridges(callId, { main: [side(bob), side(mary)] }, 'Bob and Mary connected');
+    await bob.hangup();
+    await mary.waitHangup();
   });
 
   it('metaflows changed through the standby apply to a call on the active instance within a second', async function () {
