@@ -24,7 +24,7 @@ export interface Config {
   readonly cluster: {
     /** This instance's name in the lease table (INSTANCE_ID; default host name and process id). */
     readonly instanceId: string;
-    /** A lease term, in seconds (LEASE_SECONDS): a dead holder is replaced within about 1.35 times this. */
+    /** A lease term, in seconds (LEASE_SECONDS): a dead holder is replaced within 4/3 of this. */
     readonly leaseSeconds: number;
     /** Where the other instances reach this one's API (ADVERTISED_URL; default from HTTP_HOST and HTTP_PORT). */
     readonly advertisedUrl: string | undefined;
