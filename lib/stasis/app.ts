@@ -3,19 +3,13 @@
 import type { Logger } from '../log.js';
 import { tolerateGone, type Ari } from './ari.js';
 import { channelIdsOf, type AriEvent, type ChannelSnapshot, type StasisStart } from './ari-types.js';
-import { Call, type AsteriskPicture, type CallOwner, type CallRecord, type CallSettings } from './call.js';
+import { Call, type CallOwner, type CallRecord, type CallSettings } from './call.js';
+import { recoverAll, type ReconcileReport } from './recovery.js';
 import { Cause } from './causes.js';
 import { DEFAULT_ROUTE, dialString } from './dial.js';
 import { isOwnLeg, parseEntryArgs } from './entry.js';
 
-/** What a reconciliation found and did. */
-export interface ReconcileReport {
-  calls: number;
-  /** Channels in konami's application that no call knew: hung up. */
-  orphanChannels: number;
-  /** konami's bridges that no call knew: destroyed. */
-  orphanBridges: number;
-}
+export type { ReconcileReport } from './recovery.js';
 
 export interface AppSettings extends CallSettings {
   /** How long a channel of konami's application that no call knows may wait for its StasisStart (ms). */
@@ -116,44 +110,18 @@ export class StasisApp implements CallOwner {
 
   /**
    * Compares every call with what Asterisk reports now and plays the events
-   * konami missed; hangs up channels of konami's application and destroys
-   * konami's bridges that no call knows. Run after every (re)connection.
+   * konami missed; clears what no call knows (recovery.ts). Run after every
+   * (re)connection, and after calls were taken back.
    */
-  async reconcile(): Promise<ReconcileReport> {
-    const known = new Map<Call, Set<string>>();
-    // Channels still being created are left out: the picture may predate them.
-    for (const call of this.calls.values()) known.set(call, new Set(call.settledChannelIds()));
-    const [channels, bridges] = await Promise.all([this.ari.listChannels(), this.ari.listBridges()]);
-    const bridgeOf = new Map<string, string>();
-    for (const b of bridges) for (const c of b.channels) bridgeOf.set(c, b.id);
-    const picture: AsteriskPicture = {
-      channels: new Map(channels.map((c) => [c.id, c])),
-      bridges: new Set(bridges.map((b) => b.id)),
-      bridgeOf,
-    };
-    await Promise.all([...known].map(([call, ids]) => call.reconcile(picture, ids)));
-
-    const report: ReconcileReport = { calls: known.size, orphanChannels: 0, orphanBridges: 0 };
-    // A channel that just entered may have its StasisStart still on the way: give it a moment.
-    const strays = channels.filter((ch) => !this.owners.has(ch.id) && this.inApp(ch));
-    if (strays.length > 0) await new Promise((r) => setTimeout(r, this.settings.strayGraceMs ?? 1000));
-    for (const ch of strays) {
-      if (this.owners.has(ch.id)) continue;
-      // Made by konami for a call no longer known, or a caller whose call was lost: nobody can look after it.
-      this.log.warn({ channel: ch.id, name: ch.name, state: ch.state, app_data: ch.dialplan.app_data }, 'channel of no known call: hung up');
-      report.orphanChannels++;
-      await this.hangup(ch.id, Cause.NORMAL_CLEARING).catch(() => undefined);
-    }
-    const owned = new Set<string>();
-    for (const call of this.calls.values()) for (const id of call.bridgeIds()) owned.add(id);
-    for (const b of bridges) {
-      if (owned.has(b.id) || !b.name.startsWith('konami/') || b.channels.some((c) => this.owners.has(c))) continue;
-      this.log.warn({ bridge: b.id, name: b.name, channels: b.channels }, 'bridge of no known call: destroyed');
-      report.orphanBridges++;
-      await tolerateGone(this.ari.destroyBridge(b.id)).catch(() => undefined);
-    }
-    this.log.info({ ...report }, 'reconciled with Asterisk');
-    return report;
+  reconcile(): Promise<ReconcileReport> {
+    return recoverAll({
+      log: this.log,
+      ari: this.ari,
+      calls: () => this.calls.values(),
+      owns: (id) => this.owners.has(id),
+      inApp: (ch) => this.inApp(ch),
+      strayGraceMs: this.settings.strayGraceMs ?? 1000,
+    });
   }
 
   /** The channel is in konami's Stasis application (Asterisk shows Stasis(<app>,...) as what it runs). */

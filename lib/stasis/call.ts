@@ -20,6 +20,7 @@ import {
 } from './features.js';
 import { newLeg, type Leg, type LegKind, type LegRole } from './leg.js';
 import { SerialQueue } from './queue.js';
+import { recoverCall, type AsteriskPicture, type Recoverable } from './recovery.js';
 import {
   DEFAULT_MOH_CLASSES, FAILURE_MEDIA, Transfer, type BridgePicture, type TransferHost, type TransferRecord,
   type TransferResult, type TransferSettings, type TransferSnapshot,
@@ -93,11 +94,6 @@ export interface CallRecord {
   transfer?: TransferRecord;
   last_transfer?: TransferSnapshot;
   transfers_started?: number;
-}
-
-/** What Asterisk reports at one moment: its channels, bridges, and who is in which bridge. */
-export interface AsteriskPicture extends BridgePicture {
-  channels: ReadonlyMap<string, ChannelSnapshot>;
 }
 
 export const BRIDGE_TYPE = 'mixing,dtmf_events';
@@ -279,81 +275,39 @@ export class Call implements CallPort {
     return this.transfer ? [this.bridgeId, this.transfer.consultBridge] : [this.bridgeId];
   }
 
-  /**
-   * Brings the call up to date with what Asterisk reports, after konami lost
-   * sight of it (started again, or its ARI connection came back). Every
-   * difference becomes the event konami missed: a channel that no longer
-   * exists hung up, one that is up answered, one that is busy failed. Only
-   * `known` channels are judged (those konami had before the picture was
-   * taken); then every party is put back into the bridge its state says.
-   */
+  /** Brings the call up to date with what Asterisk reports, in its own queue (see recovery.ts). */
   reconcile(picture: AsteriskPicture, known: ReadonlySet<string>): Promise<void> {
-    return this.step_(async () => {
-      let missed = 0;
-      // konami kept the channel it was making for the transfer but stopped
-      // before the transfer heard of it: the transfer takes it back first, so
-      // what Asterisk shows of it below reaches the transfer.
-      const adopted = this.transfer?.adopt(this.legs.values());
-      if (adopted) this.log.warn({ leg: adopted.kind, channel: adopted.id }, 'transfer channel taken back after a restart');
-      for (const leg of [...this.legs.values()]) {
-        if (!known.has(leg.id) || leg.gone || this.phase === 'ended') continue;
-        const ch = picture.channels.get(leg.id);
-        if (!ch || this.leftStasis(leg, ch)) {
-          this.log.info({ leg: leg.kind, channel: leg.id, exists: ch !== undefined }, 'channel ended or left konami while konami was not looking');
-          missed++;
-          if (ch) await this.hangUp(leg, Cause.NORMAL_CLEARING);
-          await this.onGone(leg, leg.requestCause ?? Cause.NORMAL_CLEARING);
-          continue;
-        }
-        if (leg.hangupRequested) {
-          // konami asked for it to go (its request failed, or konami stopped first): ask again.
-          leg.hangupRequested = false;
-          await this.hangUp(leg, leg === this.a && leg.kind === 'a' ? this.endingCause ?? Cause.NORMAL_CLEARING : Cause.NORMAL_CLEARING);
-          continue;
-        }
-        // A caller kept before its device was: read from the channel Asterisk shows.
-        if (leg.kind === 'a' && !leg.endpoint && (this.settings.recallCallers ?? 'device') === 'device') leg.endpoint = deviceOf(ch.name);
-        if (leg.kind === 'a' || leg.answered || this.phase === 'ending') continue;
-        if (ch.state === 'Ringing' || ch.state === 'Ring') leg.rang = true;
-        if (ch.state === 'Up') {
-          missed++;
-          leg.answered = true;
-          await this.onAnswered(leg);
-        } else if (ch.state === 'Busy') {
-          missed++;
-          await this.dialFailed(leg, 'BUSY');
-        } else if (!leg.dialled) {
-          missed++;
-          leg.inStasis = true;
-          await this.onInStasis(leg);
-        }
-      }
-      if (this.phase === 'ending') {
-        await this.end(this.endingCause ?? Cause.NORMAL_CLEARING);
-        return;
-      }
-      // konami stopped after making a transfer's channel but before the
-      // transfer knew it: the transfer waits for a party it does not have.
-      const t = this.transfer;
-      if (t && this.phase === 'bridged') {
-        if (!t.target && (t.state === 'calling' || t.state === 'partial' || t.state === 'transferee_gone')) {
-          missed++;
-          this.log.warn({ state: t.state }, 'transfer without its target after a restart: the target failed');
-          await t.on({ kind: 'target_gone', cause: Cause.NORMAL_CLEARING });
-        } else if (!t.recall && t.state === 'recalling') {
-          missed++;
-          this.log.warn('recall without its channel after a restart: the recall failed');
-          await t.on({ kind: 'recall_gone', cause: Cause.NORMAL_CLEARING });
-        }
-      }
-      // Timers kept from before a restart run from now on, after the missed events.
-      for (const arm of this.restoredTimers.splice(0)) if (this.phase !== 'ended') arm();
-      // The events just played moved parties themselves, and the picture
-      // predates them: only a call that missed nothing is checked against it.
-      if (this.phase !== 'bridged' || missed > 0) return;
-      if (this.transfer) await this.transfer.repair(picture);
-      else for (const leg of [this.a, this.b]) await this.placeIn(leg, this.bridgeId, picture);
-    });
+    return this.step_(() => recoverCall(this.recoverable(), picture, known));
+  }
+
+  /** The call as its recovery sees it: its state and the handlers its missed events run. */
+  private recoverable(): Recoverable {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const call = this;
+    return {
+      log: this.log,
+      get phase() { return call.phase; },
+      get legs() { return call.legs.values(); },
+      get caller() { return call.a; },
+      get called() { return call.b; },
+      get endingCause() { return call.endingCause; },
+      get transfer() { return call.transfer; },
+      mainBridge: this.bridgeId,
+      leftStasis: (leg, ch) => this.leftStasis(leg, ch),
+      learnDevice: (leg, ch) => {
+        if (!leg.endpoint && (this.settings.recallCallers ?? 'device') === 'device') leg.endpoint = deviceOf(ch.name);
+      },
+      hangUp: (leg, cause) => this.hangUp(leg, cause),
+      gone: (leg, cause) => this.onGone(leg, cause),
+      answered: (leg) => this.onAnswered(leg),
+      dialFailed: (leg, status) => this.dialFailed(leg, status),
+      inStasis: (leg) => this.onInStasis(leg),
+      end: (cause) => this.end(cause),
+      placeIn: (leg, bridgeId, picture) => this.placeIn(leg, bridgeId, picture),
+      armRestoredTimers: () => {
+        for (const arm of this.restoredTimers.splice(0)) if (this.phase !== 'ended') arm();
+      },
+    };
   }
 
   /** Asterisk shows the channel running something other than konami's Stasis application (it left, alive). */

@@ -208,6 +208,33 @@ function causeOf(s: Stimulus): number {
   return 'cause' in s ? s.cause : Cause.NORMAL_CLEARING;
 }
 
+/**
+ * Where each living party belongs in each state: `main`, the call's bridge
+ * (Bob holding, or Bob with Mary); `consult`, the consultation (Alice and
+ * Mary). What a recovery puts back when konami stopped between two steps.
+ */
+const PLACES: Record<TransferState, Partial<Record<'transferor' | 'target' | 'transferee', 'main' | 'consult'>>> = {
+  calling: { transferor: 'consult', transferee: 'main' },
+  consulting: { transferor: 'consult', target: 'consult', transferee: 'main' },
+  partial: { transferee: 'main' },
+  recalling: { transferee: 'main' },
+  recall_wait: { transferee: 'main' },
+  transferee_gone: { transferor: 'consult' },
+  ended: {},
+};
+
+/**
+ * The channel a state waits for. After a restart, a transfer in that state
+ * takes back the channel its call kept for it; without one, that channel
+ * failed while konami was away.
+ */
+const AWAITS: Partial<Record<TransferState, 'target' | 'recall'>> = {
+  calling: 'target',
+  partial: 'target',
+  transferee_gone: 'target',
+  recalling: 'recall',
+};
+
 /** A short failure tone (Asterisk's core sounds). */
 export const FAILURE_MEDIA = 'sound:beeperr';
 
@@ -334,33 +361,26 @@ export class Transfer {
   }
 
   /**
-   * After konami lost sight of the call (restart, lost connection): puts
-   * every living party into the bridge its state says, in case konami stopped
-   * between two steps. Every step is idempotent.
+   * After konami lost sight of the call (restart, lost connection, another
+   * instance's takeover) and played the events it missed: a state waiting
+   * for a channel the transfer does not have learns that it failed
+   * (answers true: the parties moved, the picture is stale); otherwise, with
+   * `picture`, every living party is put into the bridge PLACES says, in case
+   * konami stopped between two steps. Every step is idempotent.
    */
-  async repair(p: BridgePicture): Promise<void> {
-    const want: Array<[Leg | undefined, string]> = [];
-    switch (this.state) {
-      case 'calling':
-        want.push([this.transferor, this.consultBridge], [this.transferee, this.mainBridge]);
-        break;
-      case 'consulting':
-        want.push([this.transferor, this.consultBridge], [this.target, this.consultBridge], [this.transferee, this.mainBridge]);
-        break;
-      case 'partial':
-      case 'recalling':
-      case 'recall_wait':
-        want.push([this.transferee, this.mainBridge]);
-        break;
-      case 'transferee_gone':
-        want.push([this.transferor, this.consultBridge]);
-        break;
-      case 'ended':
-        return;
+  async recover(picture: BridgePicture | undefined): Promise<boolean> {
+    const awaited = AWAITS[this.state];
+    if (awaited && this[awaited] === undefined) {
+      this.log.warn({ state: this.state, missing: awaited }, 'transfer without its channel after a restart: that channel failed');
+      await this.on(awaited === 'target' ? { kind: 'target_gone', cause: Cause.NORMAL_CLEARING } : { kind: 'recall_gone', cause: Cause.NORMAL_CLEARING });
+      return true;
     }
-    for (const [leg, bridge] of want) {
-      if ((await this.host.placeIn(leg, bridge, p)) && bridge === this.consultBridge) this.consultCreated = true;
+    if (!picture) return false;
+    for (const [party, where] of Object.entries(PLACES[this.state]) as Array<['transferor' | 'target' | 'transferee', 'main' | 'consult']>) {
+      const bridge = where === 'main' ? this.mainBridge : this.consultBridge;
+      if ((await this.host.placeIn(this[party], bridge, picture)) && where === 'consult') this.consultCreated = true;
     }
+    return false;
   }
 
   /**
@@ -461,10 +481,8 @@ export class Transfer {
    * konami stopped in between, becomes its target or recall again.
    */
   adopt(legs: Iterable<Leg>): Leg | undefined {
-    const kind = this.recall === undefined && this.state === 'recalling' ? 'recall'
-      : this.target === undefined && (this.state === 'calling' || this.state === 'partial' || this.state === 'transferee_gone') ? 'target'
-        : undefined;
-    if (!kind) return undefined;
+    const kind = AWAITS[this.state];
+    if (!kind || this[kind] !== undefined) return undefined;
     // Only the newest of its kind (kept before its channel was made), never an older one that took a party's place.
     let found: Leg | undefined;
     for (const leg of legs) if (leg.kind === kind) found = leg;

@@ -2,6 +2,7 @@
 // default), or PostgreSQL when DATABASE_URL is set (several instances). The
 // rest of konami sees only the account store, the journal of calls in
 // progress and the token secret.
+import { randomBytes } from 'node:crypto';
 import { ConfigError, MIN_SECRET_BYTES, type Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { AccountStore } from './accounts.js';
@@ -53,11 +54,14 @@ export async function openStores(config: StoreConfig, log: Logger): Promise<Stor
     const secret = config.api.authSecret ? Buffer.from(config.api.authSecret, 'utf8') : await sharedSecret(pool, MIN_SECRET_BYTES);
     const accounts = await PgAccountStore.open(pool, { listen: true, url: config.databaseUrl, log: log.child({ component: 'store' }) });
     const asterisk = asteriskKey(config.ari.url);
+    // Unique to this process: two processes given one INSTANCE_ID by mistake (or a restart under the same
+    // name while the former term runs) never pass for one holder.
+    const holder = `${config.cluster.instanceId}#${randomBytes(4).toString('hex')}`;
     const lease = new AsteriskLease(
-      config.databaseUrl, asterisk, config.cluster.instanceId, leaseTiming(config.cluster.leaseSeconds), log.child({ component: 'lease' }),
+      config.databaseUrl, asterisk, holder, leaseTiming(config.cluster.leaseSeconds), log.child({ component: 'lease' }),
     );
     const journal = new PgCallJournal(pool, asterisk, log.child({ component: 'journal' }), () => lease.fence);
-    return { accounts, journal, secret, lease, peers: peerAddresses(pool, config.cluster.instanceId), close: () => pool.end() };
+    return { accounts, journal, secret, lease, peers: peerAddresses(pool, holder), close: () => pool.end() };
   } catch (err) {
     await pool.end().catch(() => undefined);
     throw err;

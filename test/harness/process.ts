@@ -128,14 +128,21 @@ export class KonamiProcess {
     }
   }
 
+  /** Resolves once /readyz answers 200 and the instance drives its Asterisk (in distributed mode: not a standby). */
   async untilReady(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       if (this.child.exitCode !== null) throw new Error(`konami exited with ${this.child.exitCode}: ${this.stderr}`);
-      if ((await this.readiness()) === 200) return;
+      if ((await this.readiness()) === 200 && (await this.role()) !== 'standby') return;
       if (Date.now() > deadline) throw new Error(`konami not ready within ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 100));
     }
+  }
+
+  /** What /readyz says this instance is (distributed mode: active or standby; undefined: one instance alone). */
+  async role(): Promise<string | undefined> {
+    const res = await fetch(this.url('/readyz'), { signal: AbortSignal.timeout(2000) });
+    return ((await res.json()) as { role?: string }).role;
   }
 
   /** Resolves with the first log line whose message starts with `msg`, once there is one. */
