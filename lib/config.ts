@@ -7,7 +7,8 @@ import { DEFAULT_ROUTE, RECALL_CALLERS, parseRoutes, templateProblem, type Recal
 
 export interface Config {
   readonly ari: {
-    readonly url: string;
+    /** The Asterisk servers (ARI_URL, comma separated): several only with DATABASE_URL. */
+    readonly urls: readonly string[];
     readonly username: string;
     readonly password: string;
     readonly app: string;
@@ -152,6 +153,18 @@ class Reader {
   }
 }
 
+/** One or several ARI addresses, comma separated, each named by its problem; no server twice. */
+function parseAriUrls(v: string): string[] {
+  const urls = v.split(',').map((u) => u.trim().replace(/\/+$/, '')).filter((u) => u !== '');
+  const problems = urls.map((u) => [u, ariUrlProblem(u)] as const).filter(([, p]) => p !== undefined);
+  // An address with credentials in it is not repeated.
+  if (problems.length > 0) throw new Error(problems.map(([u, p]) => (u.includes('@') ? p : `${p} (got ${JSON.stringify(u)})`)).join('; '));
+  if (urls.length === 0) throw new Error('must name at least one Asterisk, such as http://127.0.0.1:8088');
+  const hosts = urls.map((u) => new URL(u).host);
+  if (new Set(hosts).size !== hosts.length) throw new Error('names one Asterisk server twice');
+  return urls;
+}
+
 function ariUrlProblem(v: string): string | undefined {
   let u: URL;
   try {
@@ -230,10 +243,12 @@ export function loadMohClasses(env: Env = process.env): readonly string[] {
 
 export function loadConfig(env: Env = process.env): Config {
   const r = new Reader(env);
-  const url = r.string('ARI_URL', 'http://127.0.0.1:8088', ariUrlProblem).replace(/\/+$/, '');
+  const urls = r.parsed('ARI_URL', ['http://127.0.0.1:8088'], parseAriUrls);
+  const databaseUrl = readDatabaseUrl(r);
+  if (urls.length > 1 && !databaseUrl) r.problems.push('ARI_URL: several Asterisk servers need DATABASE_URL (distributed mode)');
   const config: Config = {
     ari: {
-      url,
+      urls,
       username: r.required('ARI_USERNAME', 'the ARI user of ari.conf'),
       password: r.secret('ARI_PASSWORD', 'the password of that ARI user'),
       app: r.string('ARI_APP', 'konami', (v) =>
@@ -244,7 +259,7 @@ export function loadConfig(env: Env = process.env): Config {
       port: r.integer('HTTP_PORT', 8000, 0, 65535),
     },
     dataDir: r.string('DATA_DIR', 'data'),
-    databaseUrl: readDatabaseUrl(r),
+    databaseUrl,
     cluster: {
       instanceId: r.string('INSTANCE_ID', `${hostname()}-${process.pid}`, (v) =>
         /^[A-Za-z0-9_.:-]{1,128}$/.test(v) ? undefined : 'must be 1 to 128 letters, digits, "_", ".", ":" or "-"'),

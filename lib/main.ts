@@ -19,15 +19,19 @@ import { DialRoutes } from './stasis/dial.js';
 import type { CallModule } from './stasis/features.js';
 import { builtInModules } from './stasis/modules/index.js';
 import type { AccountStore } from './store/accounts.js';
-import { openStores } from './store/open.js';
+import { asteriskKey, openStores } from './store/open.js';
+import { Station, Stations } from './stasis/station.js';
 import { ownerOf, UserKeys } from './store/users.js';
 import { CallEvents } from './stasis/call-events.js';
 import { LOGIN_FAILURES } from './routes/auth.js';
 
 export interface Konami {
   readonly config: Config;
+  /** The first Asterisk's application and connection (the only ones without a database). */
   readonly app: StasisApp;
   readonly ari: AriConnection;
+  /** Every Asterisk this instance may drive. */
+  readonly stations: Stations;
   readonly http: HttpServer;
   readonly store: AccountStore;
   readonly modules: ModuleRegistry<Call>;
@@ -56,84 +60,44 @@ function fencedExit(): void {
 
 export async function startKonami(config: Config, log: Logger, options: StartOptions = {}): Promise<Konami> {
   const stores = await openStores(config, log);
-  const { accounts: store, journal, secret, lease } = stores;
+  const { accounts: store, secret } = stores;
   const modules = builtInModules();
   const transferRate = new RateLimiter(config.transfers.perMinute / 60, config.transfers.burst);
   const dialRoutes = DialRoutes.over(store, config.dialRoutes);
   for (const m of options.modules ?? []) modules.register(m);
   const book = new MetaflowBook((id) => store.cached(id)?.metaflows, log.child({ component: 'metaflow' }));
-  const ari = new AriConnection(config.ari, log.child({ component: 'ari' }));
   let activeCalls = () => 0;
   const metrics = new Metrics(() => activeCalls());
-  const app = new StasisApp(
-    ari,
-    {
-      app: config.ari.app,
-      dialRoutes,
-      ringTimeout: config.ringTimeout,
-      recallCallers: config.recallCallers,
-      mohClasses: config.mohClasses,
-      transferLimits: {
-        perCall: config.transfers.perCall,
-        perAccount: transferRate,
-      },
-      features: { matcher: (account) => book.matcherFor(account), module: (name) => modules.get(name) },
-      metrics: callMetrics(metrics),
-      journal,
-    },
-    log,
-  );
-  activeCalls = () => app.activeCalls.size;
-
-  // After every (re)connection konami compares its calls with Asterisk's and
-  // is not ready until it has: events may have been missed meanwhile.
-  let reconciled = false;
-  let reconciling: Promise<void> | undefined;
-  let again = false;
-  const reconcile = (): Promise<void> => {
-    if (reconciling) {
-      again = true;
-      return reconciling;
-    }
-    reconciled = false;
-    reconciling = (async () => {
-      do {
-        again = false;
-        try {
-          await app.reconcile();
-        } catch (err) {
-          log.error({ err: (err as Error).message }, 'could not reconcile with Asterisk; retrying in 1 s');
-          again = ari.connected;
-          if (again) await new Promise((r) => setTimeout(r, 1000));
-        }
-      } while (again && ari.connected);
-      reconciled = ari.connected;
-      reconciling = undefined;
-    })();
-    return reconciling;
+  const callSettings = {
+    dialRoutes,
+    ringTimeout: config.ringTimeout,
+    recallCallers: config.recallCallers,
+    mohClasses: config.mohClasses,
+    transferLimits: { perCall: config.transfers.perCall, perAccount: transferRate },
+    features: { matcher: (account: string | undefined) => book.matcherFor(account), module: (name: string) => modules.get(name) },
+    metrics: callMetrics(metrics),
   };
-  let connections = 0;
-  ari.on('connected', () => {
-    if (++connections > 1) {
-      metrics.ariReconnects.inc();
-      void reconcile();
-    }
-  });
-  ari.on('disconnected', () => {
-    reconciled = false;
-    log.warn('ARI disconnected: not ready');
-  });
-  ari.on('event', (e) => app.handle(e));
+  // One station per Asterisk server; each waits for its own lease in distributed mode.
+  const stations = new Stations(config.ari.urls.map((url) => {
+    const asterisk = asteriskKey(url);
+    const { journal, lease } = stores.station(asterisk);
+    const { username, password, app } = config.ari;
+    const only = config.ari.urls.length === 1;
+    return new Station(asterisk, { ari: { url, username, password, app }, app: callSettings, journal, lease, metrics }, only ? log : log.child({ asterisk }));
+  }));
+  const first = stations.all[0]!;
+  activeCalls = () => stations.size;
   const owners: OwnerOf = (account, number) => (account ? ownerOf(store.cached(account)?.users, number) : undefined);
   const limiter = new RateLimiter(config.api.rateLimit, config.api.rateLimit * 2);
   const accountLimiter = limiter.sibling();
   const userLimiter = limiter.sibling();
   const loginFailures = new RateLimiter(LOGIN_FAILURES.perSecond, LOGIN_FAILURES.burst);
-  const events = new CallEvents(app, owners, log.child({ component: 'events' }));
+  const events = new CallEvents(stations, owners, log.child({ component: 'events' }));
+  const distributed = stores.holder !== undefined;
   const api = createApi({
     store,
     modules,
-    calls: new CallControl(app, (id) => store.cached(id)?.metaflows, () => ari.connected && reconciled, owners),
+    calls: new CallControl(stations, (id) => store.cached(id)?.metaflows, (call) => stations.available(call), owners),
     dialRoutes,
     mohClasses: config.mohClasses,
     tokens: new TokenSigner(secret, config.api.tokenTtl),
@@ -146,93 +110,74 @@ export async function startKonami(config: Config, log: Logger, options: StartOpt
     trustedProxies: config.api.trustedProxies,
     peers: stores.peers && { addresses: stores.peers },
     readiness: {
-      // A standby is ready when it can answer the API (it puts requests about calls to the instances that have them).
-      checks: (): Record<string, boolean> => (lease && !lease.held ? { store: store.usable() } : { ari: ari.connected, store: store.usable(), calls_reconciled: reconciled }),
-      details: () => (lease ? { role: lease.held ? 'active' : 'standby', instance: lease.holder, leases: lease.held ? [lease.asterisk] : [] } : {}),
+      // Every Asterisk this instance drives is connected and reconciled; a standby (driving none) is ready when it
+      // can answer the API (it puts requests about calls to the instances that have them).
+      checks: (): Record<string, boolean> => {
+        const driving = stations.all.filter((s) => !s.standby);
+        if (distributed && driving.length === 0) return { store: store.usable() };
+        return { ari: driving.every((s) => s.ari.connected), store: store.usable(), calls_reconciled: driving.every((s) => s.ready) };
+      },
+      details: () => (distributed
+        ? { role: stations.all.some((s) => !s.standby) ? 'active' : 'standby', instance: stores.holder, leases: stations.all.filter((s) => !s.standby).map((s) => s.asterisk) }
+        : {}),
     },
     log: log.child({ component: 'http' }),
     metrics,
   });
   const http = await startHttp(config.http, api.app, log.child({ component: 'http' }));
-  if (lease) {
-    // Distributed mode: another instance may drive this Asterisk; this one waits on standby until the lease is
-    // its own. Once lost, it stops at once: nothing it does after may reach Asterisk or the journal.
-    ari.onlyWhile(() => lease.held);
-    metrics.leaseHeld.set(0, { asterisk: lease.asterisk });
-    lease.on('acquired', () => metrics.leaseHeld.set(1, { asterisk: lease.asterisk }));
-    lease.on('lost', (reason: string) => {
-      metrics.leaseHeld.set(0, { asterisk: lease.asterisk });
-      void ari.stop();
-      (options.onFenced ?? fencedExit)(reason);
-    });
-    lease.start(config.cluster.advertisedUrl ?? advertised(config.http.host, http.port));
-    log.info({ asterisk: lease.asterisk, instance: lease.holder }, 'standby: waiting for the lease of this Asterisk');
-    await lease.acquired();
+  const advertise = config.cluster.advertisedUrl ?? advertised(config.http.host, http.port);
+  if (distributed && !config.cluster.advertisedUrl && /^http:\/\/(127\.|\[::1\]|localhost)/.test(advertise)) {
+    log.warn({ advertised: advertise }, 'ADVERTISED_URL not set: other instances reach this one on this machine only');
   }
-  const taken = app.restore(await journal.loadAll());
-  if (taken > 0) log.info({ calls: taken }, 'calls kept by the previous process taken back');
-  try {
-    await ari.start();
-  } catch (err) {
+  // Distributed mode: once a lease is lost the instance stops at once (see fencedExit); nothing it does after may
+  // reach Asterisk or the journal.
+  for (const s of stations.all) s.lease?.on('lost', (reason: string) => (options.onFenced ?? fencedExit)(reason));
+  const closeAll = async () => {
     await http.close();
     await store.close();
-    await journal.close();
-    await lease?.stop(true);
+    for (const s of stations.all) {
+      await s.journal.close();
+      await s.lease?.stop(true);
+    }
     await stores.close();
-    throw err;
+  };
+  if (!distributed) {
+    try {
+      await first.start(advertise);
+    } catch (err) {
+      await closeAll();
+      throw err;
+    }
+  } else {
+    // Each station drives its Asterisk once its lease is this instance's; until then the instance is a standby.
+    for (const s of stations.all) {
+      s.start(advertise).catch((err: Error) => {
+        log.fatal({ asterisk: s.asterisk, err: err.message }, 'could not drive this Asterisk');
+        (options.onFenced ?? fencedExit)(err.message);
+      });
+    }
   }
-  await reconcile();
   // Measured from here: starting (loading ARI's description, say) is not serving.
   metrics.watchEventLoop();
   let stopped: Promise<void> | undefined;
   return {
     config,
-    app,
-    ari,
+    app: first.app,
+    ari: first.ari,
+    stations,
     http,
     store,
     modules,
     metrics,
     stop(graceMs = config.shutdown.grace * 1000) {
       stopped ??= (async () => {
-        app.stopAccepting();
+        for (const s of stations.all) s.app.stopAccepting();
         const mode = config.shutdown.calls;
-        log.info({ grace_ms: graceMs, calls: mode, transfers: app.transfersInFlight }, 'stopping: no new calls or API requests');
-        const handOver = (async () => {
-          // Event streams would hold the server open until their tokens expire.
-          events.close();
-          await http.close();
-          if (!(await app.transfersSettled(graceMs))) {
-            log.warn({ transfers: app.transfersInFlight }, 'transfers still in progress after the grace period');
-          }
-          if (mode === 'hangup') {
-            if (app.activeCalls.size > 0) log.warn({ calls: app.activeCalls.size }, 'calls still up at shutdown: hanging them up');
-            await Promise.all([...app.activeCalls.values()].map((c) => c.hangUpAll()));
-            await app.drained(5000);
-          } else {
-            await app.settled();
-            if (app.activeCalls.size > 0) {
-              log.info({ calls: app.activeCalls.size, transfers: app.transfersInFlight },
-                'calls handed over: they stay up in Asterisk and the next konami takes them back');
-            }
-          }
-        })();
-        // An Asterisk that no longer answers must not keep konami from stopping.
-        let deadline: NodeJS.Timeout | undefined;
-        const late = new Promise<void>((resolve) => {
-          deadline = setTimeout(() => {
-            log.error({ calls: app.activeCalls.size }, 'shutdown did not finish in time: stopping anyway');
-            resolve();
-          }, graceMs + 10_000);
-        });
-        await Promise.race([handOver, late]);
-        clearTimeout(deadline);
-        await ari.stop();
-        // Steps that were running when the events stopped keep their records too.
-        await Promise.race([app.settled(), new Promise((r) => setTimeout(r, 2000))]);
-        await journal.close();
-        // The journal is written: the next instance may take the calls at once.
-        await lease?.stop(true);
+        log.info({ grace_ms: graceMs, calls: mode, transfers: stations.all.reduce((n, s) => n + s.app.transfersInFlight, 0) }, 'stopping: no new calls or API requests');
+        // Event streams would hold the server open until their tokens expire.
+        events.close();
+        await http.close();
+        await Promise.all(stations.all.map((s) => s.stop(mode, graceMs)));
         limiter.close();
         accountLimiter.close();
         userLimiter.close();

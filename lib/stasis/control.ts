@@ -1,7 +1,6 @@
 // What the API may do with calls: the account's view of its calls and the
 // actions on them. Every action runs in the call's own queue, like a code.
 import type { MetaflowConfig } from '../metaflow/types.js';
-import type { StasisApp } from './app.js';
 import type { Call, Leg } from './call.js';
 import { Cause } from './causes.js';
 import type { TransferRefusal } from './features.js';
@@ -61,12 +60,19 @@ export type ActionResult<T> =
   | { ok: true; value: T }
   | { ok: false; error: TransferRefusal | 'not_found' | 'no_transfer' | 'not_cancellable' | 'unavailable' };
 
+/** The calls the API acts on: one Stasis application's, or those of every station an instance drives. */
+export interface CallDirectory {
+  readonly activeCalls: { values(): Iterable<Call> };
+  callOf(channelId: string): Call | undefined;
+  hangup(channelId: string, cause: number): Promise<void>;
+}
+
 export class CallControl {
   constructor(
-    private readonly app: StasisApp,
+    private readonly app: CallDirectory,
     private readonly metaflows: (account: string) => MetaflowConfig | null | undefined,
-    /** Asterisk can be commanded now (ARI connected and calls reconciled). */
-    private readonly available: () => boolean = () => true,
+    /** The Asterisk of this call can be commanded now (ARI connected and calls reconciled). */
+    private readonly available: (call: Call) => boolean = () => true,
     private readonly owners: OwnerOf = NO_OWNERS,
   ) {}
 
@@ -92,7 +98,7 @@ export class CallControl {
   async transfer(scope: Scope, channelId: string, request: TransferData & { target: string }): Promise<ActionResult<TransferView>> {
     const found = this.find(scope, channelId, true);
     if (!found) return { ok: false, error: 'not_found' };
-    if (!this.available()) return { ok: false, error: 'unavailable' };
+    if (!this.available(found.call)) return { ok: false, error: 'unavailable' };
     const data: TransferData = { ...this.transferData(scope.account), ...request };
     const { call, leg } = found;
     return call.run(async () => {
@@ -105,7 +111,7 @@ export class CallControl {
   async cancel(scope: Scope, channelId: string): Promise<ActionResult<TransferView>> {
     const found = this.find(scope, channelId);
     if (!found) return { ok: false, error: 'not_found' };
-    if (!this.available()) return { ok: false, error: 'unavailable' };
+    if (!this.available(found.call)) return { ok: false, error: 'unavailable' };
     const { call } = found;
     return call.run(async () => {
       if (!call.transfer) return { ok: false, error: 'no_transfer' } as const;
@@ -117,7 +123,7 @@ export class CallControl {
   async hangup(scope: Scope, channelId: string): Promise<ActionResult<null>> {
     const found = this.find(scope, channelId, true);
     if (!found) return { ok: false, error: 'not_found' };
-    if (!this.available()) return { ok: false, error: 'unavailable' };
+    if (!this.available(found.call)) return { ok: false, error: 'unavailable' };
     await this.app.hangup(found.leg.id, Cause.NORMAL_CLEARING);
     return { ok: true, value: null };
   }
@@ -126,7 +132,7 @@ export class CallControl {
   async break(scope: Scope, channelId: string): Promise<ActionResult<null>> {
     const found = this.find(scope, channelId, true);
     if (!found) return { ok: false, error: 'not_found' };
-    if (!this.available()) return { ok: false, error: 'unavailable' };
+    if (!this.available(found.call)) return { ok: false, error: 'unavailable' };
     const { call, leg } = found;
     await call.run(() => call.silence(leg));
     return { ok: true, value: null };

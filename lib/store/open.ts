@@ -14,23 +14,28 @@ import { AsteriskLease, leaseTiming, peerAddresses } from './lease.js';
 import { PgCallJournal } from './pg-journal.js';
 import { PgAccountStore } from './pg-store.js';
 
-export interface Stores {
-  accounts: AccountStore;
+/** What one Asterisk server's calls are kept with. */
+export interface StationStore {
   journal: CallJournal & { close(): Promise<void> };
-  /** Signs tokens and seals users' credentials: AUTH_SECRET, else the one kept in the store. */
-  secret: Buffer;
   /** Distributed mode: who drives the Asterisk server (not yet started). Undefined: this instance alone. */
   lease?: AsteriskLease;
+}
+
+export interface Stores {
+  accounts: AccountStore;
+  /** The journal (and lease) of each Asterisk server, by its key (asteriskKey). */
+  station(asterisk: string): StationStore;
+  /** Signs tokens and seals users' credentials: AUTH_SECRET, else the one kept in the store. */
+  secret: Buffer;
+  /** The holder name this process uses in the lease table (distributed mode). */
+  holder?: string;
   /** Distributed mode: where the other instances driving an Asterisk answer. */
   peers?: () => Promise<string[]>;
   /** Lets go of the store (after the accounts and the journal are closed). */
   close(): Promise<void>;
 }
 
-type StoreConfig = Pick<Config, 'dataDir' | 'databaseUrl' | 'cluster'> & {
-  api: Pick<Config['api'], 'authSecret'>;
-  ari: Pick<Config['ari'], 'url'>;
-};
+type StoreConfig = Pick<Config, 'dataDir' | 'databaseUrl' | 'cluster'> & { api: Pick<Config['api'], 'authSecret'> };
 
 /** The Asterisk server a journal's calls live on, as it is named in the database: its ARI address. */
 export function asteriskKey(ariUrl: string): string {
@@ -43,7 +48,8 @@ export async function openStores(config: StoreConfig, log: Logger): Promise<Stor
     const secret = await authSecret(config);
     const accounts = await FileAccountStore.open(config.dataDir, { pollMs: 1000, log: log.child({ component: 'store' }) });
     const journal = await FileCallJournal.open(config.dataDir, log.child({ component: 'journal' }));
-    return { accounts, journal, secret, close: async () => undefined };
+    // One Asterisk only (the configuration allows no more without a database).
+    return { accounts, station: () => ({ journal }), secret, close: async () => undefined };
   }
   const pool = openPool(config.databaseUrl, log.child({ component: 'database' }));
   try {
@@ -53,15 +59,26 @@ export async function openStores(config: StoreConfig, log: Logger): Promise<Stor
     });
     const secret = config.api.authSecret ? Buffer.from(config.api.authSecret, 'utf8') : await sharedSecret(pool, MIN_SECRET_BYTES);
     const accounts = await PgAccountStore.open(pool, { listen: true, url: config.databaseUrl, log: log.child({ component: 'store' }) });
-    const asterisk = asteriskKey(config.ari.url);
     // Unique to this process: two processes given one INSTANCE_ID by mistake (or a restart under the same
     // name while the former term runs) never pass for one holder.
     const holder = `${config.cluster.instanceId}#${randomBytes(4).toString('hex')}`;
-    const lease = new AsteriskLease(
-      config.databaseUrl, asterisk, holder, leaseTiming(config.cluster.leaseSeconds), log.child({ component: 'lease' }),
-    );
-    const journal = new PgCallJournal(pool, asterisk, log.child({ component: 'journal' }), () => lease.fence);
-    return { accounts, journal, secret, lease, peers: peerAddresses(pool, holder), close: () => pool.end() };
+    const databaseUrl = config.databaseUrl;
+    // The journals write on their own connections: API requests (sign-ins, lookups) never make a call's step wait.
+    const journalPool = openPool(databaseUrl, log.child({ component: 'database' }), { max: 4 });
+    return {
+      accounts,
+      secret,
+      holder,
+      station: (asterisk) => {
+        const lease = new AsteriskLease(databaseUrl, asterisk, holder, leaseTiming(config.cluster.leaseSeconds), log.child({ component: 'lease', asterisk }));
+        return { lease, journal: new PgCallJournal(journalPool, asterisk, log.child({ component: 'journal', asterisk }), () => lease.fence) };
+      },
+      peers: peerAddresses(pool, holder),
+      close: async () => {
+        await journalPool.end();
+        await pool.end();
+      },
+    };
   } catch (err) {
     await pool.end().catch(() => undefined);
     throw err;
