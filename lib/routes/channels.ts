@@ -9,7 +9,7 @@ import { transferRequestSchema, type DataContext, type TransferData } from '../s
 import { fieldErrors } from '../validation.js';
 import { reply, type ApiState } from './envelope.js';
 import { ApiError, notFound } from './errors.js';
-import { askPeers, forwardToOwner, mayForward, type Peers } from './forward.js';
+import { askPeers, forwardToOwner, mayForward, peersUnavailable, type Peers } from './forward.js';
 
 export type CallService = Pick<CallControl, 'list' | 'get' | 'transfer' | 'cancel' | 'hangup' | 'break'>;
 
@@ -102,7 +102,10 @@ export function channelRoutes(calls: CallService, accounts: Pick<AccountStore, '
     router.get(base, async (ctx) => {
       const here = calls.list(scope(ctx));
       if (!mayForward(ctx, peers)) return reply(ctx, here);
-      const elsewhere = (await askPeers(ctx, peers)).flatMap((a) => (a.status === 200 && Array.isArray((a.body as { data?: unknown }).data) ? (a.body as { data: unknown[] }).data : []));
+      const { answers, failed } = await askPeers(ctx, peers);
+      // A list without the calls of an instance that did not answer would be wrong, not short.
+      if (failed || answers.some((a) => a.status !== 200)) throw peersUnavailable();
+      const elsewhere = answers.flatMap((a) => (Array.isArray((a.body as { data?: unknown }).data) ? (a.body as { data: unknown[] }).data : []));
       reply(ctx, [...here, ...elsewhere]);
     });
 

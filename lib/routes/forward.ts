@@ -5,6 +5,7 @@
 // is marked and never forwarded again.
 import type { Context } from 'koa';
 import type { ApiState } from './envelope.js';
+import { ApiError } from './errors.js';
 
 /** Marks a request one instance put to another (it is answered from that instance's own calls only). */
 export const FORWARDED_HEADER = 'x-konami-forwarded';
@@ -27,12 +28,20 @@ export function mayForward(ctx: Context, peers: Peers | undefined): peers is Pee
   return peers !== undefined && ctx.get(FORWARDED_HEADER) === '';
 }
 
+/** What the other instances said; `failed`: some did not answer (or could not be found), so the answers may be incomplete. */
+export interface PeerAnswers {
+  answers: PeerAnswer[];
+  failed: boolean;
+}
+
 /**
- * Puts the request (its method, path, token and parsed body) to every other
- * instance at once; answers what each said (one that did not answer in time
- * is left out).
+ * Puts the request (its method, path, query, token and parsed body) to every
+ * other instance at once. The address is the peer's; the path and query are
+ * the request's, re-read as a path (a request line in absolute form, say,
+ * never names the host). Nothing of the URL is logged: the query may hold a
+ * token.
  */
-export async function askPeers(ctx: Context, peers: Peers): Promise<PeerAnswer[]> {
+export async function askPeers(ctx: Context, peers: Peers): Promise<PeerAnswers> {
   const state = ctx.state as ApiState;
   const headers: Record<string, string> = { [FORWARDED_HEADER]: '1', 'x-request-id': state.requestId };
   const token = ctx.get('x-auth-token');
@@ -42,27 +51,52 @@ export async function askPeers(ctx: Context, peers: Peers): Promise<PeerAnswer[]
     headers['content-type'] = 'application/json';
     body = JSON.stringify(state.body);
   }
-  const answers = await Promise.all((await peers.addresses()).map(async (address): Promise<PeerAnswer | undefined> => {
+  const path = `${ctx.path}${ctx.querystring ? `?${ctx.querystring}` : ''}`;
+  let addresses: string[];
+  try {
+    addresses = await peers.addresses();
+  } catch (err) {
+    state.log.warn({ err: (err as Error).message }, 'the other instances could not be found');
+    return { answers: [], failed: true };
+  }
+  let failed = false;
+  const answers = await Promise.all(addresses.map(async (address): Promise<PeerAnswer | undefined> => {
     try {
-      const res = await fetch(`${address}${ctx.originalUrl}`, { method: ctx.method, headers, body, signal: AbortSignal.timeout(FORWARD_TIMEOUT_MS) });
+      const target = new URL(address);
+      target.pathname = ctx.path;
+      target.search = ctx.querystring;
+      if (!path.startsWith('/') || target.origin !== new URL(address).origin) throw new Error('not a path');
+      const res = await fetch(target, { method: ctx.method, headers, body, redirect: 'error', signal: AbortSignal.timeout(FORWARD_TIMEOUT_MS) });
       return { status: res.status, body: await res.json(), retryAfter: res.headers.get('retry-after') ?? undefined };
     } catch (err) {
-      state.log.warn({ peer: address, err: (err as Error).message }, 'another instance did not answer');
+      failed = true;
+      state.log.warn({ peer: address, err: (err as Error).name }, 'another instance did not answer');
       return undefined;
     }
   }));
-  return answers.filter((a): a is PeerAnswer => a !== undefined);
+  return { answers: answers.filter((a): a is PeerAnswer => a !== undefined), failed };
+}
+
+/** Not every instance answered: whether the call exists elsewhere is not known (the same answer whatever the call). */
+export function peersUnavailable(): ApiError {
+  return new ApiError(503, 'not every konami instance answered; try again shortly', {}, { 'Retry-After': '2' });
 }
 
 /**
  * Answers with what the instance that has the call said; false when none
- * has it (the caller answers 404, as for a call that exists nowhere).
+ * has it (the caller answers 404, as for a call that exists nowhere). When
+ * some instance did not answer and none had the call, 503: a 404 then might
+ * be wrong (and a client might retry an action the silent one carried out).
  */
 export async function forwardToOwner(ctx: Context, peers: Peers): Promise<boolean> {
+  const { answers, failed } = await askPeers(ctx, peers);
   // The instance that has the call answers other than 404; one that is not ready may answer 503 to anything.
   const rank = (status: number) => (status < 300 ? 0 : status < 500 ? 1 : 2);
-  const found = (await askPeers(ctx, peers)).filter((a) => a.status !== 404).sort((a, b) => rank(a.status) - rank(b.status))[0];
-  if (!found) return false;
+  const found = answers.filter((a) => a.status !== 404).sort((a, b) => rank(a.status) - rank(b.status))[0];
+  if (!found) {
+    if (failed) throw peersUnavailable();
+    return false;
+  }
   ctx.status = found.status;
   ctx.body = found.body;
   if (found.retryAfter) ctx.set('Retry-After', found.retryAfter);

@@ -109,6 +109,13 @@ export const MIGRATIONS: readonly Migration[] = [
         epoch bigint NOT NULL,
         expires_at timestamptz NOT NULL
       );
+      -- The current term of each lease, changed only when a term begins (a renewal never touches it): the
+      -- journal's writes lock it, so a new holder waits for the last term's writes, and renewals never do.
+      CREATE TABLE lease_terms (
+        asterisk text PRIMARY KEY,
+        holder text NOT NULL,
+        epoch bigint NOT NULL
+      );
     `,
   },
 ];

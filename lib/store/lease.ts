@@ -15,6 +15,9 @@ import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import type { Logger } from '../log.js';
 
+/** How soon a holder tries again after a renewal failed (ms). */
+const RETRY_SOON_MS = 200;
+
 export interface LeaseTiming {
   /** A term, from one renewal (ms). */
   termMs: number;
@@ -101,25 +104,32 @@ export class AsteriskLease extends EventEmitter {
     clearTimeout(this.deadline);
     const epoch = this.heldEpoch;
     this.heldEpoch = undefined;
+    if (release && epoch !== undefined) await this.release(epoch);
+    await this.client?.end().catch(() => undefined);
+    this.client = undefined;
+  }
+
+  /** Ends a term of this instance at once, so a standby need not wait for its deadline. */
+  private async release(epoch: number): Promise<void> {
     try {
-      if (release && epoch !== undefined && this.client) {
-        await this.client.query('UPDATE leases SET expires_at = now() WHERE asterisk = $1 AND holder = $2 AND epoch = $3', [this.asterisk, this.holder, epoch]);
-        this.log.info({ asterisk: this.asterisk, epoch }, 'lease released');
-      }
+      await this.client?.query('UPDATE leases SET expires_at = now() WHERE asterisk = $1 AND holder = $2 AND epoch = $3', [this.asterisk, this.holder, epoch]);
+      this.log.info({ asterisk: this.asterisk, epoch }, 'lease released');
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'could not release the lease: the next instance waits for its deadline');
-    } finally {
-      await this.client?.end().catch(() => undefined);
-      this.client = undefined;
     }
   }
 
   private async tick(): Promise<void> {
     if (this.stopped) return;
     const sent = performance.now();
+    let failed = false;
     try {
       const epoch = await this.claim();
-      if (this.stopped) return;
+      if (this.stopped) {
+        // Stopped while the claim was on its way: a term it began is given back at once.
+        if (epoch !== undefined && this.heldEpoch === undefined) await this.release(epoch);
+        return;
+      }
       if (this.unreachable) this.log.info('database reachable again');
       this.unreachable = false;
       if (epoch === undefined) {
@@ -128,8 +138,12 @@ export class AsteriskLease extends EventEmitter {
         // A term this instance did not know it had lost (it lapsed, and was taken back here): the former one is over.
         if (this.heldEpoch !== undefined) this.lose('the term lapsed');
         else this.begin(epoch, sent);
+      } else if (!this.held) {
+        // The renewal came back after this instance had stopped acting: what it missed meanwhile is lost to it.
+        this.lose('not renewed in time');
       } else this.extend(sent);
     } catch (err) {
+      failed = true;
       // A holder says so every time (its term is running out); a standby once per outage.
       if (this.heldEpoch !== undefined || !this.unreachable) {
         this.log.warn({ err: (err as Error).message, holding: this.heldEpoch !== undefined }, 'lease not renewed: database unreachable');
@@ -138,7 +152,9 @@ export class AsteriskLease extends EventEmitter {
       await this.client?.end().catch(() => undefined);
       this.client = undefined;
     }
-    if (!this.stopped) this.timer = setTimeout(() => void this.tick(), this.timing.renewEveryMs);
+    // A holder whose renewal failed tries again soon, while its term still runs.
+    const next = failed && this.heldEpoch !== undefined ? Math.min(RETRY_SOON_MS, this.timing.renewEveryMs) : this.timing.renewEveryMs;
+    if (!this.stopped) this.timer = setTimeout(() => void this.tick(), next);
   }
 
   /** Renews this instance's live term, or takes a lapsed one; answers the epoch held, or undefined when another holds it. */
@@ -152,16 +168,29 @@ export class AsteriskLease extends EventEmitter {
       await client.connect();
       this.client = client;
     }
-    const { rows } = await this.client.query<{ epoch: string }>(
-      `INSERT INTO leases AS l (asterisk, holder, address, epoch, expires_at)
-       VALUES ($1, $2, $3, 1, now() + $4 * interval '1 millisecond')
-       ON CONFLICT (asterisk) DO UPDATE SET
-         epoch = CASE WHEN l.holder = excluded.holder AND l.expires_at > now() THEN l.epoch ELSE l.epoch + 1 END,
-         holder = excluded.holder, address = excluded.address, expires_at = excluded.expires_at
-       WHERE (l.holder = excluded.holder AND l.expires_at > now()) OR l.expires_at <= now()
-       RETURNING epoch`,
-      [this.asterisk, this.holder, this.address, this.timing.termMs],
-    );
+    // A holder waits no longer than its term runs; a standby, a renewal period.
+    const wait = this.heldEpoch !== undefined ? Math.max(RETRY_SOON_MS, this.actUntil - performance.now()) : this.timing.renewEveryMs;
+    // The term's row (lease_terms) changes only when a new term begins: the journal's writes lock it (see
+    // pg-journal.ts), so a new holder waits for the writes of the last term, and a renewal never waits for them.
+    const { rows } = await this.client.query<{ epoch: string }>({
+      text: `WITH claimed AS (
+               INSERT INTO leases AS l (asterisk, holder, address, epoch, expires_at)
+               VALUES ($1, $2, $3, 1, now() + $4 * interval '1 millisecond')
+               ON CONFLICT (asterisk) DO UPDATE SET
+                 epoch = CASE WHEN l.holder = excluded.holder AND l.expires_at > now() THEN l.epoch ELSE l.epoch + 1 END,
+                 holder = excluded.holder, address = excluded.address, expires_at = excluded.expires_at
+               WHERE (l.holder = excluded.holder AND l.expires_at > now()) OR l.expires_at <= now()
+               RETURNING asterisk, holder, epoch
+             ), term AS (
+               INSERT INTO lease_terms AS t (asterisk, holder, epoch)
+               SELECT c.asterisk, c.holder, c.epoch FROM claimed c
+               WHERE NOT EXISTS (SELECT 1 FROM lease_terms x WHERE x.asterisk = c.asterisk AND x.epoch = c.epoch)
+               ON CONFLICT (asterisk) DO UPDATE SET holder = excluded.holder, epoch = excluded.epoch
+             )
+             SELECT epoch FROM claimed`,
+      values: [this.asterisk, this.holder, this.address, this.timing.termMs],
+      query_timeout: Math.round(wait),
+    } as pg.QueryConfig);
     return rows[0] ? Number(rows[0].epoch) : undefined;
   }
 

@@ -71,8 +71,8 @@ export class PgCallJournal implements CallJournal {
   /**
    * One statement: the ended calls deleted, the others written (inserted or
    * replaced), all only while the lease term is this instance's (checked
-   * under the lease row's lock, so a new term waits for the write and then
-   * sees it).
+   * under the lock of the term's row, which only a new term changes: a new
+   * holder waits for the write and then sees it, a renewal never waits).
    */
   private async write(batch: ReadonlyMap<string, string | null>): Promise<void> {
     const ids: string[] = [];
@@ -99,7 +99,9 @@ export class PgCallJournal implements CallJournal {
     if (!fence) throw new LeaseLostError(this.asterisk);
     const { rows } = await this.pool.query<{ held: boolean }>(
       `WITH term AS (
-         SELECT 1 FROM leases WHERE asterisk = $1 AND holder = $5 AND epoch = $6 AND expires_at > now() FOR SHARE
+         SELECT 1 FROM lease_terms t JOIN leases l USING (asterisk)
+         WHERE t.asterisk = $1 AND t.holder = $5 AND t.epoch = $6 AND l.epoch = $6 AND l.expires_at > now()
+         FOR SHARE OF t
        ), ended AS (
          DELETE FROM calls WHERE asterisk = $1 AND id = ANY($4::text[]) AND EXISTS (SELECT 1 FROM term)
        ), written AS (

@@ -18,6 +18,7 @@ import { hashApiKey, type Account } from '../../lib/store/accounts.js';
 import { authSecret } from '../../lib/store/data-dir.js';
 import { MIGRATIONS, migrate, openPool, sharedSecret } from '../../lib/store/database.js';
 import { FileAccountStore } from '../../lib/store/file-store.js';
+import { AsteriskLease, leaseTiming } from '../../lib/store/lease.js';
 import { PgCallJournal } from '../../lib/store/pg-journal.js';
 import { PgAccountStore } from '../../lib/store/pg-store.js';
 import { kazooCredentials, UserKeys, withUser } from '../../lib/store/users.js';
@@ -183,6 +184,35 @@ describe('distributed mode: the store on PostgreSQL', function () {
       expect(err, databaseUrl).to.be.instanceOf(ConfigError);
       expect(err!.message).to.contain('DATABASE_URL: cannot use the database').and.not.contain('hunter2');
     }
+  });
+
+  it('a slow journal write never costs the holder its lease (renewals do not wait for journal writes)', async function () {
+    const p = pool();
+    await migrate(p, log);
+    const lease = new AsteriskLease(url, 'asterisk-1:8088', 'holder-a#1', leaseTiming(3), log);
+    lease.start('http://127.0.0.1:1');
+    await lease.acquired();
+    const lost: string[] = [];
+    lease.on('lost', (reason: string) => lost.push(reason));
+    const journal = new PgCallJournal(p, 'asterisk-1:8088', log, () => lease.fence);
+    await journal.saveNow('call-a', '{"step":1}');
+    // Another transaction holds the call's row: the next write waits on it, with its term checked and locked.
+    const blocker = await p.connect();
+    try {
+      await blocker.query('BEGIN');
+      await blocker.query("SELECT 1 FROM calls WHERE id = 'call-a' FOR UPDATE");
+      const slow = journal.saveNow('call-a', '{"step":2}');
+      await new Promise((r) => setTimeout(r, 4000));
+      expect(lost, 'the lease held through a write longer than its term').to.deep.equal([]);
+      expect(lease.held).to.equal(true);
+      await blocker.query('COMMIT');
+      await slow;
+    } finally {
+      blocker.release();
+    }
+    expect(await journal.loadAll()).to.deep.equal([{ id: 'call-a', state: { step: 2 } }]);
+    await journal.close();
+    await lease.stop(true);
   });
 
   describe('the command line on the database', function () {
