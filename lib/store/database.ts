@@ -68,11 +68,14 @@ export const MIGRATIONS: readonly Migration[] = [
     version: 1,
     name: 'accounts, keys, dial routes, settings, calls in progress',
     sql: `
+      -- One sequence for every account's versions (and deletions): an instance can tell an old answer
+      -- from a newer one, even about an account removed since.
+      CREATE SEQUENCE account_versions;
       CREATE TABLE accounts (
         id text PRIMARY KEY,
         name text NOT NULL,
         doc text NOT NULL,
-        version bigint NOT NULL DEFAULT 1
+        version bigint NOT NULL DEFAULT nextval('account_versions')
       );
       CREATE INDEX accounts_by_name ON accounts (lower(name));
       CREATE TABLE api_keys (

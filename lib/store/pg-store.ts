@@ -39,6 +39,8 @@ interface Row {
 
 export class PgAccountStore implements AccountStore {
   private readonly accounts = new Map<string, { account: Account; version: string }>();
+  /** Accounts found removed, with the versions counter as it was then: an answer read before counts for nothing. */
+  private readonly gone = new Map<string, bigint>();
   private routes: Readonly<Record<string, string>> = Object.freeze({});
   private readonly events = new EventEmitter();
   /** Reads of one account under way: the number of the newest. */
@@ -119,12 +121,15 @@ export class PgAccountStore implements AccountStore {
 
   async remove(id: string): Promise<void> {
     if (!ACCOUNT_ID.test(id)) throw new UnknownAccountError(id);
-    await inTransaction(this.pool, async (c) => {
-      const { rowCount } = await c.query('DELETE FROM accounts WHERE id = $1', [id]);
-      if (!rowCount) throw new UnknownAccountError(id);
+    const version = await inTransaction(this.pool, async (c) => {
+      // The removal takes a version too, so that no answer read before it can bring the account back.
+      const { rows } = await c.query<{ version: string }>(
+        "WITH removed AS (DELETE FROM accounts WHERE id = $1 RETURNING id) SELECT nextval('account_versions') AS version FROM removed", [id]);
+      if (!rows[0]) throw new UnknownAccountError(id);
       await c.query('SELECT pg_notify($1, $2)', [ACCOUNTS_CHANNEL, id]);
+      return rows[0].version;
     });
-    this.accounts.delete(id);
+    this.forget(id, BigInt(version));
   }
 
   async revokeToken(id: string, jti: string, exp: number): Promise<void> {
@@ -195,7 +200,7 @@ export class PgAccountStore implements AccountStore {
       if (!current) throw new UnknownAccountError(id);
       const changed: Account = { ...change(current), updated: new Date().toISOString() };
       const written = await c.query<{ version: string }>(
-        'UPDATE accounts SET name = $2, doc = $3, version = version + 1 WHERE id = $1 RETURNING version',
+        "UPDATE accounts SET name = $2, doc = $3, version = nextval('account_versions') WHERE id = $1 RETURNING version",
         [id, changed.name, JSON.stringify(changed)],
       );
       if (JSON.stringify(changed.api_keys) !== JSON.stringify(current.api_keys)) await this.writeKeys(c, changed);
@@ -219,15 +224,17 @@ export class PgAccountStore implements AccountStore {
     // Answers may come back out of order (several connections): only the newest read of an account counts.
     const ticket = (this.reads.get(id) ?? 0) + 1;
     this.reads.set(id, ticket);
-    const { rows } = await this.pool.query<Row>('SELECT doc, version FROM accounts WHERE id = $1', [id]);
+    const { rows } = await this.pool.query<Partial<Row> & { seq: string }>(
+      'SELECT a.doc, a.version, (SELECT last_value FROM account_versions) AS seq FROM (SELECT 1) one LEFT JOIN accounts a ON a.id = $1', [id]);
     const newest = this.reads.get(id) === ticket;
     if (newest) this.reads.delete(id);
     if (!newest) return this.cached(id);
-    if (!rows[0]) {
-      this.accounts.delete(id);
+    const row = rows[0]!;
+    if (row.doc === undefined || row.doc === null) {
+      this.forget(id, BigInt(row.seq));
       return undefined;
     }
-    return this.parse(rows[0]);
+    return this.parse(row as Row);
   }
 
   /**
@@ -235,14 +242,26 @@ export class PgAccountStore implements AccountStore {
    * have been missed), those no longer there are forgotten.
    */
   private async readAll(prune = false): Promise<void> {
-    const { rows } = await this.pool.query<Row & { id: string }>('SELECT id, doc, version FROM accounts');
+    const { rows } = await this.pool.query<Row & { id: string; seq: string }>(
+      'SELECT a.id, a.doc, a.version, s.last_value AS seq FROM account_versions s LEFT JOIN accounts a ON true');
     const seen = new Set<string>();
     for (const row of rows) {
+      if (row.id === null) continue;
       seen.add(row.id);
       this.parse(row);
     }
-    if (prune) for (const id of this.accounts.keys()) if (!seen.has(id)) this.accounts.delete(id);
+    if (prune && rows[0]) {
+      const seq = BigInt(rows[0].seq);
+      // Only what was known before this read began and is missing from it was removed.
+      for (const [id, e] of this.accounts) if (!seen.has(id) && BigInt(e.version) <= seq) this.forget(id, seq);
+    }
     await this.readRoutes();
+  }
+
+  /** The account was removed: forgotten, and no answer read before `version` brings it back. */
+  private forget(id: string, version: bigint): void {
+    this.accounts.delete(id);
+    if ((this.gone.get(id) ?? -1n) < version) this.gone.set(id, version);
   }
 
   private async readRoutes(): Promise<void> {
@@ -264,8 +283,10 @@ export class PgAccountStore implements AccountStore {
 
   private remember(account: Account, version: string): void {
     const known = this.accounts.get(account.id);
-    // A slower answer must not put back an older version.
+    // A slower answer must not put back an older version, nor an account removed since it was read.
     if (known && BigInt(known.version) >= BigInt(version)) return;
+    const removed = this.gone.get(account.id);
+    if (removed !== undefined && BigInt(version) <= removed) return;
     this.accounts.set(account.id, { account, version });
     this.events.emit('change', account);
   }

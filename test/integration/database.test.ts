@@ -107,6 +107,30 @@ describe('distributed mode: the store on PostgreSQL', function () {
     expect((await pool().query('SELECT count(*)::int AS n FROM api_keys')).rows[0].n, 'its keys went with it').to.equal(0);
   });
 
+  it('an answer read before an account was removed never brings it back (a late sign-in lookup, say)', async function () {
+    const a = await instance();
+    const { account, apiKey } = await a.create('Acme');
+    // Instance B's pool holds back the answer of its API key lookup until the account is gone.
+    const p = pool();
+    let release = () => undefined as void;
+    const held = new Promise<void>((r) => (release = r));
+    const query = p.query.bind(p) as (...args: unknown[]) => Promise<unknown>;
+    (p as unknown as { query: (...args: unknown[]) => Promise<unknown> }).query = async (...args: unknown[]) => {
+      const answer = await query(...args);
+      if (String(args[0]).includes('FROM api_keys k')) await held;
+      return answer;
+    };
+    const b = await PgAccountStore.open(p, { listen: true, url, log });
+    stores.push(b);
+    const lookup = b.findByApiKey(apiKey);
+    await new Promise((r) => setTimeout(r, 200));
+    await a.remove(account.id);
+    await eventually(async () => b.cached(account.id), (x) => x === undefined, 'B forgets the removed account', 2000);
+    release();
+    expect(await lookup, 'the late lookup finds nothing').to.equal(undefined);
+    expect(b.cached(account.id), 'nor is the account cached again').to.equal(undefined);
+  });
+
   it('changes of one account from two instances at once are both kept (each under the row lock)', async function () {
     const [a, b] = [await instance(), await instance()];
     const { account } = await a.create('Acme');
