@@ -169,6 +169,20 @@ async function importCommand(databaseUrl: string, dataDir: string, io: Io): Prom
   const pool = openPool(databaseUrl, quietLog, { max: 2 });
   try {
     await migrate(pool, quietLog);
+    // The token secret first: users' passwords are sealed with it, so accounts moved under another one would
+    // lose them. A database with a secret of its own is refused before anything is moved.
+    const kept = await readFile(join(dataDir, 'auth-secret'), 'utf8').catch(() => undefined);
+    if (kept !== undefined) {
+      const secret = Buffer.from(kept.trim(), 'base64');
+      if (!/^[A-Za-z0-9+/]+={0,2}$/.test(kept.trim()) || secret.length < MIN_SECRET_BYTES) {
+        throw new ConfigError([`${join(dataDir, 'auth-secret')}: not a secret of at least ${MIN_SECRET_BYTES} bytes; nothing moved`]);
+      }
+      if (!(await importSecret(pool, secret))) {
+        throw new ConfigError(["the database keeps a token secret of its own: users' passwords moved under it would not work; nothing moved "
+          + '(run konami with AUTH_SECRET set to the file store\'s secret, or import into a new database)']);
+      }
+      io.out('token secret: moved (users\' passwords and tokens go on working)\n');
+    }
     const db = await PgAccountStore.open(pool);
     let added = 0;
     for (const account of await files.list()) {
@@ -186,13 +200,6 @@ async function importCommand(databaseUrl: string, dataDir: string, io: Io): Prom
       }
     }
     io.out(`dial routes: ${routes} moved\n`);
-    const kept = await readFile(join(dataDir, 'auth-secret'), 'utf8').catch(() => undefined);
-    if (kept !== undefined) {
-      const same = await importSecret(pool, Buffer.from(kept.trim(), 'base64'));
-      io.out(same
-        ? 'token secret: moved (users\' passwords and tokens go on working)\n'
-        : 'token secret: the database has another one already: users\' passwords set before will not work unless konami runs with AUTH_SECRET\n');
-    }
     const journal = await readFile(join(dataDir, 'calls', 'journal'), 'utf8').catch(() => '');
     const calls = parseJournal(journal);
     if (calls.size > 0) {

@@ -8,6 +8,7 @@ import type { Logger } from '../log.js';
 import type { AccountStore } from './accounts.js';
 import { FileCallJournal, type CallJournal } from './call-journal.js';
 import { authSecret, prepareDataDir } from './data-dir.js';
+import type pg from 'pg';
 import { migrate, openPool, sharedSecret } from './database.js';
 import { FileAccountStore } from './file-store.js';
 import { AsteriskLease, leaseTiming, peerAddresses } from './lease.js';
@@ -42,6 +43,33 @@ export function asteriskKey(ariUrl: string): string {
   return new URL(ariUrl).host;
 }
 
+/**
+ * A database that refuses konami (a wrong password, no such database, no
+ * right to it) is a setting to fix; anything else (refused, unreachable,
+ * restarting) may pass.
+ */
+export function refusedByDatabase(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && /^(28|3D|42)/.test(code);
+}
+
+/** Migrates once the database answers: a refusal stops the start naming DATABASE_URL; an outage is waited out. */
+async function untilMigrated(pool: pg.Pool, log: Logger): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await migrate(pool, log);
+      return;
+    } catch (err) {
+      // The message names the server and the user, never the password.
+      const why = (err as Error).message || String((err as NodeJS.ErrnoException).code);
+      if (refusedByDatabase(err)) throw new ConfigError([`DATABASE_URL: cannot use the database (${why})`]);
+      const retryMs = Math.min(10_000, 500 * 2 ** Math.min(attempt - 1, 5));
+      log.warn({ err: why, attempt, retry_ms: retryMs }, 'database not reachable yet; waiting');
+      await new Promise((r) => setTimeout(r, retryMs));
+    }
+  }
+}
+
 export async function openStores(config: StoreConfig, log: Logger): Promise<Stores> {
   if (!config.databaseUrl) {
     await prepareDataDir(config.dataDir, log);
@@ -53,10 +81,7 @@ export async function openStores(config: StoreConfig, log: Logger): Promise<Stor
   }
   const pool = openPool(config.databaseUrl, log.child({ component: 'database' }));
   try {
-    await migrate(pool, log.child({ component: 'database' })).catch((err: Error) => {
-      // The message names the server and the user, never the password.
-      throw new ConfigError([`DATABASE_URL: cannot use the database (${err.message || (err as NodeJS.ErrnoException).code})`]);
-    });
+    await untilMigrated(pool, log.child({ component: 'database' }));
     const secret = config.api.authSecret ? Buffer.from(config.api.authSecret, 'utf8') : await sharedSecret(pool, MIN_SECRET_BYTES);
     const accounts = await PgAccountStore.open(pool, { listen: true, url: config.databaseUrl, log: log.child({ component: 'store' }) });
     // Unique to this process: two processes given one INSTANCE_ID by mistake (or a restart under the same

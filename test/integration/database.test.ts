@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { runCli } from '../../lib/cli.js';
 import { ConfigError } from '../../lib/config.js';
-import { openStores } from '../../lib/store/open.js';
+import { openStores, refusedByDatabase } from '../../lib/store/open.js';
 import { validateMetaflows } from '../../lib/metaflow/config.js';
 import { silentLogger } from '../../lib/log.js';
 import { builtInModules } from '../../lib/stasis/modules/index.js';
@@ -201,13 +201,17 @@ describe('distributed mode: the store on PostgreSQL', function () {
     await journal.close();
   });
 
-  it('konami does not start on a database it cannot use, and names the setting without its password', async function () {
-    const settings = { dataDir: 'unused', api: { authSecret: undefined }, ari: { url: 'http://127.0.0.1:8088' }, cluster: { instanceId: 'test', leaseSeconds: 3, advertisedUrl: undefined } };
-    for (const databaseUrl of [`postgres://konami:hunter2@127.0.0.1:${server.port}/no_such_database`, `postgres://konami:hunter2@127.0.0.1:1/konami`]) {
-      const err = await openStores({ ...settings, databaseUrl }, log).then(() => undefined, (e: Error) => e);
-      expect(err, databaseUrl).to.be.instanceOf(ConfigError);
-      expect(err!.message).to.contain('DATABASE_URL: cannot use the database').and.not.contain('hunter2');
-    }
+  it('konami does not start on a database that refuses it, naming the setting without its password; an unreachable one is waited for', async function () {
+    const settings = { dataDir: 'unused', api: { authSecret: undefined }, cluster: { instanceId: 'test', leaseSeconds: 3, advertisedUrl: undefined } };
+    const databaseUrl = `postgres://konami:hunter2@127.0.0.1:${server.port}/no_such_database`;
+    const err = await openStores({ ...settings, databaseUrl }, log).then(() => undefined, (e: Error) => e);
+    expect(err, databaseUrl).to.be.instanceOf(ConfigError);
+    expect(err!.message).to.contain('DATABASE_URL: cannot use the database').and.not.contain('hunter2');
+    // Refused connections (a server restarting) are not the setting's fault.
+    const refused = await new pg.Client({ connectionString: 'postgres://konami@127.0.0.1:1/konami' }).connect().then(() => undefined, (e: unknown) => e);
+    expect(refusedByDatabase(refused), 'a refused connection is waited out').to.equal(false);
+    const missing = await new pg.Client({ connectionString: databaseUrl }).connect().then(() => undefined, (e: unknown) => e);
+    expect(refusedByDatabase(missing)).to.equal(true);
   });
 
   it('a slow journal write never costs the holder its lease (renewals do not wait for journal writes)', async function () {
@@ -290,6 +294,17 @@ describe('distributed mode: the store on PostgreSQL', function () {
       const ann = db.cached(account.id)!.users![0]!;
       expect(dbKeys.find([ann], kazooCredentials('ann', 'ann-password', 'md5'), 'md5')?.username, "ann's password").to.equal('ann');
       expect(await new PgCallJournal(p, '127.0.0.1:8088', log).loadAll()).to.deep.equal([{ id: 'call-1', state: { step: 3 } }]);
+
+      // Into a database that made a secret of its own: refused before anything moves.
+      const otherUrl = await server.database();
+      const otherPool = openPool(otherUrl, log);
+      pools.push(otherPool);
+      await migrate(otherPool, log);
+      await sharedSecret(otherPool, 32);
+      const refused = await konami(['import', dataDir], { DATABASE_URL: otherUrl });
+      expect(refused.code).to.equal(1);
+      expect(refused.err).to.contain('token secret of its own').and.contain('nothing moved');
+      expect((await otherPool.query('SELECT count(*)::int AS n FROM accounts')).rows[0].n, 'no account moved').to.equal(0);
 
       const again = await konami(['import', dataDir], { DATABASE_URL: url });
       expect(again.out, 'a second import changes nothing').to.contain('accounts: 0 moved').and.contain('in the database already');
