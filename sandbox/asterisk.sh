@@ -18,16 +18,25 @@
 #   KONAMI_SANDBOX_PORT   ARI/HTTP port on 127.0.0.1 (default 8088)
 #   KONAMI_SANDBOX_SIP_PORT  PJSIP UDP port on 127.0.0.1 (default 5060); the SIP
 #                         phones sipp plays use the next ports: +11 Alice, +12 Bob, +13 Mary
+#   KONAMI_SANDBOX_INSTANCE  a second (third...) Asterisk from the same root, for
+#                         distributed mode's tests: its own run folder, state and
+#                         ports (default for instance N: ARI 8088+N-1, SIP 5060+100*(N-1),
+#                         RTP 20000+1000*(N-1)). Empty: the first.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cache=${KONAMI_SANDBOX_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/konami/asterisk-22}
 root=$cache/root
 debs=$cache/debs.tgz
-port=${KONAMI_SANDBOX_PORT:-8088}
-sip_port=${KONAMI_SANDBOX_SIP_PORT:-5060}
-state=$cache/state            # per-run state outside the root: pid, password, log
-inroot=/konami                # the run folder as seen from inside the root
+instance=${KONAMI_SANDBOX_INSTANCE:-}
+[ -z "$instance" ] || [[ "$instance" =~ ^[2-9]$ ]] || { echo "sandbox: KONAMI_SANDBOX_INSTANCE must be empty or 2 to 9" >&2; exit 2; }
+n=${instance:-1}
+port=${KONAMI_SANDBOX_PORT:-$((8088 + n - 1))}
+sip_port=${KONAMI_SANDBOX_SIP_PORT:-$((5060 + 100 * (n - 1)))}
+rtp_start=$((20000 + 1000 * (n - 1)))
+suffix=${instance:+-$instance}
+state=$cache/state$suffix     # per-run state outside the root: pid, password, log
+inroot=/konami$suffix         # the run folder as seen from inside the root
 run=$root$inroot
 # Bump when the package list or the root's preparation changes: a cache built
 # by an older recipe is then rebuilt instead of half-used.
@@ -142,6 +151,7 @@ prepare_run() {
   local f
   for f in "$here"/etc/*; do
     sed -e "s|@PORT@|$port|g" -e "s|@SIP_PORT@|$sip_port|g" -e "s|@ARI_PASSWORD@|$(password)|g" \
+        -e "s|@RTP_START@|$rtp_start|g" -e "s|@RTP_END@|$((rtp_start + 999))|g" \
         -e "s|@SIP_PORT_BOB@|$((sip_port + 12))|g" -e "s|@SIP_PORT_MARY@|$((sip_port + 13))|g" \
         -e "s|@RUN@|$inroot|g" "$f" >"$run/etc/$(basename "$f")"
   done
@@ -169,6 +179,11 @@ start() {
   fi
   if curl -s -m 1 -o /dev/null "http://127.0.0.1:$port/"; then
     die "port $port on 127.0.0.1 is taken by another program; set KONAMI_SANDBOX_PORT"
+  fi
+  # A second instance takes the first one's password: one ARI user serves every sandbox server, as
+  # konami's ARI_USERNAME and ARI_PASSWORD serve every ARI_URL.
+  if [ -n "$instance" ] && [ -s "$cache/state/ari-password" ] && [ ! -s "$state/ari-password" ]; then
+    cp "$cache/state/ari-password" "$state/ari-password"; chmod 600 "$state/ari-password"
   fi
   [ -s "$state/ari-password" ] || { head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$state/ari-password"; chmod 600 "$state/ari-password"; }
   prepare_run
@@ -198,13 +213,19 @@ stop() {
     for i in $(seq 1 40); do kill -0 "$p" 2>/dev/null || break; sleep 0.25; done
     if kill -0 "$p" 2>/dev/null; then say "Asterisk did not stop in 10 s: killing it"; kill -KILL "$p" 2>/dev/null || true; sleep 0.2; fi
   fi
-  # Anything else still running inside the root (a sipp left by a test, say).
-  local q
+  # Anything else still running inside the root (a sipp left by a test, say). While another instance
+  # runs in the same root, only what runs from this instance's run folder goes, and the root's proc
+  # stays mounted.
+  local q others=0 f
+  for f in "$cache"/state*/asterisk.pid; do
+    [ -e "$f" ] && [ "$f" != "$state/asterisk.pid" ] && kill -0 "$(cat "$f")" 2>/dev/null && others=1
+  done
   for q in $(ls -1 /proc | grep -E '^[0-9]+$'); do
-    [ "$(readlink "/proc/$q/root" 2>/dev/null)" = "$root" ] && kill -KILL "$q" 2>/dev/null || true
+    [ "$(readlink "/proc/$q/root" 2>/dev/null)" = "$root" ] || continue
+    if [ "$others" -eq 0 ] || [ "$(readlink "/proc/$q/cwd" 2>/dev/null)" = "$run" ]; then kill -KILL "$q" 2>/dev/null || true; fi
   done
   rm -f "$state/asterisk.pid"
-  [ -d "$root" ] && unmount_all
+  if [ -d "$root" ] && [ "$others" -eq 0 ]; then unmount_all; fi
   return 0
 }
 

@@ -15,6 +15,16 @@ export function sandbox(...args: string[]): string {
   return execFileSync('bash', [script, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
 }
 
+/**
+ * A second sandbox Asterisk from the same root (its own ports, run folder
+ * and password), for distributed mode's tests: `start`, `stop`, `env`...
+ */
+export function secondSandbox(...args: string[]): string {
+  return execFileSync('bash', [script, ...args], {
+    encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, KONAMI_SANDBOX_INSTANCE: '2' },
+  });
+}
+
 export function sandboxRunning(): boolean {
   try {
     sandbox('status');
@@ -24,9 +34,9 @@ export function sandboxRunning(): boolean {
   }
 }
 
-export function sandboxEnv(): SandboxEnv {
+export function sandboxEnv(run: (...args: string[]) => string = sandbox): SandboxEnv {
   const vars = Object.fromEntries(
-    sandbox('env')
+    run('env')
       .trim()
       .split('\n')
       .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
