@@ -25,9 +25,9 @@ export function secondSandbox(...args: string[]): string {
   });
 }
 
-export function sandboxRunning(): boolean {
+export function sandboxRunning(run: (...args: string[]) => string = sandbox): boolean {
   try {
-    sandbox('status');
+    run('status');
     return true;
   } catch {
     return false;
