@@ -72,6 +72,48 @@ export interface AccountStore {
   close(): Promise<void>;
 }
 
+/**
+ * What every account store does by changing one account under its lock (a
+ * file lock, a row lock): a store says how to change one (`update`), and
+ * gets these.
+ */
+export abstract class ChangingAccounts {
+  /** Changes one account under its lock; throws UnknownAccountError when there is none. */
+  protected abstract update(id: string, change: (a: Account) => Account): Promise<Account>;
+
+  async rotateApiKey(id: string): Promise<{ account: Account; apiKey: string }> {
+    const { key, record } = newApiKey();
+    const account = await this.update(id, (a) => ({ ...a, api_keys: [record] }));
+    return { account, apiKey: key };
+  }
+
+  async revokeToken(id: string, jti: string, exp: number): Promise<void> {
+    await this.update(id, (a) => withRevoked(a, jti, exp, Date.now() / 1000));
+  }
+
+  async setMetaflows(id: string, metaflows: MetaflowConfig | null): Promise<Account> {
+    return this.update(id, (a) => ({ ...a, metaflows }));
+  }
+
+  async updateUsers<T>(id: string, change: (users: readonly User[]) => { users: User[]; result: T }): Promise<T> {
+    let result: T | undefined;
+    await this.update(id, (a) => {
+      const next = change(a.users ?? []);
+      result = next.result;
+      return { ...a, users: next.users };
+    });
+    return result as T;
+  }
+
+  async setDialRoutes(id: string, routes: string[] | null): Promise<Account> {
+    return this.update(id, (a) => {
+      const next = { ...a, dial_routes: routes ?? undefined };
+      if (routes === null) delete next.dial_routes;
+      return next;
+    });
+  }
+}
+
 export class UnknownAccountError extends Error {
   constructor(readonly accountId: string) {
     super(`no account ${JSON.stringify(accountId)}`);

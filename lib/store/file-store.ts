@@ -7,13 +7,11 @@ import { EventEmitter } from 'node:events';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
-import type { MetaflowConfig } from '../metaflow/types.js';
 import {
-  ACCOUNT_ID, UnknownAccountError, hashApiKey, keyMatches, newAccountId, newApiKey, withRevoked,
+  ACCOUNT_ID, ChangingAccounts, UnknownAccountError, hashApiKey, keyMatches, newAccountId, newApiKey,
   type Account, type AccountStore,
 } from './accounts.js';
 import { removeLeftovers, writeAtomically } from './files.js';
-import type { User } from './users.js';
 
 const LOCK_STALE_MS = 30_000;
 const LOCK_WAIT_MS = 10_000;
@@ -29,7 +27,7 @@ export interface FileStoreOptions {
   log?: Logger;
 }
 
-export class FileAccountStore implements AccountStore {
+export class FileAccountStore extends ChangingAccounts implements AccountStore {
   private readonly dir: string;
   /** The dial routes defined with the command line (the operator's, not an account's). */
   private readonly routesFile: string;
@@ -41,6 +39,7 @@ export class FileAccountStore implements AccountStore {
   private healthy = true;
 
   private constructor(dataDir: string, private readonly options: FileStoreOptions) {
+    super();
     this.dir = join(dataDir, 'accounts');
     this.routesFile = join(dataDir, 'dial-routes.json');
   }
@@ -98,44 +97,12 @@ export class FileAccountStore implements AccountStore {
     return found;
   }
 
-  async rotateApiKey(id: string): Promise<{ account: Account; apiKey: string }> {
-    const { key, record } = newApiKey();
-    const account = await this.update(id, (a) => ({ ...a, api_keys: [record] }));
-    return { account, apiKey: key };
-  }
-
   async remove(id: string): Promise<void> {
     if (!ACCOUNT_ID.test(id)) throw new UnknownAccountError(id);
     await this.locked(this.file(id), async () => {
       if (!(await this.read(id))) throw new UnknownAccountError(id);
       await fs.rm(this.file(id));
       this.accounts.delete(id);
-    });
-  }
-
-  async revokeToken(id: string, jti: string, exp: number): Promise<void> {
-    await this.update(id, (a) => withRevoked(a, jti, exp, Date.now() / 1000));
-  }
-
-  async setMetaflows(id: string, metaflows: MetaflowConfig | null): Promise<Account> {
-    return this.update(id, (a) => ({ ...a, metaflows }));
-  }
-
-  async updateUsers<T>(id: string, change: (users: readonly User[]) => { users: User[]; result: T }): Promise<T> {
-    let result: T | undefined;
-    await this.update(id, (a) => {
-      const next = change(a.users ?? []);
-      result = next.result;
-      return { ...a, users: next.users };
-    });
-    return result as T;
-  }
-
-  async setDialRoutes(id: string, routes: string[] | null): Promise<Account> {
-    return this.update(id, (a) => {
-      const next = { ...a, dial_routes: routes ?? undefined };
-      if (routes === null) delete next.dial_routes;
-      return next;
     });
   }
 
@@ -176,7 +143,7 @@ export class FileAccountStore implements AccountStore {
     return join(this.dir, `${id}.json`);
   }
 
-  private async update(id: string, change: (a: Account) => Account): Promise<Account> {
+  protected async update(id: string, change: (a: Account) => Account): Promise<Account> {
     if (!ACCOUNT_ID.test(id)) throw new UnknownAccountError(id);
     return this.locked(this.file(id), async () => {
       const current = (await this.read(id))?.account;

@@ -10,13 +10,11 @@
 import { EventEmitter } from 'node:events';
 import pg from 'pg';
 import type { Logger } from '../log.js';
-import type { MetaflowConfig } from '../metaflow/types.js';
 import {
-  ACCOUNT_ID, UnknownAccountError, hashApiKey, newAccountId, newApiKey, withRevoked,
+  ACCOUNT_ID, ChangingAccounts, UnknownAccountError, hashApiKey, newAccountId, newApiKey,
   type Account, type AccountStore,
 } from './accounts.js';
 import { inTransaction } from './database.js';
-import type { User } from './users.js';
 
 const ACCOUNTS_CHANNEL = 'konami_accounts';
 const ROUTES_CHANNEL = 'konami_dial_routes';
@@ -37,7 +35,7 @@ interface Row {
   version: string;
 }
 
-export class PgAccountStore implements AccountStore {
+export class PgAccountStore extends ChangingAccounts implements AccountStore {
   private readonly accounts = new Map<string, { account: Account; version: string }>();
   /** Accounts found removed, with the versions counter as it was then: an answer read before counts for nothing. */
   private readonly gone = new Map<string, bigint>();
@@ -51,7 +49,9 @@ export class PgAccountStore implements AccountStore {
   private healthy = true;
   private closed = false;
 
-  private constructor(private readonly pool: pg.Pool, private readonly options: PgStoreOptions) {}
+  private constructor(private readonly pool: pg.Pool, private readonly options: PgStoreOptions) {
+    super();
+  }
 
   static async open(pool: pg.Pool, options: PgStoreOptions = {}): Promise<PgAccountStore> {
     const store = new PgAccountStore(pool, options);
@@ -113,12 +113,6 @@ export class PgAccountStore implements AccountStore {
     return account ? { account, keyId: row.key_id } : undefined;
   }
 
-  async rotateApiKey(id: string): Promise<{ account: Account; apiKey: string }> {
-    const { key, record } = newApiKey();
-    const account = await this.update(id, (a) => ({ ...a, api_keys: [record] }));
-    return { account, apiKey: key };
-  }
-
   async remove(id: string): Promise<void> {
     if (!ACCOUNT_ID.test(id)) throw new UnknownAccountError(id);
     const version = await inTransaction(this.pool, async (c) => {
@@ -130,32 +124,6 @@ export class PgAccountStore implements AccountStore {
       return rows[0].version;
     });
     this.forget(id, BigInt(version));
-  }
-
-  async revokeToken(id: string, jti: string, exp: number): Promise<void> {
-    await this.update(id, (a) => withRevoked(a, jti, exp, Date.now() / 1000));
-  }
-
-  async setMetaflows(id: string, metaflows: MetaflowConfig | null): Promise<Account> {
-    return this.update(id, (a) => ({ ...a, metaflows }));
-  }
-
-  async updateUsers<T>(id: string, change: (users: readonly User[]) => { users: User[]; result: T }): Promise<T> {
-    let result: T | undefined;
-    await this.update(id, (a) => {
-      const next = change(a.users ?? []);
-      result = next.result;
-      return { ...a, users: next.users };
-    });
-    return result as T;
-  }
-
-  async setDialRoutes(id: string, routes: string[] | null): Promise<Account> {
-    return this.update(id, (a) => {
-      const next = { ...a, dial_routes: routes ?? undefined };
-      if (routes === null) delete next.dial_routes;
-      return next;
-    });
   }
 
   dialRoutes(): Readonly<Record<string, string>> {
@@ -192,7 +160,7 @@ export class PgAccountStore implements AccountStore {
   }
 
   /** Changes one account under its row's lock; announces the change. */
-  private async update(id: string, change: (a: Account) => Account): Promise<Account> {
+  protected async update(id: string, change: (a: Account) => Account): Promise<Account> {
     if (!ACCOUNT_ID.test(id)) throw new UnknownAccountError(id);
     const { next, version } = await inTransaction(this.pool, async (c) => {
       const { rows } = await c.query<Row>('SELECT doc, version FROM accounts WHERE id = $1 FOR UPDATE', [id]);

@@ -32,3 +32,19 @@ export async function aliceCallsBob(phones: Phones, to: string, account: string)
   await expectBridges(phones.ari, callId, { main: [callId, side(bob)] }, 'Alice and Bob bridged');
   return { alice, bob, callId };
 }
+
+/** Alice presses *21<target>#: Mary's phone rings, Bob holds, Alice waits in the consultation (as Asterisk shows it). */
+export async function aliceTransfersTo(phones: Phones, target: string, call: { alice: Phone; bob: Phone; callId: string }): Promise<Phone> {
+  await call.alice.press(`*21${target}#`);
+  const mary = await phones.incoming(target);
+  await mary.ring();
+  await expectBridges(phones.ari, call.callId, { main: [side(call.bob)], consult: [call.callId] }, 'Bob holds, Alice waits in consultation');
+  return mary;
+}
+
+/** The id of konami's bridge for the call, as Asterisk reports it. */
+export async function mainBridgeOf(ari: Ari, callId: string): Promise<string> {
+  const b = (await konamiBridges(ari)).find((x) => x.name === `konami/${callId}`);
+  if (!b) throw new Error(`no bridge for call ${callId}`);
+  return b.id;
+}

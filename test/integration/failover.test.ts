@@ -7,8 +7,8 @@
 // Bob and transfers him to Mary.
 import { expect } from 'chai';
 import { Cause } from '../../lib/stasis/causes.js';
-import { mohPlaysIn, konamiBridges } from '../harness/asterisk.js';
-import { aliceCallsBob, expectBridges as expectBridgesOf, side } from '../harness/bridges.js';
+import { mohPlaysIn } from '../harness/asterisk.js';
+import { aliceCallsBob, aliceTransfersTo, expectBridges as expectBridgesOf, mainBridgeOf, side } from '../harness/bridges.js';
 import { Phones, type Phone } from '../harness/phones.js';
 import { startPostgres, type Postgres } from '../harness/postgres.js';
 import { apiToken, KonamiProcess, type LogLine } from '../harness/process.js';
@@ -83,20 +83,8 @@ describe('distributed mode: a standby instance takes over the calls of one that 
   const expectBridges = (callId: string, want: Record<string, string[]>, what: string) => expectBridgesOf(phones.ari, callId, want, what);
   const connect = () => aliceCallsBob(phones, number(5000), kept.account);
 
-  async function transfer(alice: Phone, callId: string, bob: Phone): Promise<Phone> {
-    const target = number(2600);
-    await alice.press(`*21${target}#`);
-    const mary = await phones.incoming(target);
-    await mary.ring();
-    await expectBridges(callId, { main: [side(bob)], consult: [callId] }, 'Bob holds, Alice waits in consultation');
-    return mary;
-  }
-
-  async function mainBridge(callId: string): Promise<string> {
-    const b = (await konamiBridges(phones.ari)).find((x) => x.name === `konami/${callId}`);
-    if (!b) throw new Error(`no bridge for call ${callId}`);
-    return b.id;
-  }
+  const transfer = (alice: Phone, callId: string, bob: Phone) => aliceTransfersTo(phones, number(2600), { alice, bob, callId });
+  const mainBridge = (callId: string) => mainBridgeOf(phones.ari, callId);
 
   it('the standby waits without touching Asterisk, and says so on /readyz and /metrics', async function () {
     const ready = await (await fetch(standby.url('/readyz'))).json() as Record<string, unknown>;

@@ -5,7 +5,7 @@
 import { expect } from 'chai';
 import { Cause } from '../../lib/stasis/causes.js';
 import { eventually, konamiBridges, mohPlaysIn } from '../harness/asterisk.js';
-import { aliceCallsBob, expectBridges as expectBridgesOf, side } from '../harness/bridges.js';
+import { aliceCallsBob, aliceTransfersTo, expectBridges as expectBridgesOf, mainBridgeOf, side } from '../harness/bridges.js';
 import { Phones, type Phone } from '../harness/phones.js';
 import { KonamiProcess } from '../harness/process.js';
 import { sandboxEnv, type SandboxEnv } from '../harness/sandbox.js';
@@ -63,20 +63,8 @@ for (const kind of STORE_KINDS) describe(`konami killed and started again while 
 
   const connect = () => aliceCallsBob(phones, number(5000), account);
 
-  async function transfer(alice: Phone, callId: string, bob: Phone): Promise<Phone> {
-    const target = number(2600);
-    await alice.press(`*21${target}#`);
-    const mary = await phones.incoming(target);
-    await mary.ring();
-    await expectBridges(callId, { main: [side(bob)], consult: [callId] }, 'Bob holds, Alice waits in consultation');
-    return mary;
-  }
-
-  async function mainBridge(callId: string): Promise<string> {
-    const b = (await konamiBridges(phones.ari)).find((x) => x.name === `konami/${callId}`);
-    if (!b) throw new Error(`no bridge for call ${callId}`);
-    return b.id;
-  }
+  const transfer = (alice: Phone, callId: string, bob: Phone) => aliceTransfersTo(phones, number(2600), { alice, bob, callId });
+  const mainBridge = (callId: string) => mainBridgeOf(phones.ari, callId);
 
   it('killed while Mary rings: started again, Mary answers and talks with Alice; Alice hangs up: Bob and Mary are connected', async function () {
     const { alice, bob, callId } = await connect();
