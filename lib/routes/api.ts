@@ -107,7 +107,7 @@ export function createApi(deps: ApiDeps): Api {
   const channels = channelRoutes(deps.calls, deps.store, mohClasses, deps.peers);
   const metaflows = metaflowRoutes(deps.store, deps.modules, deps.dialRoutes, mohClasses);
   const users = userRoutes(deps.store, deps.userKeys);
-  const streams = eventRoutes(deps.events, deps.store);
+  const streams = eventRoutes(deps.events, deps.store, undefined, deps.peers);
   // Their 405 answers come from the account router's own (see mount): one check, not one per router.
   for (const r of [channels, metaflows, users, streams]) account.use(r.routes());
 

@@ -5,7 +5,9 @@
 // CHANNEL_DESTROY) and carries the channel as GET .../channels shows it. A
 // browser's EventSource cannot set headers: the token may come as
 // ?auth_token=. The stream ends when the token expires or is revoked, and for
-// a client that stops reading.
+// a client that stops reading. In distributed mode the stream carries the
+// calls of every instance: it is opened on each of the others too, and
+// their events are passed on.
 import { PassThrough } from 'node:stream';
 import Router from '@koa/router';
 import type { Context } from 'koa';
@@ -14,6 +16,7 @@ import type { AccountStore } from '../store/accounts.js';
 import { stillValid } from './auth.js';
 import type { ApiState } from './envelope.js';
 import { ApiError, notFound } from './errors.js';
+import { mayForward, relayPeerStreams, type Peers } from './forward.js';
 import { scopeOf } from './scope.js';
 
 /** Streams an account's own token(s) may hold open at once... */
@@ -31,7 +34,7 @@ function overLimit(events: CallEvents, account: string, user: string | undefined
   return events.count(account, '*') >= MAX_STREAMS_OF_USERS ? `at most ${MAX_STREAMS_OF_USERS} for the account's users at once` : undefined;
 }
 
-export function eventRoutes(events: CallEvents, accounts: Pick<AccountStore, 'cached'>, heartbeatMs = 15_000): Router {
+export function eventRoutes(events: CallEvents, accounts: Pick<AccountStore, 'cached'>, heartbeatMs = 15_000, peers?: Peers): Router {
   const router = new Router();
   for (const path of ['/events', '/users/:userId/events']) {
     router.get(path, (ctx: Context) => {
@@ -52,6 +55,7 @@ export function eventRoutes(events: CallEvents, accounts: Pick<AccountStore, 'ca
           ended = true;
           clearInterval(beat);
           unsubscribe();
+          stopRelays();
           stream.end();
         }
         if (drop) ctx.req.socket.destroy();
@@ -68,6 +72,10 @@ export function eventRoutes(events: CallEvents, accounts: Pick<AccountStore, 'ca
         send: (e) => write(`id: ${++n}\nevent: ${e.event_name}\ndata: ${JSON.stringify(e)}\n\n`),
         close: () => end(true),
       });
+      // Distributed mode: the calls the other instances drive, heard through the same stream opened on each.
+      const stopRelays = mayForward(ctx, peers)
+        ? relayPeerStreams(ctx, peers, (name, data) => write(`id: ${++n}\nevent: ${name}\ndata: ${data}\n\n`))
+        : () => undefined;
       const beat = setInterval(() => (live() && scopeOf(ctx, accounts) ? write(': keep-alive\n\n') : end()), heartbeatMs);
       beat.unref();
       ctx.req.on('close', () => end());

@@ -102,3 +102,67 @@ export async function forwardToOwner(ctx: Context, peers: Peers): Promise<boolea
   if (found.retryAfter) ctx.set('Retry-After', found.retryAfter);
   return true;
 }
+
+/** How often an event stream looks for instances it does not hear yet (one that took over a server, say). */
+export const RELAY_CHECK_MS = 1000;
+
+/**
+ * Distributed mode's event streams: the same stream (path, query, token) is
+ * opened on every other instance, and each event it sends is passed to
+ * `onEvent` (name and data, as sent), so a client hears the calls of every
+ * Asterisk whichever instance it reached. Instances that appear later (a
+ * takeover) are joined within RELAY_CHECK_MS; a relay that ends is opened
+ * again then. Answers how to stop every relay (the client left).
+ */
+export function relayPeerStreams(ctx: Context, peers: Peers, onEvent: (name: string, data: string) => void): () => void {
+  const state = ctx.state as ApiState;
+  const headers: Record<string, string> = { [FORWARDED_HEADER]: '1', 'x-request-id': state.requestId, accept: 'text/event-stream' };
+  const token = ctx.get('x-auth-token');
+  if (token) headers['x-auth-token'] = token;
+  const open = new Map<string, AbortController>();
+  let stopped = false;
+  const join = (address: string) => {
+    const controller = new AbortController();
+    open.set(address, controller);
+    void (async () => {
+      try {
+        const target = new URL(address);
+        target.pathname = ctx.path;
+        target.search = ctx.querystring;
+        const res = await fetch(target, { headers, redirect: 'error', signal: controller.signal });
+        if (!res.ok || !res.body) throw new Error(`answered ${res.status}`);
+        const decoder = new TextDecoder();
+        let buffer = '';
+        for await (const chunk of res.body) {
+          buffer += decoder.decode(chunk as Uint8Array, { stream: true });
+          let end: number;
+          while ((end = buffer.indexOf('\n\n')) >= 0) {
+            const lines = buffer.slice(0, end).split('\n');
+            buffer = buffer.slice(end + 2);
+            const name = lines.find((l) => l.startsWith('event: '))?.slice(7);
+            const data = lines.filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
+            if (name && data) onEvent(name, data);
+          }
+        }
+      } catch (err) {
+        if (!controller.signal.aborted) state.log.warn({ peer: address, err: (err as Error).name }, "another instance's event stream ended");
+      } finally {
+        if (open.get(address) === controller) open.delete(address);
+      }
+    })();
+  };
+  const check = async () => {
+    const addresses = await peers.addresses().catch(() => [] as string[]);
+    if (stopped) return;
+    for (const address of addresses) if (!open.has(address)) join(address);
+  };
+  void check();
+  const timer = setInterval(() => void check(), RELAY_CHECK_MS);
+  timer.unref();
+  return () => {
+    stopped = true;
+    clearInterval(timer);
+    for (const c of open.values()) c.abort();
+    open.clear();
+  };
+}

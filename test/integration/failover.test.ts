@@ -11,6 +11,7 @@ import { mohPlaysIn } from '../harness/asterisk.js';
 import { aliceCallsBob, aliceTransfersTo, expectBridges as expectBridgesOf, mainBridgeOf, side } from '../harness/bridges.js';
 import { Phones, type Phone } from '../harness/phones.js';
 import { startPostgres, type Postgres } from '../harness/postgres.js';
+import { EventStream } from '../harness/events.js';
 import { apiToken, KonamiProcess, type LogLine } from '../harness/process.js';
 import { CuttableProxy } from '../harness/proxy.js';
 import { sandboxEnv, type SandboxEnv } from '../harness/sandbox.js';
@@ -137,6 +138,22 @@ describe('distributed mode: a standby instance takes over the calls of one that 
     await expectBridges(callId, { main: [side(bob), side(mary)] }, 'Bob and Mary connected');
     await bob.hangup();
     await mary.waitHangup();
+  });
+
+  it('an event stream opened on the standby tells of the active instance\'s calls as they happen', async function () {
+    const token = await apiToken(standby.url(''), kept.apiKey);
+    const stream = await EventStream.open(standby.url(`/v1/accounts/${kept.account}/events?auth_token=${token}`));
+    expect(stream.status).to.equal(200);
+    try {
+      const { alice, bob, callId } = await connect();
+      await stream.next((e) => e.event_name === 'CHANNEL_CREATE' && e.channel.id === callId, "Alice's channel, from the active instance");
+      await stream.next((e) => e.event_name === 'CHANNEL_ANSWER' && e.channel.id === side(bob), "Bob's answer");
+      await alice.hangup();
+      await bob.waitHangup();
+      await stream.next((e) => e.event_name === 'CHANNEL_DESTROY' && e.channel.id === side(bob), "Bob's end");
+    } finally {
+      await stream.close();
+    }
   });
 
   it('metaflows changed through the standby apply to a call on the active instance within a second', async function () {
