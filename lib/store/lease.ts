@@ -149,8 +149,10 @@ export class AsteriskLease extends EventEmitter {
         this.log.warn({ err: (err as Error).message, holding: this.heldEpoch !== undefined }, 'lease not renewed: database unreachable');
       }
       this.unreachable = true;
-      await this.client?.end().catch(() => undefined);
+      // Not awaited: across a silent network the goodbye may never be answered.
+      this.client?.end().catch(() => undefined);
       this.client = undefined;
+      if (this.heldEpoch !== undefined && !this.held) this.lose('not renewed in time');
     }
     // A holder whose renewal failed tries again soon, while its term still runs.
     const next = failed && this.heldEpoch !== undefined ? Math.min(RETRY_SOON_MS, this.timing.renewEveryMs) : this.timing.renewEveryMs;
@@ -204,10 +206,21 @@ export class AsteriskLease extends EventEmitter {
   /** The term runs on from when the renewal was sent, less the margin. */
   private extend(sent: number): void {
     this.actUntil = sent + this.timing.termMs - this.timing.marginMs;
+    this.armDeadline();
+  }
+
+  /**
+   * Loses the term when it runs out unrenewed. A timer may fire a little
+   * before the monotonic clock reaches its end: it is then set again for
+   * what is left, so the loss is never missed.
+   */
+  private armDeadline(): void {
     clearTimeout(this.deadline);
     this.deadline = setTimeout(() => {
-      if (this.heldEpoch !== undefined && !this.held) this.lose('not renewed in time');
-    }, Math.max(0, this.actUntil - performance.now()) + 1);
+      if (this.heldEpoch === undefined) return;
+      if (this.held) this.armDeadline();
+      else this.lose('not renewed in time');
+    }, Math.max(1, this.actUntil - performance.now() + 1));
   }
 
   private lose(reason: string): void {

@@ -133,16 +133,13 @@ export class KonamiProcess {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       if (this.child.exitCode !== null) throw new Error(`konami exited with ${this.child.exitCode}: ${this.stderr}`);
-      if ((await this.readiness()) === 200 && (await this.role()) !== 'standby') return;
+      // One answer says both: 200 and not a standby (two requests could see two moments).
+      const ready = await fetch(this.url('/readyz'), { signal: AbortSignal.timeout(2000) })
+        .then(async (res) => res.status === 200 && ((await res.json()) as { role?: string }).role !== 'standby', () => false);
+      if (ready) return;
       if (Date.now() > deadline) throw new Error(`konami not ready within ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 100));
     }
-  }
-
-  /** What /readyz says this instance is (distributed mode: active or standby; undefined: one instance alone). */
-  async role(): Promise<string | undefined> {
-    const res = await fetch(this.url('/readyz'), { signal: AbortSignal.timeout(2000) });
-    return ((await res.json()) as { role?: string }).role;
   }
 
   /** Resolves with the first log line whose message starts with `msg`, once there is one. */

@@ -154,6 +154,12 @@ for (const kind of STORE_KINDS) describe(`konami killed and started again while 
 
   it('a call made while konami is down is connected by the dialplan\'s fallback, without feature codes', async function () {
     expect(await konami.kill('SIGKILL')).to.equal(null);
+    // Asterisk lets go of the application once it sees the connection closed: the call is made after that.
+    const apps = async () => {
+      const res = await fetch(`${env.url}/ari/applications`, { headers: { authorization: `Basic ${Buffer.from(`${env.username}:${env.password}`).toString('base64')}` } });
+      return ((await res.json()) as Array<{ name: string }>).map((a) => a.name);
+    };
+    await eventually(apps, (names) => !names.includes('konami'), 'Asterisk to drop the application');
     try {
       const to = number(5000);
       const alice = await phones.call(to, { account });
