@@ -8,12 +8,11 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { validateMetaflows } from './metaflow/config.js';
 import { builtInModules } from './stasis/modules/index.js';
-import { ConfigError, MIN_SECRET_BYTES, loadDatabaseUrl, loadDialRoutes, loadMohClasses } from './config.js';
+import { ConfigError, MIN_SECRET_BYTES, loadDatabaseUrl, loadDialRoutes, loadMohClasses, parseAriUrls } from './config.js';
 import { DEFAULT_ROUTE, DialRoutes, ROUTE_NAME, ROUTE_NAME_RULE, templateProblem } from './stasis/dial.js';
 import { UnknownAccountError, type Account, type AccountStore } from './store/accounts.js';
 import { parseJournal } from './store/call-journal.js';
 import { MIGRATIONS, importSecret, migrate, openPool, sharedSecret } from './store/database.js';
-import { asteriskKey } from './store/open.js';
 import { PgCallJournal } from './store/pg-journal.js';
 import { PgAccountStore } from './store/pg-store.js';
 import { silentLogger } from './log.js';
@@ -203,9 +202,10 @@ async function importCommand(databaseUrl: string, dataDir: string, io: Io): Prom
     const journal = await readFile(join(dataDir, 'calls', 'journal'), 'utf8').catch(() => '');
     const calls = parseJournal(journal);
     if (calls.size > 0) {
-      const ariUrl = io.env['ARI_URL']?.trim() || 'http://127.0.0.1:8088';
-      const moved = await new PgCallJournal(pool, asteriskKey(ariUrl), quietLog).importAll(calls);
-      io.out(`calls in progress: ${moved} moved, as calls of the Asterisk at ${asteriskKey(ariUrl)} (ARI_URL)\n`);
+      // The calls are the first ARI_URL server's, named as konami names it.
+      const server = parseAriUrls(io.env['ARI_URL']?.trim() || 'http://127.0.0.1:8088')[0]!;
+      const moved = await new PgCallJournal(pool, server.name, quietLog).importAll(calls);
+      io.out(`calls in progress: ${moved} moved, as calls of the Asterisk ${server.name} (ARI_URL)\n`);
     }
     await db.close();
     return 0;

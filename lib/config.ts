@@ -7,8 +7,12 @@ import { DEFAULT_ROUTE, RECALL_CALLERS, parseRoutes, templateProblem, type Recal
 
 export interface Config {
   readonly ari: {
-    /** The Asterisk servers (ARI_URL, comma separated): several only with DATABASE_URL. */
-    readonly urls: readonly string[];
+    /**
+     * The Asterisk servers (ARI_URL, comma separated, each `[name=]url`):
+     * several only with DATABASE_URL. The name is the server's in the
+     * database (leases, journal); by default its address's host and port.
+     */
+    readonly servers: readonly AsteriskServer[];
     readonly username: string;
     readonly password: string;
     readonly app: string;
@@ -29,6 +33,12 @@ export interface Config {
     readonly leaseSeconds: number;
     /** Where the other instances reach this one's API (ADVERTISED_URL; default from HTTP_HOST and HTTP_PORT). */
     readonly advertisedUrl: string | undefined;
+    /**
+     * Seconds a driving instance may go without reaching its Asterisk before
+     * it lets the server go to an instance that may reach it (ARI_GIVE_UP; 0:
+     * never).
+     */
+    readonly ariGiveUpSeconds: number;
   };
   /**
    * Dial routes by name, each a template with {target}: `default` is
@@ -69,6 +79,11 @@ export interface Config {
     /** Proxies in front of konami whose X-Forwarded-For names the client's address. */
     readonly trustedProxies: readonly string[];
   };
+}
+
+export interface AsteriskServer {
+  readonly name: string;
+  readonly url: string;
 }
 
 /** The shortest token-signing secret konami accepts: 256 bits. */
@@ -153,16 +168,29 @@ class Reader {
   }
 }
 
-/** One or several ARI addresses, comma separated, each named by its problem; no server twice. */
-function parseAriUrls(v: string): string[] {
-  const urls = v.split(',').map((u) => u.trim().replace(/\/+$/, '')).filter((u) => u !== '');
-  const problems = urls.map((u) => [u, ariUrlProblem(u)] as const).filter(([, p]) => p !== undefined);
-  // An address with credentials in it is not repeated.
-  if (problems.length > 0) throw new Error(problems.map(([u, p]) => (u.includes('@') ? p : `${p} (got ${JSON.stringify(u)})`)).join('; '));
-  if (urls.length === 0) throw new Error('must name at least one Asterisk, such as http://127.0.0.1:8088');
-  const hosts = urls.map((u) => new URL(u).host);
+/**
+ * One or several ARI addresses, comma separated, each `[name=]url` (the name
+ * defaults to the address's host and port), each named by its problem; no
+ * server, and no name, twice.
+ */
+export function parseAriUrls(v: string): AsteriskServer[] {
+  const entries = v.split(',').map((e) => e.trim()).filter((e) => e !== '');
+  if (entries.length === 0) throw new Error('must name at least one Asterisk, such as http://127.0.0.1:8088');
+  const servers: AsteriskServer[] = [];
+  const problems: string[] = [];
+  for (const entry of entries) {
+    const named = /^([A-Za-z0-9_.-]{1,64})=(.*)$/.exec(entry);
+    const url = (named ? named[2]! : entry).trim().replace(/\/+$/, '');
+    const problem = ariUrlProblem(url);
+    // An address with credentials in it is not repeated.
+    if (problem) problems.push(url.includes('@') ? problem : `${problem} (got ${JSON.stringify(url)})`);
+    else servers.push({ name: named ? named[1]! : new URL(url).host, url });
+  }
+  if (problems.length > 0) throw new Error(problems.join('; '));
+  const hosts = servers.map((s) => new URL(s.url).host);
   if (new Set(hosts).size !== hosts.length) throw new Error('names one Asterisk server twice');
-  return urls;
+  if (new Set(servers.map((s) => s.name)).size !== servers.length) throw new Error('gives two servers one name');
+  return servers;
 }
 
 function ariUrlProblem(v: string): string | undefined {
@@ -243,12 +271,12 @@ export function loadMohClasses(env: Env = process.env): readonly string[] {
 
 export function loadConfig(env: Env = process.env): Config {
   const r = new Reader(env);
-  const urls = r.parsed('ARI_URL', ['http://127.0.0.1:8088'], parseAriUrls);
+  const servers = r.parsed('ARI_URL', [{ name: '127.0.0.1:8088', url: 'http://127.0.0.1:8088' }], parseAriUrls);
   const databaseUrl = readDatabaseUrl(r);
-  if (urls.length > 1 && !databaseUrl) r.problems.push('ARI_URL: several Asterisk servers need DATABASE_URL (distributed mode)');
+  if (servers.length > 1 && !databaseUrl) r.problems.push('ARI_URL: several Asterisk servers need DATABASE_URL (distributed mode)');
   const config: Config = {
     ari: {
-      urls,
+      servers,
       username: r.required('ARI_USERNAME', 'the ARI user of ari.conf'),
       password: r.secret('ARI_PASSWORD', 'the password of that ARI user'),
       app: r.string('ARI_APP', 'konami', (v) =>
@@ -264,6 +292,7 @@ export function loadConfig(env: Env = process.env): Config {
       instanceId: r.string('INSTANCE_ID', `${hostname()}-${process.pid}`, (v) =>
         /^[A-Za-z0-9_.:-]{1,128}$/.test(v) ? undefined : 'must be 1 to 128 letters, digits, "_", ".", ":" or "-"'),
       leaseSeconds: r.integer('LEASE_SECONDS', 3, 2, 60),
+      ariGiveUpSeconds: r.integer('ARI_GIVE_UP', 30, 0, 3600),
       advertisedUrl: r.parsed('ADVERTISED_URL', undefined, (v) => {
         const u = new URL(v);
         if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('must start with http:// or https://');

@@ -19,7 +19,7 @@ import { DialRoutes } from './stasis/dial.js';
 import type { CallModule } from './stasis/features.js';
 import { builtInModules } from './stasis/modules/index.js';
 import type { AccountStore } from './store/accounts.js';
-import { asteriskKey, openStores } from './store/open.js';
+import { openStores } from './store/open.js';
 import { Station, Stations } from './stasis/station.js';
 import { ownerOf, UserKeys } from './store/users.js';
 import { CallEvents } from './stasis/call-events.js';
@@ -78,12 +78,13 @@ export async function startKonami(config: Config, log: Logger, options: StartOpt
     metrics: callMetrics(metrics),
   };
   // One station per Asterisk server; each waits for its own lease in distributed mode.
-  const stations = new Stations(config.ari.urls.map((url) => {
-    const asterisk = asteriskKey(url);
+  const stations = new Stations(config.ari.servers.map(({ name: asterisk, url }) => {
     const { journal, lease } = stores.station(asterisk);
     const { username, password, app } = config.ari;
-    const only = config.ari.urls.length === 1;
-    return new Station(asterisk, { ari: { url, username, password, app }, app: callSettings, journal, lease, metrics }, only ? log : log.child({ asterisk }));
+    const only = config.ari.servers.length === 1;
+    return new Station(asterisk, {
+      ari: { url, username, password, app }, app: callSettings, journal, lease, metrics, giveUpMs: config.cluster.ariGiveUpSeconds * 1000,
+    }, only ? log : log.child({ asterisk }));
   }));
   const first = stations.all[0]!;
   activeCalls = () => stations.size;
@@ -131,7 +132,12 @@ export async function startKonami(config: Config, log: Logger, options: StartOpt
   }
   // Distributed mode: once a lease is lost the instance stops at once (see fencedExit); nothing it does after may
   // reach Asterisk or the journal.
-  for (const s of stations.all) s.lease?.on('lost', (reason: string) => (options.onFenced ?? fencedExit)(reason));
+  for (const s of stations.all) {
+    s.lease?.on('lost', (reason: string) => (options.onFenced ?? fencedExit)(reason));
+    // A server this instance drives but cannot reach: let go of it (the lease is given back first), and start again
+    // as a standby, so an instance that reaches it may drive it.
+    s.on('gave up', (reason: string) => (options.onFenced ?? fencedExit)(reason));
+  }
   const closeAll = async () => {
     await http.close();
     await store.close();

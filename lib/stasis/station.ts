@@ -5,6 +5,7 @@
 // what Asterisk reports) when it starts, and again after every
 // reconnection; it is not ready until it has, since events may have been
 // missed meanwhile.
+import { EventEmitter } from 'node:events';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { CallJournal } from '../store/call-journal.js';
@@ -20,9 +21,12 @@ export interface StationParts {
   /** Distributed mode: this instance drives the station only while it holds this. */
   lease?: AsteriskLease;
   metrics: Metrics;
+  /** Distributed mode: how long the station may go without reaching its Asterisk before it gives the server up (0: never). */
+  giveUpMs?: number;
 }
 
-export class Station {
+/** Events: 'gave up' (reason): in distributed mode, the station let its server go (its lease is given back). */
+export class Station extends EventEmitter {
   readonly ari: AriConnection;
   readonly app: StasisApp;
   readonly journal: CallJournal & { close(): Promise<void> };
@@ -32,7 +36,12 @@ export class Station {
   private again = false;
   private started = false;
 
+  private unreachable: NodeJS.Timeout | undefined;
+  private readonly giveUpMs: number;
+
   constructor(readonly asterisk: string, parts: StationParts, private readonly log: Logger) {
+    super();
+    this.giveUpMs = parts.giveUpMs ?? 0;
     this.journal = parts.journal;
     this.lease = parts.lease;
     this.ari = new AriConnection(parts.ari, log.child({ component: 'ari' }));
@@ -47,8 +56,13 @@ export class Station {
     this.ari.on('disconnected', () => {
       this.reconciled = false;
       this.log.warn('ARI disconnected: not ready');
+      this.watchReach();
     });
     this.ari.on('event', (e) => this.app.handle(e));
+    this.ari.on('connected', () => {
+      clearTimeout(this.unreachable);
+      this.unreachable = undefined;
+    });
     if (this.lease) {
       const lease = this.lease;
       // Nothing this instance does once its term is over reaches Asterisk.
@@ -90,6 +104,8 @@ export class Station {
     }
     const taken = this.app.restore(await this.journal.loadAll());
     if (taken > 0) this.log.info({ calls: taken }, 'calls kept by the previous process taken back');
+    // An Asterisk this instance cannot reach from the start is given up the same way.
+    this.watchReach();
     await this.ari.start();
     this.started = true;
     await this.reconcile();
@@ -135,6 +151,26 @@ export class Station {
     await this.journal.close();
     // The journal is written: the next instance may take the calls at once.
     await this.lease?.stop(true);
+  }
+
+  /**
+   * Distributed mode: while this instance holds the lease but cannot reach
+   * the server, another instance may; after `giveUpMs` the lease is given
+   * back and the station gives the server up (the instance then stops, to
+   * start again as a standby).
+   */
+  private watchReach(): void {
+    const { lease, giveUpMs } = this;
+    if (!lease || giveUpMs <= 0 || this.unreachable) return;
+    this.unreachable = setTimeout(() => {
+      this.unreachable = undefined;
+      if (this.ari.connected || !lease.held) return;
+      const reason = `Asterisk unreachable for ${giveUpMs / 1000} s while driving it`;
+      this.log.error({ asterisk: this.asterisk }, `${reason}: giving it up to an instance that may reach it`);
+      void this.ari.stop();
+      void lease.stop(true).then(() => this.emit('gave up', reason));
+    }, giveUpMs);
+    this.unreachable.unref();
   }
 
   /** Compares the calls with Asterisk's after every (re)connection; retried while connected. */

@@ -24,7 +24,7 @@ export interface StationStore {
 
 export interface Stores {
   accounts: AccountStore;
-  /** The journal (and lease) of each Asterisk server, by its key (asteriskKey). */
+  /** The journal (and lease) of each Asterisk server, by its name (ARI_URL's). */
   station(asterisk: string): StationStore;
   /** Signs tokens and seals users' credentials: AUTH_SECRET, else the one kept in the store. */
   secret: Buffer;
@@ -38,10 +38,6 @@ export interface Stores {
 
 type StoreConfig = Pick<Config, 'dataDir' | 'databaseUrl' | 'cluster'> & { api: Pick<Config['api'], 'authSecret'> };
 
-/** The Asterisk server a journal's calls live on, as it is named in the database: its ARI address. */
-export function asteriskKey(ariUrl: string): string {
-  return new URL(ariUrl).host;
-}
 
 /**
  * A database that refuses konami (a wrong password, no such database, no

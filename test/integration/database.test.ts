@@ -202,7 +202,7 @@ describe('distributed mode: the store on PostgreSQL', function () {
   });
 
   it('konami does not start on a database that refuses it, naming the setting without its password; an unreachable one is waited for', async function () {
-    const settings = { dataDir: 'unused', api: { authSecret: undefined }, cluster: { instanceId: 'test', leaseSeconds: 3, advertisedUrl: undefined } };
+    const settings = { dataDir: 'unused', api: { authSecret: undefined }, cluster: { instanceId: 'test', leaseSeconds: 3, advertisedUrl: undefined, ariGiveUpSeconds: 30 } };
     const databaseUrl = `postgres://konami:hunter2@127.0.0.1:${server.port}/no_such_database`;
     const err = await openStores({ ...settings, databaseUrl }, log).then(() => undefined, (e: Error) => e);
     expect(err, databaseUrl).to.be.instanceOf(ConfigError);

@@ -246,6 +246,34 @@ describe('distributed mode: a standby instance takes over the calls of one that 
     }
   });
 
+  it('cut from its Asterisk while the database is reached: the active instance gives the server up, and the standby takes its calls', async function () {
+    await active.kill('SIGTERM');
+    await standby.kill('SIGTERM');
+    // The active instance reaches Asterisk through a proxy that will cut it off; both name the server alike.
+    const proxy = await CuttableProxy.start(env.url);
+    try {
+      active = await KonamiProcess.start(settings({ ARI_URL: `sandbox=${proxy.url}`, ARI_GIVE_UP: '2' }), 'failover');
+      standby = await KonamiProcess.start(settings({ ARI_URL: `sandbox=${env.url}` }), 'failover', 'standby');
+      const { alice, bob, callId } = await connect();
+      const mary = await transfer(alice, callId, bob);
+      await proxy.cut();
+      expect(await active.exited, 'the instance that cannot reach Asterisk lets it go and ends').to.equal(75);
+      expect(active.logged('lease released'), 'its lease given back at once').to.have.length(1);
+      await standby.untilLogged('lease acquired', 10_000);
+      await standby.untilReady(10_000);
+      // The next standby names the server as the others do (another name would be another server to it).
+      [active, standby] = [standby, await KonamiProcess.start(settings({ ARI_URL: `sandbox=${env.url}` }), 'failover', 'standby')];
+      await mary.answer();
+      await expectBridges(callId, { main: [side(bob)], consult: [callId, side(mary)] }, 'Alice and Mary talk');
+      await alice.hangup();
+      await expectBridges(callId, { main: [side(bob), side(mary)] }, 'Bob and Mary connected');
+      await bob.hangup();
+      await mary.waitHangup();
+    } finally {
+      await proxy.stop();
+    }
+  });
+
   describe('PostgreSQL restarted during calls', function () {
     let server: Postgres | undefined;
     after(function () {

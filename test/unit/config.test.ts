@@ -16,7 +16,7 @@ function problemsOf(env: Record<string, string>): readonly string[] {
 describe('configuration from the environment', function () {
   it('applies the documented defaults', function () {
     const c = loadConfig(minimal);
-    expect(c.ari).to.deep.equal({ urls: ['http://127.0.0.1:8088'], username: 'konami', password: 's3cret', app: 'konami' });
+    expect(c.ari).to.deep.equal({ servers: [{ name: '127.0.0.1:8088', url: 'http://127.0.0.1:8088' }], username: 'konami', password: 's3cret', app: 'konami' });
     expect(c.http).to.deep.equal({ host: '127.0.0.1', port: 8000 });
     expect(c.dialRoutes).to.deep.equal({ default: 'PJSIP/{target}' });
     expect(c.ringTimeout).to.equal(30);
@@ -30,7 +30,7 @@ describe('configuration from the environment', function () {
       ...minimal, ARI_URL: 'https://pbx.example:8089/', ARI_APP: 'konami-2', HTTP_HOST: '0.0.0.0', HTTP_PORT: '9000',
       DATA_DIR: '/var/lib/konami', DIAL_TEMPLATE: 'Local/{exten}@phones/n', RING_TIMEOUT: '45', LOG_LEVEL: 'debug',
     });
-    expect(c.ari.urls).to.deep.equal(['https://pbx.example:8089']);
+    expect(c.ari.servers).to.deep.equal([{ name: 'pbx.example:8089', url: 'https://pbx.example:8089' }]);
     expect(c.ari.app).to.equal('konami-2');
     expect(c.http).to.deep.equal({ host: '0.0.0.0', port: 9000 });
     expect(c.dataDir).to.equal('/var/lib/konami');
@@ -53,7 +53,10 @@ describe('configuration from the environment', function () {
 
   it('several Asterisk servers in ARI_URL need DATABASE_URL; each is checked, and none may be named twice', function () {
     const database = { DATABASE_URL: 'postgres://konami@db/konami' };
-    expect(loadConfig({ ...minimal, ...database, ARI_URL: 'http://pbx1:8088, http://pbx2:8088/' }).ari.urls).to.deep.equal(['http://pbx1:8088', 'http://pbx2:8088']);
+    expect(loadConfig({ ...minimal, ...database, ARI_URL: 'http://pbx1:8088, east=http://10.0.0.2:8088/' }).ari.servers).to.deep.equal([
+      { name: 'pbx1:8088', url: 'http://pbx1:8088' }, { name: 'east', url: 'http://10.0.0.2:8088' },
+    ]);
+    expect(problemsOf({ ...minimal, ...database, ARI_URL: 'a=http://pbx1:8088,a=http://pbx2:8088' })[0]).to.match(/^ARI_URL: gives two servers one name/);
     expect(problemsOf({ ...minimal, ARI_URL: 'http://pbx1:8088,http://pbx2:8088' })).to.deep.equal(['ARI_URL: several Asterisk servers need DATABASE_URL (distributed mode)']);
     expect(problemsOf({ ...minimal, ...database, ARI_URL: 'http://pbx1:8088,http://pbx1:8088/' })[0]).to.match(/^ARI_URL: names one Asterisk server twice/);
     expect(problemsOf({ ...minimal, ...database, ARI_URL: 'http://pbx1:8088,ftp://pbx2' })[0]).to.match(/^ARI_URL: must start with http:\/\/ or https:\/\/ \(got "ftp:\/\/pbx2"\)/);
