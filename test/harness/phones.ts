@@ -20,6 +20,11 @@ export interface CallOptions {
   dial?: string;
   /** Caller id presented to konami. */
   from?: { number: string; name?: string };
+  /**
+   * Seconds the dialplan keeps trying Stasis() while no konami has the
+   * application (a takeover in distributed mode), before its fallback.
+   */
+  wait?: number;
 }
 
 export class Phone extends EventEmitter {
@@ -165,6 +170,7 @@ export class Phones {
       variables: {
         KONAMI_ACCOUNT: opts.account ?? '',
         KONAMI_DIAL: opts.dial ?? '',
+        KONAMI_WAIT: String(opts.wait ?? 0),
         // Over a Local pair, this half's connected line is the other half's caller id.
         'CONNECTEDLINE(num)': from.number,
         'CONNECTEDLINE(name)': from.name ?? '',
