@@ -182,8 +182,8 @@ export function parseAriUrls(v: string): AsteriskServer[] {
     const named = /^([A-Za-z0-9_.-]{1,64})=(.*)$/.exec(entry);
     const url = (named ? named[2]! : entry).trim().replace(/\/+$/, '');
     const problem = ariUrlProblem(url);
-    // An address with credentials in it is not repeated.
-    if (problem) problems.push(url.includes('@') ? problem : `${problem} (got ${JSON.stringify(url)})`);
+    // The value is not repeated: a password (with a comma in it, say) may be part of it.
+    if (problem) problems.push(`${problem} (entry ${servers.length + problems.length + 1})`);
     else servers.push({ name: named ? named[1]! : new URL(url).host, url });
   }
   if (problems.length > 0) throw new Error(problems.join('; '));
@@ -203,6 +203,7 @@ function ariUrlProblem(v: string): string | undefined {
   if (u.protocol !== 'http:' && u.protocol !== 'https:') return 'must start with http:// or https://';
   if (u.username || u.password) return 'must not carry credentials: use ARI_USERNAME and ARI_PASSWORD';
   if (u.pathname !== '/' && u.pathname !== '') return 'must be the server address only, without a path such as /ari';
+  if (u.search || u.hash) return 'must be the server address only, without a query';
   return undefined;
 }
 

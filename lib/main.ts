@@ -136,7 +136,10 @@ export async function startKonami(config: Config, log: Logger, options: StartOpt
     s.lease?.on('lost', (reason: string) => (options.onFenced ?? fencedExit)(reason));
     // A server this instance drives but cannot reach: let go of it (the lease is given back first), and start again
     // as a standby, so an instance that reaches it may drive it.
-    s.on('gave up', (reason: string) => (options.onFenced ?? fencedExit)(reason));
+    s.on('gave up', (reason: string) => {
+      // The servers this instance drives well are given back too, so their next drivers need not wait for a deadline.
+      void Promise.all(stations.all.map((other) => other.lease?.stop(true))).finally(() => (options.onFenced ?? fencedExit)(reason));
+    });
   }
   const closeAll = async () => {
     await http.close();

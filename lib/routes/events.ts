@@ -74,7 +74,7 @@ export function eventRoutes(events: CallEvents, accounts: Pick<AccountStore, 'ca
       });
       // Distributed mode: the calls the other instances drive, heard through the same stream opened on each.
       const stopRelays = mayForward(ctx, peers)
-        ? relayPeerStreams(ctx, peers, (name, data) => write(`id: ${++n}\nevent: ${name}\ndata: ${data}\n\n`))
+        ? relayPeerStreams(ctx, peers, (name, data) => write(`id: ${++n}\nevent: ${name}\n${data.map((line) => `data: ${line}\n`).join('')}\n`))
         : () => undefined;
       const beat = setInterval(() => (live() && scopeOf(ctx, accounts) ? write(': keep-alive\n\n') : end()), heartbeatMs);
       beat.unref();

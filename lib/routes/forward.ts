@@ -105,56 +105,83 @@ export async function forwardToOwner(ctx: Context, peers: Peers): Promise<boolea
 
 /** How often an event stream looks for instances it does not hear yet (one that took over a server, say). */
 export const RELAY_CHECK_MS = 1000;
+/** A peer's stream that sends nothing this long (its heartbeat is 15 s) is taken for lost and opened again. */
+export const RELAY_IDLE_MS = 40_000;
+/** One event larger than this from a peer ends the relay (nothing konami sends comes near it). */
+const RELAY_MAX_EVENT_BYTES = 64 * 1024;
+/** A peer whose stream failed is tried again after this, doubling up to RELAY_RETRY_MAX_MS. */
+const RELAY_RETRY_MS = 1000;
+const RELAY_RETRY_MAX_MS = 30_000;
 
 /**
  * Distributed mode's event streams: the same stream (path, query, token) is
  * opened on every other instance, and each event it sends is passed to
- * `onEvent` (name and data, as sent), so a client hears the calls of every
- * Asterisk whichever instance it reached. Instances that appear later (a
- * takeover) are joined within RELAY_CHECK_MS; a relay that ends is opened
- * again then. Answers how to stop every relay (the client left).
+ * `onEvent` (name and data lines, as sent), so a client hears the calls of
+ * every Asterisk whichever instance it reached. Instances that appear later
+ * (a takeover) are joined within RELAY_CHECK_MS; a relay that ends is
+ * opened again, sooner after a stream that worked than after a refusal.
+ * Answers how to stop every relay (the client left).
  */
-export function relayPeerStreams(ctx: Context, peers: Peers, onEvent: (name: string, data: string) => void): () => void {
+export function relayPeerStreams(ctx: Context, peers: Peers, onEvent: (name: string, data: string[]) => void): () => void {
   const state = ctx.state as ApiState;
   const headers: Record<string, string> = { [FORWARDED_HEADER]: '1', 'x-request-id': state.requestId, accept: 'text/event-stream' };
   const token = ctx.get('x-auth-token');
   if (token) headers['x-auth-token'] = token;
   const open = new Map<string, AbortController>();
+  const failures = new Map<string, { count: number; retryAt: number }>();
   let stopped = false;
   const join = (address: string) => {
     const controller = new AbortController();
     open.set(address, controller);
+    let idle: NodeJS.Timeout | undefined;
+    const awake = () => {
+      clearTimeout(idle);
+      idle = setTimeout(() => controller.abort(), RELAY_IDLE_MS);
+      idle.unref();
+    };
     void (async () => {
+      let heard = false;
       try {
         const target = new URL(address);
         target.pathname = ctx.path;
         target.search = ctx.querystring;
+        awake();
         const res = await fetch(target, { headers, redirect: 'error', signal: controller.signal });
         if (!res.ok || !res.body) throw new Error(`answered ${res.status}`);
+        heard = true;
+        failures.delete(address);
         const decoder = new TextDecoder();
         let buffer = '';
         for await (const chunk of res.body) {
-          buffer += decoder.decode(chunk as Uint8Array, { stream: true });
+          awake();
+          buffer += decoder.decode(chunk as Uint8Array, { stream: true }).replace(/\r\n?/g, '\n');
           let end: number;
           while ((end = buffer.indexOf('\n\n')) >= 0) {
             const lines = buffer.slice(0, end).split('\n');
             buffer = buffer.slice(end + 2);
             const name = lines.find((l) => l.startsWith('event: '))?.slice(7);
-            const data = lines.filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
-            if (name && data) onEvent(name, data);
+            const data = lines.filter((l) => l.startsWith('data: ')).map((l) => l.slice(6));
+            if (name && /^[A-Z_]{1,64}$/.test(name) && data.length > 0) onEvent(name, data);
           }
+          if (buffer.length > RELAY_MAX_EVENT_BYTES) throw new Error('an event too large');
         }
       } catch (err) {
-        if (!controller.signal.aborted) state.log.warn({ peer: address, err: (err as Error).name }, "another instance's event stream ended");
+        if (!stopped) state.log.warn({ peer: address, err: (err as Error).name }, "another instance's event stream ended");
       } finally {
+        clearTimeout(idle);
         if (open.get(address) === controller) open.delete(address);
+        if (!heard) {
+          const count = (failures.get(address)?.count ?? 0) + 1;
+          failures.set(address, { count, retryAt: Date.now() + Math.min(RELAY_RETRY_MAX_MS, RELAY_RETRY_MS * 2 ** (count - 1)) });
+        }
       }
     })();
   };
   const check = async () => {
     const addresses = await peers.addresses().catch(() => [] as string[]);
     if (stopped) return;
-    for (const address of addresses) if (!open.has(address)) join(address);
+    const now = Date.now();
+    for (const address of addresses) if (!open.has(address) && (failures.get(address)?.retryAt ?? 0) <= now) join(address);
   };
   void check();
   const timer = setInterval(() => void check(), RELAY_CHECK_MS);

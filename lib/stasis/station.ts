@@ -37,6 +37,7 @@ export class Station extends EventEmitter {
   private started = false;
 
   private unreachable: NodeJS.Timeout | undefined;
+  private stopping = false;
   private readonly giveUpMs: number;
 
   constructor(readonly asterisk: string, parts: StationParts, private readonly log: Logger) {
@@ -118,6 +119,9 @@ export class Station extends EventEmitter {
    */
   async stop(mode: 'handover' | 'hangup', graceMs: number): Promise<void> {
     const { app } = this;
+    // Stopping: nothing is given up on the way (the lease is given back at the end, the journal written first).
+    this.stopping = true;
+    clearTimeout(this.unreachable);
     app.stopAccepting();
     const handOver = (async () => {
       if (!(await app.transfersSettled(graceMs))) {
@@ -161,10 +165,10 @@ export class Station extends EventEmitter {
    */
   private watchReach(): void {
     const { lease, giveUpMs } = this;
-    if (!lease || giveUpMs <= 0 || this.unreachable) return;
+    if (!lease || giveUpMs <= 0 || this.unreachable || this.stopping) return;
     this.unreachable = setTimeout(() => {
       this.unreachable = undefined;
-      if (this.ari.connected || !lease.held) return;
+      if (this.ari.connected || !lease.held || this.stopping) return;
       const reason = `Asterisk unreachable for ${giveUpMs / 1000} s while driving it`;
       this.log.error({ asterisk: this.asterisk }, `${reason}: giving it up to an instance that may reach it`);
       void this.ari.stop();

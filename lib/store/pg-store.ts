@@ -199,7 +199,8 @@ export class PgAccountStore extends ChangingAccounts implements AccountStore {
     if (newest) this.reads.delete(id);
     const row = rows[0]!;
     if (row.doc === undefined || row.doc === null) {
-      if (newest) this.forget(id, BigInt(row.seq));
+      // Only an account this instance knew leaves a mark: ids that never existed (anyone may ask for them) leave none.
+      if (newest && this.accounts.has(id)) this.forget(id, BigInt(row.seq));
       return undefined;
     }
     if (newest) return this.parse(row as Row);

@@ -59,7 +59,10 @@ describe('configuration from the environment', function () {
     expect(problemsOf({ ...minimal, ...database, ARI_URL: 'a=http://pbx1:8088,a=http://pbx2:8088' })[0]).to.match(/^ARI_URL: gives two servers one name/);
     expect(problemsOf({ ...minimal, ARI_URL: 'http://pbx1:8088,http://pbx2:8088' })).to.deep.equal(['ARI_URL: several Asterisk servers need DATABASE_URL (distributed mode)']);
     expect(problemsOf({ ...minimal, ...database, ARI_URL: 'http://pbx1:8088,http://pbx1:8088/' })[0]).to.match(/^ARI_URL: names one Asterisk server twice/);
-    expect(problemsOf({ ...minimal, ...database, ARI_URL: 'http://pbx1:8088,ftp://pbx2' })[0]).to.match(/^ARI_URL: must start with http:\/\/ or https:\/\/ \(got "ftp:\/\/pbx2"\)/);
+    expect(problemsOf({ ...minimal, ...database, ARI_URL: 'http://pbx1:8088,ftp://pbx2' })[0]).to.match(/^ARI_URL: must start with http:\/\/ or https:\/\/ \(entry 2\)/);
+    // A password with a comma in it is cut in two by the list: neither half is repeated.
+    expect(problemsOf({ ...minimal, ...database, ARI_URL: 'http://konami:s3cr3t,x@h:8088' }).join()).not.to.contain('s3cr3t');
+    expect(problemsOf({ ...minimal, ARI_URL: 'http://h:8088/?t=secret' })[0]).to.match(/^ARI_URL: must be the server address only, without a query/).and.not.contain('secret');
   });
 
   it('rejects an ARI_URL with credentials or a path, and never echoes the password', function () {

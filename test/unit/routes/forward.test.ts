@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Context } from 'koa';
 import { ApiError } from '../../../lib/routes/errors.js';
-import { askPeers, FORWARDED_HEADER, forwardToOwner } from '../../../lib/routes/forward.js';
+import { askPeers, FORWARDED_HEADER, forwardToOwner, relayPeerStreams } from '../../../lib/routes/forward.js';
 
 /** A peer instance: answers with `status` and remembers what it was asked. */
 async function peer(status: number): Promise<{ address: string; asked: IncomingMessage[]; server: Server }> {
@@ -72,5 +72,33 @@ describe('requests put to the other instances', function () {
     const p = await peer(404);
     servers.push(p.server);
     expect(await forwardToOwner(request([]), { addresses: async () => [p.address] })).to.equal(false);
+  });
+});
+
+describe("another instance's event stream, relayed", function () {
+  it('passes on its events (CRLF lines too, each data line apart), drops frames that are no event, and closes when the client leaves', async function () {
+    let closed: () => void = () => undefined;
+    const gone = new Promise<void>((r) => (closed = r));
+    const server = createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('retry: 2000\n: listening\n\n');
+      res.write('event: CHANNEL_CREATE\r\ndata: {"a":1}\r\n\r\n');
+      res.write('event: not an event\ndata: injected\n\n');
+      res.write('event: CHANNEL_ANSWER\ndata: line one\ndata: line two\n\n');
+      req.on('close', () => closed());
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const address = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    const got: Array<[string, string[]]> = [];
+    const stop = relayPeerStreams(request([]), { addresses: async () => [address] }, (name, data) => got.push([name, data]));
+    try {
+      for (let i = 0; i < 50 && got.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(got).to.deep.equal([['CHANNEL_CREATE', ['{"a":1}']], ['CHANNEL_ANSWER', ['line one', 'line two']]]);
+    } finally {
+      stop();
+    }
+    await gone;
+    server.close();
   });
 });
