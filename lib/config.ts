@@ -1,7 +1,7 @@
 // Configuration is read once from the environment, validated as a whole and
 // frozen. A bad setting stops the start with a message that names it.
 import { hostname } from 'node:os';
-import { LOG_LEVELS, type LogLevel } from './log.js';
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from './log.js';
 import { parseProxies } from './routes/rate-limit.js';
 import { DEFAULT_ROUTE, RECALL_CALLERS, parseRoutes, templateProblem, type RecallCallers } from './stasis/dial.js';
 
@@ -63,6 +63,8 @@ export interface Config {
     readonly burst: number;
   };
   readonly logLevel: LogLevel;
+  /** LOG_FORMAT: json, pretty, or auto (readable at a terminal, JSON lines otherwise). */
+  readonly logFormat: LogFormat;
   readonly shutdown: {
     /** Seconds SIGTERM waits for transfers in flight to finish. */
     readonly grace: number;
@@ -324,6 +326,8 @@ export function loadConfig(env: Env = process.env): Config {
     },
     logLevel: r.string('LOG_LEVEL', 'info', (v) =>
       (LOG_LEVELS as readonly string[]).includes(v) ? undefined : `must be one of ${LOG_LEVELS.join(', ')}`) as LogLevel,
+    logFormat: r.string('LOG_FORMAT', 'auto', (v) =>
+      (LOG_FORMATS as readonly string[]).includes(v) ? undefined : `must be one of ${LOG_FORMATS.join(', ')}`) as LogFormat,
   };
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return deepFreeze(config);

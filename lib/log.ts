@@ -18,13 +18,44 @@ function redact(value: unknown, depth = 0): unknown {
   return out;
 }
 
-export function createLogger(level: LogLevel, stream: NodeJS.WritableStream = process.stdout): Logger {
+export const LOG_FORMATS = ['json', 'pretty', 'auto'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
+/**
+ * JSON lines (for machines), or one readable line per record (for a person
+ * at a terminal: time, level, call, message, then the other fields). `auto`:
+ * readable when the stream is a terminal.
+ */
+export function createLogger(level: LogLevel, stream: NodeJS.WritableStream = process.stdout, format: LogFormat = 'json'): Logger {
+  const pretty = format === 'pretty' || (format === 'auto' && (stream as { isTTY?: boolean }).isTTY === true);
   return bunyan.createLogger({
     name: 'konami',
     level,
-    stream,
+    ...(pretty ? { streams: [{ type: 'raw', level, stream: { write: (r: object) => void stream.write(prettyLine(r as LogRecord)) } as unknown as NodeJS.WritableStream }] } : { stream }),
     serializers: { err: bunyan.stdSerializers.err, req: redact, body: redact, config: redact },
   });
+}
+
+interface LogRecord {
+  time: Date;
+  level: number;
+  msg: string;
+  [k: string]: unknown;
+}
+
+const LEVEL_NAMES: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
+/** What every record carries, said once by the line's shape instead. */
+const PLAIN = new Set(['name', 'hostname', 'pid', 'v', 'level', 'time', 'msg', 'call_id', 'component']);
+
+/** `12:04:32.380 INFO  [caller-1a2b…] transfer started  target=2600 account=…` */
+export function prettyLine(r: LogRecord): string {
+  const t = r.time instanceof Date ? r.time : new Date(String(r.time));
+  const time = `${String(t.getHours()).padStart(2, '0')}:${String(t.getMinutes()).padStart(2, '0')}:${String(t.getSeconds()).padStart(2, '0')}.${String(t.getMilliseconds()).padStart(3, '0')}`;
+  const level = (LEVEL_NAMES[r.level] ?? String(r.level)).padEnd(5);
+  const where = r.call_id ? ` [${String(r.call_id)}]` : r.component ? ` (${String(r.component)})` : '';
+  const rest = Object.entries(r).filter(([k, v]) => !PLAIN.has(k) && v !== undefined)
+    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : k === 'err' && v && typeof v === 'object' && 'message' in v ? String((v as { message: unknown }).message) : JSON.stringify(v)}`);
+  return `${time} ${level}${where} ${r.msg}${rest.length > 0 ? `  ${rest.join(' ')}` : ''}\n`;
 }
 
 /** A logger that writes nowhere, for tests that do not look at logs. */
