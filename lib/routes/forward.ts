@@ -28,6 +28,17 @@ export function mayForward(ctx: Context, peers: Peers | undefined): peers is Pee
   return peers !== undefined && ctx.get(FORWARDED_HEADER) === '';
 }
 
+/**
+ * The peer's own address with the request's path and query, read as a path:
+ * a request line in absolute form never chooses the host.
+ */
+function peerUrl(address: string, ctx: Context): URL {
+  const target = new URL(address);
+  target.pathname = ctx.path;
+  target.search = ctx.querystring;
+  return target;
+}
+
 /** What the other instances said; `failed`: some did not answer (or could not be found), so the answers may be incomplete. */
 export interface PeerAnswers {
   answers: PeerAnswer[];
@@ -51,7 +62,6 @@ export async function askPeers(ctx: Context, peers: Peers): Promise<PeerAnswers>
     headers['content-type'] = 'application/json';
     body = JSON.stringify(state.body);
   }
-  const path = `${ctx.path}${ctx.querystring ? `?${ctx.querystring}` : ''}`;
   let addresses: string[];
   try {
     addresses = await peers.addresses();
@@ -62,11 +72,7 @@ export async function askPeers(ctx: Context, peers: Peers): Promise<PeerAnswers>
   let failed = false;
   const answers = await Promise.all(addresses.map(async (address): Promise<PeerAnswer | undefined> => {
     try {
-      const target = new URL(address);
-      target.pathname = ctx.path;
-      target.search = ctx.querystring;
-      if (!path.startsWith('/') || target.origin !== new URL(address).origin) throw new Error('not a path');
-      const res = await fetch(target, { method: ctx.method, headers, body, redirect: 'error', signal: AbortSignal.timeout(FORWARD_TIMEOUT_MS) });
+      const res = await fetch(peerUrl(address, ctx), { method: ctx.method, headers, body, redirect: 'error', signal: AbortSignal.timeout(FORWARD_TIMEOUT_MS) });
       return { status: res.status, body: await res.json(), retryAfter: res.headers.get('retry-after') ?? undefined };
     } catch (err) {
       failed = true;
@@ -142,11 +148,8 @@ export function relayPeerStreams(ctx: Context, peers: Peers, onEvent: (name: str
     void (async () => {
       let heard = false;
       try {
-        const target = new URL(address);
-        target.pathname = ctx.path;
-        target.search = ctx.querystring;
         awake();
-        const res = await fetch(target, { headers, redirect: 'error', signal: controller.signal });
+        const res = await fetch(peerUrl(address, ctx), { headers, redirect: 'error', signal: controller.signal });
         if (!res.ok || !res.body) throw new Error(`answered ${res.status}`);
         heard = true;
         failures.delete(address);

@@ -87,6 +87,17 @@ describe('distributed mode: a standby instance takes over the calls of one that 
   const transfer = (alice: Phone, callId: string, bob: Phone) => aliceTransfersTo(phones, number(2600), { alice, bob, callId });
   const mainBridge = (callId: string) => mainBridgeOf(phones.ari, callId);
 
+  /** Mary answers (Alice and Mary talk, Bob holds), Alice hangs up (Bob and Mary are connected), and the call ends. */
+  async function maryAnswersAliceLeaves(call: { alice: Phone; bob: Phone; callId: string }, mary: Phone, talking: string): Promise<void> {
+    const { alice, bob, callId } = call;
+    await mary.answer();
+    await expectBridges(callId, { main: [side(bob)], consult: [callId, side(mary)] }, talking);
+    await alice.hangup();
+    await expectBridges(callId, { main: [side(bob), side(mary)] }, 'Bob and Mary connected');
+    await bob.hangup();
+    await mary.waitHangup();
+  }
+
   it('the standby waits without touching Asterisk, and says so on /readyz and /metrics', async function () {
     const ready = await (await fetch(standby.url('/readyz'))).json() as Record<string, unknown>;
     // Ready for the API all the same: it puts requests about calls to the instance that has them.
@@ -132,12 +143,7 @@ describe('distributed mode: a standby instance takes over the calls of one that 
     const started = await api(standby, `/channels/${callId}`, viaStandby, { data: { action: 'transfer', target } });
     expect(started.status, JSON.stringify(started.body)).to.equal(202);
     const mary = await phones.incoming(target);
-    await mary.answer();
-    await expectBridges(callId, { main: [side(bob)], consult: [callId, side(mary)] }, 'Alice and Mary talk, Bob holds');
-    await alice.hangup();
-    await expectBridges(callId, { main: [side(bob), side(mary)] }, 'Bob and Mary connected');
-    await bob.hangup();
-    await mary.waitHangup();
+    await maryAnswersAliceLeaves({ alice, bob, callId }, mary, 'Alice and Mary talk, Bob holds');
   });
 
   it('an event stream opened on the standby tells of the active instance\'s calls as they happen', async function () {
@@ -168,12 +174,7 @@ describe('distributed mode: a standby instance takes over the calls of one that 
     const target = number(2600);
     await alice.press(`*31${target}#`);
     const mary = await phones.incoming(target);
-    await mary.answer();
-    await expectBridges(callId, { main: [side(bob)], consult: [callId, side(mary)] }, 'the new code started a transfer: Alice and Mary talk');
-    await alice.hangup();
-    await expectBridges(callId, { main: [side(bob), side(mary)] }, 'Bob and Mary connected');
-    await bob.hangup();
-    await mary.waitHangup();
+    await maryAnswersAliceLeaves({ alice, bob, callId }, mary, 'the new code started a transfer: Alice and Mary talk');
   });
 
   it('killed during the consultation: the standby takes over; Alice hangs up: Bob and Mary are connected', async function () {
@@ -194,12 +195,7 @@ describe('distributed mode: a standby instance takes over the calls of one that 
     const { alice, bob, callId } = await connect();
     const mary = await transfer(alice, callId, bob);
     await killActive();
-    await mary.answer();
-    await expectBridges(callId, { main: [side(bob)], consult: [callId, side(mary)] }, 'Alice and Mary talk, Bob holds');
-    await alice.hangup();
-    await expectBridges(callId, { main: [side(bob), side(mary)] }, 'Bob and Mary connected');
-    await bob.hangup();
-    await mary.waitHangup();
+    await maryAnswersAliceLeaves({ alice, bob, callId }, mary, 'Alice and Mary talk, Bob holds');
   });
 
   it('killed during a partial transfer, Mary answers while no instance drives: the standby connects Bob and Mary', async function () {
@@ -250,12 +246,7 @@ describe('distributed mode: a standby instance takes over the calls of one that 
       expect(at(acquired), 'the standby began after the other stopped').to.be.above(at(lost));
       await standby.untilReady(10_000);
       [active, standby] = [standby, await KonamiProcess.start(settings(), 'failover', 'standby')];
-      await mary.answer();
-      await expectBridges(callId, { main: [side(bob)], consult: [callId, side(mary)] }, 'Alice and Mary talk');
-      await alice.hangup();
-      await expectBridges(callId, { main: [side(bob), side(mary)] }, 'Bob and Mary connected');
-      await bob.hangup();
-      await mary.waitHangup();
+      await maryAnswersAliceLeaves({ alice, bob, callId }, mary, 'Alice and Mary talk');
     } finally {
       await proxy.stop();
     }
@@ -278,12 +269,7 @@ describe('distributed mode: a standby instance takes over the calls of one that 
       await standby.untilReady(10_000);
       // The next standby names the server as the others do (another name would be another server to it).
       [active, standby] = [standby, await KonamiProcess.start(settings({ ARI_URL: `sandbox=${env.url}` }), 'failover', 'standby')];
-      await mary.answer();
-      await expectBridges(callId, { main: [side(bob)], consult: [callId, side(mary)] }, 'Alice and Mary talk');
-      await alice.hangup();
-      await expectBridges(callId, { main: [side(bob), side(mary)] }, 'Bob and Mary connected');
-      await bob.hangup();
-      await mary.waitHangup();
+      await maryAnswersAliceLeaves({ alice, bob, callId }, mary, 'Alice and Mary talk');
     } finally {
       await proxy.stop();
     }
