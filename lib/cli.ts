@@ -105,7 +105,7 @@ export async function runCli(args: readonly string[], io: Io): Promise<number> {
   }
 }
 
-interface OpenedStore {
+export interface OpenedStore {
   store: AccountStore;
   /** The store, as the operator knows it (never the database's URL, which may hold a password). */
   where: string;
@@ -118,7 +118,7 @@ interface OpenedStore {
 
 const quietLog = silentLogger();
 
-async function openStore(io: Io, dataDir: string, databaseUrl: string | undefined): Promise<OpenedStore> {
+export async function openStore(io: Io, dataDir: string, databaseUrl: string | undefined): Promise<OpenedStore> {
   const authSecretEnv = io.env['AUTH_SECRET'] || undefined;
   const sealedWith = authSecretEnv ? 'It is sealed with this AUTH_SECRET: konami must run with the same.' : undefined;
   if (!databaseUrl) {

@@ -9,6 +9,7 @@
 #   asterisk.sh stop        stop cleanly, unmount, leave no process behind
 #   asterisk.sh status      exit 0 when running and ARI answers
 #   asterisk.sh env         print ARI_URL/ARI_USERNAME/ARI_PASSWORD for the sandbox
+#   asterisk.sh phones      print the softphones a person may register (SIP address, number, name, password)
 #   asterisk.sh logfile     print the path of Asterisk's full log (tests read what it reports)
 #   asterisk.sh cli CMD     run an Asterisk CLI command (asterisk -rx)
 #   asterisk.sh sipp ARGS   run sipp inside the root (scenarios in sandbox/sip)
@@ -136,6 +137,18 @@ unmount_all() {
 pid() { cat "$state/asterisk.pid" 2>/dev/null || true; }
 alive() { local p; p=$(pid); [ -n "$p" ] && kill -0 "$p" 2>/dev/null; }
 password() { cat "$state/ari-password"; }
+# The softphones of sandbox/etc/pjsip.conf (number and name); their passwords are made once per sandbox.
+softphones='1001:Alice 1002:Bob 2600:Mary'
+phone_password() { awk -v n="$1" '$1 == n { print $2 }' "$state/phone-passwords"; }
+make_phone_passwords() {
+  local p number
+  for p in $softphones; do
+    number=${p%%:*}
+    [ -n "$(phone_password "$number" 2>/dev/null)" ] && continue
+    printf '%s %s\n' "$number" "$(head -c 12 /dev/urandom | base64 | tr -d '/+=')" >>"$state/phone-passwords"
+  done
+  chmod 600 "$state/phone-passwords"
+}
 
 ari_ok() {
   curl -fsS -m 2 -u "konami:$(password)" "http://127.0.0.1:$port/ari/asterisk/info" >/dev/null 2>&1
@@ -148,9 +161,10 @@ cli() { chroot "$root" /usr/sbin/asterisk -C "$inroot/etc/asterisk.conf" -rx "$*
 prepare_run() {
   rm -rf "$run"
   mkdir -p "$run/etc" "$run/db" "$run/spool" "$run/run" "$run/log" "$run/sounds"
-  local f
+  local f p phones=()
+  for p in $softphones; do phones+=(-e "s|@PHONE_PASSWORD_${p%%:*}@|$(phone_password "${p%%:*}")|g"); done
   for f in "$here"/etc/*; do
-    sed -e "s|@PORT@|$port|g" -e "s|@SIP_PORT@|$sip_port|g" -e "s|@ARI_PASSWORD@|$(password)|g" \
+    sed "${phones[@]}" -e "s|@PORT@|$port|g" -e "s|@SIP_PORT@|$sip_port|g" -e "s|@ARI_PASSWORD@|$(password)|g" \
         -e "s|@RTP_START@|$rtp_start|g" -e "s|@RTP_END@|$((rtp_start + 999))|g" \
         -e "s|@SIP_PORT_BOB@|$((sip_port + 12))|g" -e "s|@SIP_PORT_MARY@|$((sip_port + 13))|g" \
         -e "s|@RUN@|$inroot|g" "$f" >"$run/etc/$(basename "$f")"
@@ -186,6 +200,7 @@ start() {
     cp "$cache/state/ari-password" "$state/ari-password"; chmod 600 "$state/ari-password"
   fi
   [ -s "$state/ari-password" ] || { head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$state/ari-password"; chmod 600 "$state/ari-password"; }
+  make_phone_passwords
   prepare_run
   mount_all
   setsid chroot "$root" /usr/sbin/asterisk -C "$inroot/etc/asterisk.conf" -f -n -g \
@@ -238,6 +253,10 @@ case "${1:-}" in
   env)
     [ -s "$state/ari-password" ] || die "the sandbox has never been started"
     printf 'ARI_URL=http://127.0.0.1:%s\nARI_USERNAME=konami\nARI_PASSWORD=%s\n' "$port" "$(password)" ;;
+  phones)
+    [ -s "$state/phone-passwords" ] || die "the sandbox has never been started"
+    printf 'SIP_ADDRESS=127.0.0.1:%s\n' "$sip_port"
+    for p in $softphones; do printf 'PHONE=%s %s %s\n' "${p%%:*}" "${p#*:}" "$(phone_password "${p%%:*}")"; done ;;
   cli) shift; need_root; cli "$@" ;;
   logfile) echo "$run/log/full" ;;
   root) echo "$root" ;;
@@ -246,5 +265,5 @@ case "${1:-}" in
   # sipp inside the root, from its run folder (scenarios in sip/); its pid is this one.
   sipp) shift; need_root; alive || die "not running"
     exec chroot "$root" /bin/sh -c "cd $inroot && exec /usr/bin/sipp \"\$@\"" sipp "$@" ;;
-  *) echo "usage: $0 provision|start|stop|restart|status|env|logfile|cli CMD|root|pid|sip-port|sipp ARGS" >&2; exit 2 ;;
+  *) echo "usage: $0 provision|start|stop|restart|status|env|phones|logfile|cli CMD|root|pid|sip-port|sipp ARGS" >&2; exit 2 ;;
 esac

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import type { Ari } from '../../lib/stasis/ari.js';
 import type { BridgeSnapshot, ChannelSnapshot } from '../../lib/stasis/ari-types.js';
+import { bridgesWithMusic, cliChannels } from '../../lib/demo/sandbox.js';
 import { sandbox } from './sandbox.js';
 
 export async function eventually<T>(
@@ -26,30 +27,9 @@ export async function konamiBridges(ari: Ari): Promise<BridgeSnapshot[]> {
   return (await ari.listBridges()).filter((b) => b.name.startsWith('konami/'));
 }
 
-export interface CliChannel {
-  name: string;
-  state: string;
-  application: string;
-  bridgeId: string;
-}
-
-/**
- * Every channel as Asterisk's CLI lists it. The CLI also shows the channels
- * ARI hides, such as the announcer that plays a bridge's music on hold.
- */
-export function cliChannels(): CliChannel[] {
-  return sandbox('cli', 'core show channels concise')
-    .split('\n')
-    .filter((l) => l.includes('!'))
-    .map((l) => {
-      const f = l.split('!');
-      return { name: f[0]!, state: f[4]!, application: f[5]!, bridgeId: f[12] ?? '' };
-    });
-}
-
 /** Whether music on hold plays into a bridge (Asterisk puts an ARI_MOH announcer channel in it). */
 export function mohPlaysIn(bridgeId: string): boolean {
-  return cliChannels().some((c) => c.name.startsWith('Announcer/ARI_MOH') && c.bridgeId === bridgeId);
+  return bridgesWithMusic(cliChannels()).has(bridgeId);
 }
 
 /** How many lines Asterisk's full log has now (to read only what follows). */

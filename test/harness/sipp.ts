@@ -35,14 +35,21 @@ export class Sipp {
    * Starts one sipp on 127.0.0.1:`port` (RTP on port + 20000) for one call.
    * `remote` is the sandbox's PJSIP address for a phone that calls; none for one that answers.
    */
-  static start(name: string, o: { scenario: string; port: number; service: string; pauseMs: number; remote?: string; keys?: Record<string, string> }): Sipp {
+  static start(name: string, o: {
+    scenario: string; port: number; service: string; pauseMs: number; remote?: string; keys?: Record<string, string>;
+    /** Credentials answering a challenge (sipp's -au and -ap). */
+    auth?: { username: string; password: string };
+    /** The environment of sandbox/asterisk.sh (KONAMI_SANDBOX_INSTANCE for another sandbox). */
+    env?: NodeJS.ProcessEnv;
+  }): Sipp {
     const args = [
       ...(o.remote ? [o.remote] : []),
       '-sf', `sip/${o.scenario}`, '-i', '127.0.0.1', '-p', String(o.port), '-mp', String(o.port + 20_000),
       '-s', o.service, '-d', String(o.pauseMs), '-m', '1', '-nostdin', '-timeout', '45s', '-timeout_error',
     ];
     for (const [k, v] of Object.entries(o.keys ?? {})) args.push('-key', k, v);
-    const child = spawn('bash', [script, 'sipp', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    if (o.auth) args.push('-au', o.auth.username, '-ap', o.auth.password);
+    const child = spawn('bash', [script, 'sipp', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: o.env ?? process.env });
     return new Sipp(name, child);
   }
 

@@ -1,0 +1,185 @@
+// A newcomer's first run, as the README's first screen tells it: `npm start`
+// with nothing configured starts a sandbox Asterisk, makes the demo account
+// and prints how to try it; `npm run demo` plays the scenario while the web
+// app's Calls page shows it live; Ctrl-C stops everything npm start started.
+// It runs on the second sandbox instance, which npm start itself starts and
+// must stop, so the suite's own sandbox is never touched.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect } from 'chai';
+import { chromium, type Browser } from 'playwright-core';
+import { eventually } from '../harness/asterisk.js';
+import { OUTPUT_DIR } from '../harness/konami.js';
+import { apiToken, freePort } from '../harness/process.js';
+import { sandboxRunning, secondSandbox } from '../harness/sandbox.js';
+import { Sipp } from '../harness/sipp.js';
+
+const SECOND = { KONAMI_SANDBOX_INSTANCE: '2' };
+
+/** A command of the project (`npm start`, `npm run demo`) as its own process group, as a terminal runs it. */
+class Command {
+  stdout = '';
+  stderr = '';
+  readonly exited: Promise<number | null>;
+  readonly child: ChildProcess;
+
+  constructor(args: string[], env: Record<string, string>) {
+    this.child = spawn('npm', args, { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child.stdout!.on('data', (d: Buffer) => (this.stdout += d.toString()));
+    this.child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
+    this.exited = new Promise((resolve) => this.child.once('exit', (code) => resolve(code)));
+  }
+
+  /** Ctrl-C: SIGINT to the whole group. */
+  interrupt(): void {
+    process.kill(-this.child.pid!, 'SIGINT');
+  }
+
+  /** Something of the group still runs. */
+  get groupAlive(): boolean {
+    try {
+      process.kill(-this.child.pid!, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async until(pred: () => boolean, what: string, timeoutMs: number): Promise<void> {
+    await eventually(async () => pred(), (v) => v, `${what}; stderr so far:\n${this.stderr}`, timeoutMs, 200);
+  }
+}
+
+describe('First run: npm start on the sandbox, npm run demo, Ctrl-C', function () {
+  this.timeout(180_000);
+  let start: Command;
+  let env: Record<string, string>;
+  let web: string;
+  let welcome: { apiKey: string; account: string; sip: string; phones: Array<{ number: string; name: string; password: string }> };
+
+  before(async function () {
+    // npm start starts this sandbox itself, and must stop it on Ctrl-C.
+    if (sandboxRunning(secondSandbox)) secondSandbox('stop');
+    const port = await freePort();
+    web = `http://127.0.0.1:${port}`;
+    env = {
+      PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...SECOND, HTTP_PORT: String(port),
+      DATA_DIR: mkdtempSync(join(tmpdir(), 'konami-first-run-')),
+      ...(process.env.KONAMI_SANDBOX_CACHE ? { KONAMI_SANDBOX_CACHE: process.env.KONAMI_SANDBOX_CACHE } : {}),
+    };
+    start = new Command(['start'], env);
+    await start.until(() => /API key\s+kmi_/.test(start.stderr) || start.child.exitCode !== null, 'npm start to print the API key', 150_000);
+    const text = start.stderr;
+    welcome = {
+      apiKey: /API key\s+(kmi_\S+)/.exec(text)?.[1] ?? '',
+      account: /Account\s+Demo ([0-9a-f]+)/.exec(text)?.[1] ?? '',
+      sip: /register a softphone on this machine at (\S+) \(UDP\)/.exec(text)?.[1] ?? '',
+      phones: [...text.matchAll(/^ {4}(\d+) {2}(\w+) +password (\S+)$/gm)].map((m) => ({ number: m[1]!, name: m[2]!, password: m[3]! })),
+    };
+  });
+
+  after(async function () {
+    if (start?.groupAlive) {
+      start.interrupt();
+      await Promise.race([start.exited, new Promise((r) => setTimeout(r, 20_000))]);
+    }
+    if (sandboxRunning(secondSandbox)) secondSandbox('stop');
+  });
+
+  it('prints the web app, the demo API key, the SIP phones and the three steps; the key signs in and finds transfer and resume enabled', async function () {
+    expect(start.stderr).to.contain(`Web app    ${web}/`);
+    expect(welcome.apiKey, 'the printed API key').to.match(/^kmi_[A-Za-z0-9_-]{40,}$/);
+    expect(start.stderr).to.match(/1\. Call 1002 from 1001/).and.to.match(/2\. On 1001 press \*21 2600/).and.to.match(/3\. Hang up 1001/);
+    expect(welcome.sip, 'the second sandbox\'s SIP address').to.equal('127.0.0.1:5160');
+    expect(welcome.phones.map((p) => `${p.number} ${p.name}`)).to.deep.equal(['1001 Alice', '1002 Bob', '2600 Mary']);
+    // The key is kept for the demo, readable by konami's user only.
+    expect(statSync(join(env.DATA_DIR!, 'demo-account')).mode & 0o077, 'demo-account readable by its owner only').to.equal(0);
+
+    const token = await apiToken(web, welcome.apiKey);
+    const res = await fetch(`${web}/v1/accounts/${welcome.account}/metaflows`, { headers: { 'x-auth-token': token } });
+    expect(res.status).to.equal(200);
+    const { data } = (await res.json()) as { data: { numbers: Record<string, { module: string }>; patterns: Record<string, { module: string }> } };
+    expect(data.patterns['21(\\d+)']?.module, 'transfer on *21').to.equal('transfer');
+    expect(data.numbers['22']?.module, 'resume on *22').to.equal('resume');
+  });
+
+  it('a softphone registers as 1001 with the printed password, and not with another', async function () {
+    const port = Number(welcome.sip.split(':')[1]);
+    const alice = welcome.phones.find((p) => p.number === '1001')!;
+    const register = (password: string, local: number) => Sipp.start('register', {
+      scenario: 'register.xml', remote: welcome.sip, port: local, service: '1001', pauseMs: 0, auth: { username: '1001', password }, env: { ...process.env, ...SECOND },
+    }).result();
+    expect(await register(`${alice.password}x`, port + 21), 'a wrong password refused').to.not.equal(0);
+    expect(await register(alice.password, port + 22), 'the printed password accepted').to.equal(0);
+    expect(secondSandbox('cli', 'pjsip show contacts'), 'Asterisk lists the registration').to.contain(`1001/sip:1001@127.0.0.1:${port + 22}`);
+  });
+
+  it('npm run demo tells the scenario in order and ends with 0, while the Calls page shows the calls and their transfers live', async function () {
+    const shots = join(OUTPUT_DIR, 'screenshots');
+    mkdirSync(shots, { recursive: true });
+    let browser: Browser | undefined;
+    try {
+      browser = await chromium.launch({
+        executablePath: '/usr/bin/chromium',
+        args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      });
+      const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+      await page.goto(`${web}/`);
+      await page.waitForFunction('document.getElementById("page-sign-in").hidden === false');
+      await page.getByLabel('Account API key').fill(welcome.apiKey);
+      await page.keyboard.press('Enter');
+      await page.getByRole('heading', { name: 'Calls' }).waitFor();
+
+      const demo = new Command(['run', '--silent', 'demo', '--', '--pause', '1'], env);
+      // The page follows the demo's first transfer as it happens.
+      const card = page.locator('#calls li').filter({ hasText: 'Alice (1001) → 1002' }).first();
+      await card.getByText('Transferring 1002 to 2600: ringing').waitFor({ timeout: 60_000 });
+      await card.getByText('Transferring 1002 to 2600: talking to target').waitFor({ timeout: 20_000 });
+      await page.screenshot({ path: join(shots, 'first-run-calls.png') });
+      const code = await demo.exited;
+      expect(code, `npm run demo's exit status; its output:\n${demo.stdout}\n${demo.stderr}`).to.equal(0);
+
+      // The narrated steps, in the order they happened.
+      const expected = [
+        '1. Alice transfers Bob to Mary with *21 2600',
+        'Alice (1001) calls 1002', "Asterisk: 1002 is ringing (Bob's phone)", 'Bob answers', 'Asterisk: Alice and Bob talk',
+        'Alice presses *21 2600 #', "Asterisk: 2600 is ringing (Mary's phone)", 'Asterisk: Bob hears music on hold',
+        "Asterisk: Alice waits in the consultation while Mary's phone rings", 'Mary answers', 'Asterisk: Alice and Mary talk; Bob still hears music',
+        'Alice hangs up', 'Asterisk: Bob and Mary talk; the music stopped', 'Mary hangs up', 'Asterisk: the call is over',
+        '2. The same transfer asked for through the REST API',
+        'Alice (1001) calls 1002', 'Asterisk: Alice and Bob talk', `POST /v1/accounts/${welcome.account}/channels/`, '{"data":{"action":"transfer","target":"2600"}} → 202',
+        "Asterisk: 2600 is ringing (Mary's phone)", 'Asterisk: Bob hears music on hold', 'Mary answers', 'Asterisk: Alice and Mary talk',
+        'Alice hangs up', 'Asterisk: Bob and Mary talk; the music stopped', 'Asterisk: the call is over',
+        '3. Alice changes her mind: *22 cancels',
+        'Alice (1001) calls 1002', 'Asterisk: Alice and Bob talk', 'Alice presses *21 2600 #', "Asterisk: 2600 is ringing (Mary's phone)",
+        'Asterisk: Bob hears music on hold', 'Alice presses *22', "Asterisk: Mary's phone stops ringing", 'Asterisk: Alice and Bob talk again; the music stopped',
+        'Alice hangs up', 'Asterisk: the call is over',
+        'Every step happened as expected.',
+      ];
+      let at = 0;
+      for (const step of expected) {
+        const found = demo.stdout.indexOf(step, at);
+        expect(found, `"${step}" after position ${at} of the demo's story:\n${demo.stdout}`).to.be.at.least(0);
+        at = found + step.length;
+      }
+      // The page is live: the calls are gone from it once they ended.
+      await eventually(async () => page.locator('#calls li').count(), (n) => n === 0, 'the Calls page to be empty after the demo', 5000);
+    } finally {
+      await browser?.close();
+    }
+  });
+
+  it('Ctrl-C says what it stops, stops konami and the sandbox it started, and leaves nothing running', async function () {
+    start.interrupt();
+    const code = await Promise.race([start.exited, new Promise<'late'>((r) => setTimeout(() => r('late'), 30_000))]);
+    expect(code, `npm start's exit; stderr:\n${start.stderr}`).to.not.equal('late');
+    expect(start.stderr).to.contain('npm start: stopping konami').and.to.contain('npm start: konami stopped')
+      .and.to.contain('npm start: stopping the sandbox Asterisk this started')
+      .and.to.contain('nothing of this run is left running');
+    expect(start.stdout, "konami's own log of its stop").to.match(/"msg":"stopped"/);
+    await eventually(async () => start.groupAlive, (alive) => !alive, 'every process npm start ran to have ended', 5000);
+    expect(sandboxRunning(secondSandbox), 'the sandbox npm start started').to.equal(false);
+  });
+});
