@@ -125,7 +125,7 @@ describe('First run: npm start on the sandbox, npm run demo, Ctrl-C', function (
         executablePath: '/usr/bin/chromium',
         args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
       });
-      const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+      const page = await browser.newPage({ viewport: { width: 960, height: 330 } });
       await page.goto(`${web}/`);
       await page.waitForFunction('document.getElementById("page-sign-in").hidden === false');
       await page.getByLabel('Account API key').fill(welcome.apiKey);
