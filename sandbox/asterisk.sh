@@ -10,6 +10,7 @@
 #   asterisk.sh status      exit 0 when running and ARI answers
 #   asterisk.sh env         print ARI_URL/ARI_USERNAME/ARI_PASSWORD for the sandbox
 #   asterisk.sh phones      print the softphones a person may register (SIP address, number, name, password)
+#   asterisk.sh demo-account ID   calls from the softphones enter konami on account ID (kept across restarts)
 #   asterisk.sh logfile     print the path of Asterisk's full log (tests read what it reports)
 #   asterisk.sh cli CMD     run an Asterisk CLI command (asterisk -rx)
 #   asterisk.sh sipp ARGS   run sipp inside the root (scenarios in sandbox/sip)
@@ -140,6 +141,8 @@ password() { cat "$state/ari-password"; }
 # The softphones of sandbox/etc/pjsip.conf (number and name); their passwords are made once per sandbox.
 softphones='1001:Alice 1002:Bob 2600:Mary'
 phone_password() { awk -v n="$1" '$1 == n { print $2 }' "$state/phone-passwords"; }
+# The demo account konami's first run made (hex digits only), for the softphones context.
+demo_account() { tr -cd '0-9a-f' <"$state/demo-account" 2>/dev/null || true; }
 make_phone_passwords() {
   local p number
   for p in $softphones; do
@@ -161,14 +164,19 @@ cli() { chroot "$root" /usr/sbin/asterisk -C "$inroot/etc/asterisk.conf" -rx "$*
 prepare_run() {
   rm -rf "$run"
   mkdir -p "$run/etc" "$run/db" "$run/spool" "$run/run" "$run/log" "$run/sounds"
-  local f p phones=()
-  for p in $softphones; do phones+=(-e "s|@PHONE_PASSWORD_${p%%:*}@|$(phone_password "${p%%:*}")|g"); done
+  # The values go through a sed script readable by root only, never on a command line (ps shows those).
+  local f p script=$state/config.sed
+  {
+    printf 's|@PORT@|%s|g\ns|@SIP_PORT@|%s|g\ns|@ARI_PASSWORD@|%s|g\n' "$port" "$sip_port" "$(password)"
+    printf 's|@RTP_START@|%s|g\ns|@RTP_END@|%s|g\n' "$rtp_start" "$((rtp_start + 999))"
+    printf 's|@SIP_PORT_BOB@|%s|g\ns|@SIP_PORT_MARY@|%s|g\ns|@RUN@|%s|g\n' "$((sip_port + 12))" "$((sip_port + 13))" "$inroot"
+    printf 's|@DEMO_ACCOUNT@|%s|g\n' "$(demo_account)"
+    for p in $softphones; do printf 's|@PHONE_PASSWORD_%s@|%s|g\n' "${p%%:*}" "$(phone_password "${p%%:*}")"; done
+  } >"$script"
   for f in "$here"/etc/*; do
-    sed "${phones[@]}" -e "s|@PORT@|$port|g" -e "s|@SIP_PORT@|$sip_port|g" -e "s|@ARI_PASSWORD@|$(password)|g" \
-        -e "s|@RTP_START@|$rtp_start|g" -e "s|@RTP_END@|$((rtp_start + 999))|g" \
-        -e "s|@SIP_PORT_BOB@|$((sip_port + 12))|g" -e "s|@SIP_PORT_MARY@|$((sip_port + 13))|g" \
-        -e "s|@RUN@|$inroot|g" "$f" >"$run/etc/$(basename "$f")"
+    sed -f "$script" "$f" >"$run/etc/$(basename "$f")"
   done
+  rm -f "$script"
   # sipp scenarios for the SIP phone tests, where sipp (inside the root) finds them.
   mkdir -p "$run/sip"
   cp "$here"/sip/*.xml "$run/sip/"
@@ -185,6 +193,8 @@ start() {
   need_root
   host_tools
   provision
+  # Passwords, configuration and logs made from here on: root's only.
+  umask 077
   mkdir -p "$state"
   if alive; then
     ari_ok && { say "already running (pid $(pid))"; return 0; }
@@ -257,6 +267,10 @@ case "${1:-}" in
     [ -s "$state/phone-passwords" ] || die "the sandbox has never been started"
     printf 'SIP_ADDRESS=127.0.0.1:%s\n' "$sip_port"
     for p in $softphones; do printf 'PHONE=%s %s %s\n' "${p%%:*}" "${p#*:}" "$(phone_password "${p%%:*}")"; done ;;
+  demo-account)
+    [[ "${2:-}" =~ ^[0-9a-f]{1,64}$ ]] || die "demo-account takes an account id (hex digits)"
+    mkdir -p "$state"; (umask 077; printf '%s\n' "$2" >"$state/demo-account")
+    if alive; then cli "dialplan set global KONAMI_DEMO_ACCOUNT $2" >/dev/null; fi ;;
   cli) shift; need_root; cli "$@" ;;
   logfile) echo "$run/log/full" ;;
   root) echo "$root" ;;
@@ -265,5 +279,5 @@ case "${1:-}" in
   # sipp inside the root, from its run folder (scenarios in sip/); its pid is this one.
   sipp) shift; need_root; alive || die "not running"
     exec chroot "$root" /bin/sh -c "cd $inroot && exec /usr/bin/sipp \"\$@\"" sipp "$@" ;;
-  *) echo "usage: $0 provision|start|stop|restart|status|env|phones|logfile|cli CMD|root|pid|sip-port|sipp ARGS" >&2; exit 2 ;;
+  *) echo "usage: $0 provision|start|stop|restart|status|env|phones|demo-account ID|logfile|cli CMD|root|pid|sip-port|sipp ARGS" >&2; exit 2 ;;
 esac

@@ -8,21 +8,33 @@ cd "$(dirname "$0")/.."
 
 say() { printf 'npm start: %s\n' "$*" >&2; }
 
-npm run --silent build
-
 started_sandbox=''
 on_sandbox=''
+stop_sandbox() {
+  if [ -n "$started_sandbox" ]; then
+    say "stopping the sandbox Asterisk this started"
+    bash sandbox/asterisk.sh stop
+    say "the sandbox Asterisk stopped: nothing of this run is left running"
+  elif [ -n "$on_sandbox" ]; then
+    say "the sandbox Asterisk was running before: left running (bash sandbox/asterisk.sh stop stops it)"
+  fi
+}
+# Until konami runs: an interruption stops what was started so far.
+trap 'say "interrupted before konami started"; stop_sandbox; exit 130' INT TERM
+
+npm run --silent build
+
 if [ -z "${ARI_URL:-}" ]; then
   on_sandbox=yes
   # Stopped on exit only when started here.
   bash sandbox/asterisk.sh status 2>/dev/null || started_sandbox=yes
   bash sandbox/asterisk.sh start
   while IFS='=' read -r key value; do export "$key=$value"; done < <(bash sandbox/asterisk.sh env)
-  # A number reaches the sandbox's fixed behaviours (600 echo, 601 busy, 602
-  # congestion, 603 rings for ever), a softphone registered under it, or a
-  # phone `npm run demo` plays (see sandbox/etc/extensions.conf).
+  # Every account reaches the sandbox's fixed behaviours: 600 echo, 601 busy,
+  # 602 congestion, 603 rings for ever. The demo account also has the dial
+  # route "sandbox" (the softphones and the demo's phones; lib/demo/account.ts).
   # (A default with braces inside ${...:-...} would end at the first "}".)
-  sandbox_template='Local/{exten}@sandbox-dial/n'
+  sandbox_template='Local/{exten}@fixed/n'
   export DIAL_TEMPLATE="${DIAL_TEMPLATE:-$sandbox_template}"
 fi
 
@@ -30,23 +42,24 @@ fi
 mapfile -t node_flags < <(sed -e 's/\r$//' -e 's/#.*//' -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//' scripts/node-flags | grep -v '^$')
 node "${node_flags[@]}" dist/lib/main.js &
 pid=$!
+welcome=''
+# On the sandbox: once konami answers, the demo account and how to try it (it ends when konami does).
+if [ -n "$on_sandbox" ]; then node dist/lib/demo/first-run.js "$pid" & welcome=$!; fi
 stop_konami() {
   say "stopping konami (pid $pid)"
+  [ -z "$welcome" ] || kill -TERM "$welcome" 2>/dev/null || true
   kill -TERM "$pid" 2>/dev/null || true
 }
 trap stop_konami TERM INT
-# On the sandbox: once konami answers, the demo account and how to try it.
-if [ -n "$on_sandbox" ]; then node dist/lib/demo/first-run.js "$pid" || true; fi
 # wait returns early (128 + signal) when a trapped signal arrives: wait again
-# until konami itself has ended, and keep its own exit status.
+# until konami itself has ended. Its status is kept even when it ended before
+# the first wait (a bad setting, a refused ARI password).
 status=0
-while kill -0 "$pid" 2>/dev/null; do wait "$pid" && status=0 || status=$?; done
+while :; do
+  wait "$pid" && status=0 || status=$?
+  kill -0 "$pid" 2>/dev/null || break
+done
+[ -z "$welcome" ] || wait "$welcome" 2>/dev/null || true
 say "konami stopped (exit status $status)"
-if [ -n "$started_sandbox" ]; then
-  say "stopping the sandbox Asterisk this started"
-  bash sandbox/asterisk.sh stop
-  say "the sandbox Asterisk stopped: nothing of this run is left running"
-elif [ -n "$on_sandbox" ]; then
-  say "the sandbox Asterisk was running before: left running (bash sandbox/asterisk.sh stop stops it)"
-fi
+stop_sandbox
 exit "$status"

@@ -4,19 +4,26 @@
 // DATA_DIR/demo-account (mode 0600) so that every later start can print it
 // again and `npm run demo` can use it: the store itself keeps only its hash.
 // That folder already holds the token secret, which is worth more than the key.
+// The demo account alone may use the dial route "sandbox", which reaches the
+// sandbox's softphones and the demo's phones; every other account keeps the
+// default route.
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { validateMetaflows } from '../metaflow/config.js';
 import type { ModuleRegistry } from '../metaflow/modules.js';
+import { DEFAULT_ROUTE } from '../stasis/dial.js';
 import type { AccountStore } from '../store/accounts.js';
 import { writeAtomically } from '../store/files.js';
 
 export const DEMO_ACCOUNT_NAME = 'Demo';
 
-/** Alice presses *21 and a number to transfer Bob there; *22 cancels. */
+/** The sandbox's dialplan context for the softphones and the demo's phones (sandbox/etc/extensions.conf). */
+export const DEMO_ROUTE = { name: 'sandbox', template: 'Local/{target}@sandbox-dial/n' };
+
+/** Alice presses *21 and a number to transfer Bob there, through the sandbox route; *22 cancels. */
 export const DEMO_METAFLOWS = {
   numbers: { 22: { module: 'resume' } },
-  patterns: { '21(\\d+)': { module: 'transfer' } },
+  patterns: { '21(\\d+)': { module: 'transfer', data: { dial_route: DEMO_ROUTE.name } } },
 };
 
 export interface DemoAccount {
@@ -47,6 +54,7 @@ export async function readDemoAccount(dataDir: string): Promise<{ account: strin
  * are left as they are.
  */
 export async function ensureDemoAccount(store: AccountStore, dataDir: string, modules: Pick<ModuleRegistry<unknown>, 'get' | 'names'>): Promise<DemoAccount> {
+  if (store.dialRoutes()[DEMO_ROUTE.name] !== DEMO_ROUTE.template) await store.setDialRoute(DEMO_ROUTE.name, DEMO_ROUTE.template);
   const kept = await readDemoAccount(dataDir);
   if (kept) {
     const found = await store.findByApiKey(kept.apiKey);
@@ -57,8 +65,10 @@ export async function ensureDemoAccount(store: AccountStore, dataDir: string, mo
       return { account: kept.account, apiKey, made: true };
     }
   }
-  const metaflows = validateMetaflows(DEMO_METAFLOWS, modules);
+  const routes = [DEFAULT_ROUTE, DEMO_ROUTE.name];
+  const metaflows = validateMetaflows(DEMO_METAFLOWS, modules, { dialRoutes: routes });
   const { account, apiKey } = await store.create(DEMO_ACCOUNT_NAME);
+  await store.setDialRoutes(account.id, routes);
   await store.setMetaflows(account.id, metaflows);
   await keep(dataDir, account.id, apiKey);
   return { account: account.id, apiKey, made: true };

@@ -3,26 +3,21 @@
 //
 //   node dist/lib/demo/first-run.js <konami's pid>
 //
-// Run with konami's own environment (scripts/start.sh does). It gives up
-// quietly when konami ends before answering.
+// Run with konami's own environment (scripts/start.sh does), beside konami; it
+// ends when konami does. The key and the phones' passwords are printed when
+// the key was just made or stderr is a terminal; otherwise (a log file, a
+// supervisor's journal) where to read them.
 import { pathToFileURL } from 'node:url';
 import { openStore } from '../cli.js';
 import { loadConfig } from '../config.js';
 import { builtInModules } from '../stasis/modules/index.js';
+import { alive } from '../store/files.js';
 import { demoAccountFile, ensureDemoAccount } from './account.js';
+import { signIn, webAddress } from './konami.js';
 import { sandbox, sandboxPhones } from './sandbox.js';
 import { welcomeText } from './welcome.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Polls until `ok` answers true; false when the process `pid` ended first, or the deadline passed. */
 async function until(ok: () => Promise<boolean>, pid: number, deadline = Infinity): Promise<boolean> {
@@ -33,16 +28,13 @@ async function until(ok: () => Promise<boolean>, pid: number, deadline = Infinit
   return false;
 }
 
-/** konami's address as a person on this machine opens it. */
-export function webAddress(host: string, port: number): string {
-  const name = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
-  return `http://${name}:${port}`;
-}
-
-export async function firstRun(pid: number, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+export async function firstRun(pid: number, env: NodeJS.ProcessEnv = process.env, shown = process.stderr.isTTY === true): Promise<string | undefined> {
   const config = loadConfig(env);
+  if (config.databaseUrl) return 'DATABASE_URL is set: no demo account is made in that database (run without it for the demo)';
+  if (config.http.port === 0) return 'HTTP_PORT is 0: konami has no fixed address to print; set a port for the demo';
   const web = webAddress(config.http.host, config.http.port);
-  if (!await until(async () => (await fetch(`${web}/readyz`)).ok, pid)) return 1;
+  // konami waits for Asterisk for as long as it takes; so does this, while konami runs.
+  if (!await until(async () => (await fetch(`${web}/readyz`)).ok, pid)) return undefined;
   const io = { env, out: () => undefined, err: (t: string) => void process.stderr.write(t), readStdin: async () => '' };
   const opened = await openStore(io, config.dataDir, config.databaseUrl);
   let demo;
@@ -53,17 +45,20 @@ export async function firstRun(pid: number, env: NodeJS.ProcessEnv = process.env
   } finally {
     await opened.close();
   }
-  // Calls from the softphones enter konami on this account (the sandbox's softphones context reads it).
-  sandbox(['cli', `dialplan set global KONAMI_DEMO_ACCOUNT ${demo.account}`], env);
+  // Calls from the softphones enter konami on this account (the sandbox keeps it across restarts).
+  sandbox(['demo-account', demo.account], env);
   // A key just made reaches a running konami within a second: print it once it opens the API.
-  const signIn = async () => (await fetch(`${web}/v1/api_auth`, {
-    method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ data: { api_key: demo.apiKey } }),
-  })).ok;
-  if (!await until(signIn, pid, Date.now() + 10_000)) return alive(pid) ? 1 : 0;
+  const key = demo.apiKey;
+  if (!await until(async () => 'token' in await signIn(web, key), pid, Date.now() + 10_000)) {
+    return alive(pid) ? `konami at ${web} did not take the demo account's key within 10 s` : undefined;
+  }
+  const secrets = demo.made || shown;
+  const sip = sandboxPhones((args) => sandbox(args, env));
+  const keptIn = demoAccountFile(config.dataDir);
   process.stderr.write(welcomeText({
-    web: `${web}/`, account: demo.account, apiKey: demo.apiKey, keptIn: demoAccountFile(config.dataDir), metaflows, sip: sandboxPhones((args) => sandbox(args, env)),
+    web: `${web}/`, account: demo.account, apiKey: secrets ? key : undefined, keptIn, passwords: secrets, metaflows, sip,
   }));
-  return 0;
+  return undefined;
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
@@ -72,10 +67,14 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     process.stderr.write('usage: first-run.js <konami pid>\n');
     process.exit(2);
   }
+  process.once('SIGTERM', () => process.exit(0));
   firstRun(pid).then(
-    (code) => process.exit(code),
+    (why) => {
+      if (why) process.stderr.write(`npm start: no demo: ${why}\n`);
+      process.exit(0);
+    },
     (err: unknown) => {
-      process.stderr.write(`konami: the demo account could not be prepared: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.stderr.write(`npm start: the demo account could not be prepared: ${err instanceof Error ? err.message : String(err)}\n`);
       process.exit(1);
     },
   );

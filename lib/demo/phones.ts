@@ -144,6 +144,7 @@ export class SimulatedPhones {
   protected readonly arrivals = new Map<string, Phone[]>();
   protected readonly arrivalWaiters = new Map<string, Array<(p: Phone) => void>>();
   protected readonly started = new Map<string, () => void>();
+  private closing = false;
 
   constructor(readonly ari: AriConnection, readonly app: string) {
     ari.on('event', (e: AriEvent) => this.route(e));
@@ -176,6 +177,10 @@ export class SimulatedPhones {
       },
     });
     await inStasis;
+    if (this.closing) {
+      await phone.hangup().catch(() => undefined);
+      throw new Error('the phones are closing');
+    }
     await this.ari.dial(id, { timeout: 120 });
     return phone;
   }
@@ -207,6 +212,10 @@ export class SimulatedPhones {
     if (e.type === 'StasisStart' && !this.phones.has(e.channel.id)) {
       const number = e.args[0] ?? '';
       const phone = new Phone(this.ari, e.channel.id, number, e.channel.state);
+      if (this.closing) {
+        void phone.hangup().catch(() => undefined);
+        return;
+      }
       this.phones.set(phone.id, phone);
       phone.feed(e);
       const waiters = this.arrivalWaiters.get(number);
@@ -219,6 +228,17 @@ export class SimulatedPhones {
     if (!id) return;
     if (e.type === 'StasisStart') this.started.get(id)?.();
     this.phones.get(id)?.feed(e);
+  }
+
+  /** Hangs up every phone this application placed or was rung on and that is still up (taken or not). */
+  async hangupAll(): Promise<void> {
+    await Promise.all([...this.phones.values()].filter((p) => !p.gone).map((p) => p.hangup().catch(() => undefined)));
+  }
+
+  /** No more calls: every phone up hangs up, and so does any that arrives or is placed from now on. */
+  async close(): Promise<void> {
+    this.closing = true;
+    await this.hangupAll();
   }
 
   async stop(): Promise<void> {

@@ -13,11 +13,12 @@
 // KONAMI_URL); KONAMI_SANDBOX_INSTANCE as for the sandbox; --pause <seconds>
 // to wait at each state (default 2), so the web app's Calls page can be watched.
 import { pathToFileURL } from 'node:url';
-import { readDemoAccount } from './account.js';
+import { dialString } from '../stasis/dial.js';
+import { DEMO_ROUTE, readDemoAccount } from './account.js';
+import { signIn, webAddress } from './konami.js';
 import { phonesConnection, SimulatedPhones, type Phone } from './phones.js';
 import { sandboxEnv } from './sandbox.js';
 import { only, poll, Scene } from './scene.js';
-import { webAddress } from './first-run.js';
 
 /** The ARI application the demo's phones answer on (the sandbox's sandbox-dial context hands numbers to it). */
 export const DEMO_APP = 'konami-demo';
@@ -37,11 +38,16 @@ export interface DemoSettings {
 }
 
 export class DemoFailed extends Error {}
+export class DemoStopped extends Error {}
 
-/** Tells the story: a person's action, or what Asterisk reports, each with the seconds since the start. */
+/**
+ * Tells the story: a person's action, or what Asterisk reports, each with the
+ * seconds since the start. Once stopped, it tells nothing more, and the next
+ * action throws (nobody calls anyone after Ctrl-C).
+ */
 class Narrator {
   private readonly t0 = Date.now();
-  constructor(private readonly say: (line: string) => void) {}
+  constructor(private readonly say: (line: string) => void, private readonly stopped?: AbortSignal) {}
 
   private at(): string {
     return `${((Date.now() - this.t0) / 1000).toFixed(1).padStart(5)} s`;
@@ -53,11 +59,12 @@ class Narrator {
   }
 
   act(text: string): void {
+    if (this.stopped?.aborted) throw new DemoStopped('stopped');
     this.say(`${this.at()}  ${text}`);
   }
 
   saw(text: string): void {
-    this.say(`${this.at()}    Asterisk: ${text}`);
+    if (!this.stopped?.aborted) this.say(`${this.at()}    Asterisk: ${text}`);
   }
 }
 
@@ -71,29 +78,23 @@ interface Call {
 }
 
 export async function playDemo(s: DemoSettings): Promise<void> {
-  // Nothing more is told once stopped.
-  const story = new Narrator((line) => (s.stopped?.aborted ? undefined : s.say(line)));
+  const story = new Narrator(s.say, s.stopped);
   const stepMs = s.stepMs ?? 10_000;
   const pause = () => new Promise((r) => setTimeout(r, s.pauseMs));
   const ready = await fetch(`${s.web}/readyz`).then((r) => r.ok, () => false);
   if (!ready) throw new DemoFailed(`konami does not answer at ${s.web}: start it first with \`npm start\` (in another terminal)`);
   const demo = await readDemoAccount(s.dataDir);
   if (!demo) throw new DemoFailed(`no demo account in ${s.dataDir}: \`npm start\` makes it when it runs on the sandbox`);
-  const auth = await fetch(`${s.web}/v1/api_auth`, {
-    method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ data: { api_key: demo.apiKey } }),
-  });
-  if (!auth.ok) throw new DemoFailed(`konami at ${s.web} refused the demo account's key (${auth.status}): is it the konami \`npm start\` runs on ${s.dataDir}?`);
-  const token = ((await auth.json()) as { auth_token: string }).auth_token;
+  const auth = await signIn(s.web, demo.apiKey);
+  if ('status' in auth) throw new DemoFailed(`konami at ${s.web} refused the demo account's key (${auth.status}): is it the konami \`npm start\` runs on ${s.dataDir}?`);
+  const { token } = auth;
 
   const phones = new SimulatedPhones(await phonesConnection(sandboxEnv(), DEMO_APP), DEMO_APP);
-  const placed: Phone[] = [];
-  const hangUpAll = () => Promise.all(placed.filter((p) => !p.gone).map((p) => p.hangup().catch(() => undefined)));
-  s.stopped?.addEventListener('abort', () => void hangUpAll(), { once: true });
+  s.stopped?.addEventListener('abort', () => void phones.close(), { once: true });
   const ringsAt = async (number: string, who: string): Promise<Phone> => {
     const phone = await phones.incoming(number, stepMs).catch(() => {
       throw new DemoFailed(`${number} (${who}) never rang here: is a softphone registered as ${number}? Its calls go there`);
     });
-    placed.push(phone);
     await phone.ring();
     // konami's own channel to the phone, as Asterisk reports it.
     const channel = () => phones.ari.getChannel(side(phone)).then((c) => c.state, () => 'gone');
@@ -103,8 +104,8 @@ export async function playDemo(s: DemoSettings): Promise<void> {
 
   const aliceCallsBob = async (): Promise<Call> => {
     story.act('Alice (1001) calls 1002');
-    const alice = await phones.call('1002', { account: demo.account, from: { number: '1001', name: 'Alice' } });
-    placed.push(alice);
+    // Into konami as the softphones' calls enter it: the demo account, through its sandbox route.
+    const alice = await phones.call('1002', { account: demo.account, dial: dialString(DEMO_ROUTE.template, '1002'), from: { number: '1001', name: 'Alice' } });
     const scene = new Scene(phones.ari, alice.peerId!);
     scene.name(alice.peerId!, 'Alice');
     const bob = await ringsAt('1002', 'Bob');
@@ -192,7 +193,7 @@ export async function playDemo(s: DemoSettings): Promise<void> {
     await ends(call);
     story.title('Every step happened as expected.');
   } finally {
-    await hangUpAll();
+    await phones.close();
     await phones.stop();
   }
 }
@@ -207,11 +208,14 @@ function settingsFrom(env: NodeJS.ProcessEnv, argv: readonly string[]): DemoSett
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const stop = new AbortController();
-  process.once('SIGINT', () => {
-    process.stderr.write('demo: stopping: its phones hang up\n');
+  const interrupted = () => {
+    process.stderr.write('demo: stopping: every phone of the demo hangs up\n');
     stop.abort();
-    setTimeout(() => process.exit(130), 1000);
-  });
+    // The phones are hung up at once; this only bounds a stuck request.
+    setTimeout(() => process.exit(130), 5000).unref();
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
   Promise.resolve()
     .then(() => playDemo({ ...settingsFrom(process.env, process.argv.slice(2)), stopped: stop.signal }))
     .then(

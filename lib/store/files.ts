@@ -64,7 +64,8 @@ export async function removeLeftovers(dir: string, now = Date.now()): Promise<nu
   return removed;
 }
 
-function alive(pid: number): boolean {
+/** The process `pid` runs (one of another user counts too). */
+export function alive(pid: number): boolean {
   if (pid === process.pid) return true;
   try {
     process.kill(pid, 0);

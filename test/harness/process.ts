@@ -12,6 +12,7 @@ import { builtInModules } from '../../lib/stasis/modules/index.js';
 import { parseJournal } from '../../lib/store/call-journal.js';
 import { FileAccountStore } from '../../lib/store/file-store.js';
 import { OUTPUT_DIR, PHONES_TEMPLATE } from './konami.js';
+import { signIn } from '../../lib/demo/konami.js';
 
 /**
  * A fresh DATA_DIR holding one account with these metaflows, as `konami
@@ -29,19 +30,17 @@ export async function dataDirWithAccount(name: string, metaflows: unknown): Prom
   }
 }
 
-/** Exchanges an API key for a token at a running konami. */
 /** The ids of the calls konami's journal in `dataDir` keeps now (read only). */
 export async function keptCalls(dataDir: string): Promise<string[]> {
   const text = await readFile(join(dataDir, 'calls', 'journal'), 'utf8').catch(() => '');
   return [...parseJournal(text).keys()];
 }
 
+/** Exchanges an API key for a token at a running konami. */
 export async function apiToken(base: string, apiKey: string): Promise<string> {
-  const res = await fetch(`${base}/v1/api_auth`, {
-    method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ data: { api_key: apiKey } }),
-  });
-  if (!res.ok) throw new Error(`api_auth answered ${res.status}`);
-  return ((await res.json()) as { auth_token: string }).auth_token;
+  const answer = await signIn(base, apiKey);
+  if ('status' in answer) throw new Error(`api_auth answered ${answer.status}`);
+  return answer.token;
 }
 
 export interface LogLine {

@@ -13,17 +13,18 @@ export function sipPort(): number {
   return Number(execFileSync('bash', [script, 'sip-port'], { encoding: 'utf8' }).trim());
 }
 
-/** Writes the RFC 4733 events of `digits` where a scenario plays them from (sip/<name>.pcap in the run folder). */
-export function writeDtmf(name: string, digits: string): void {
+/** Writes the RFC 4733 events of `digits` where a scenario plays them from (sip/<name>.pcap in the run folder of that sandbox instance). */
+export function writeDtmf(name: string, digits: string, instance = ''): void {
   const root = execFileSync('bash', [script, 'root'], { encoding: 'utf8' }).trim();
-  writeFileSync(join(root, 'konami', 'sip', `${name}.pcap`), dtmfPcap(digits));
+  writeFileSync(join(root, `konami${instance ? `-${instance}` : ''}`, 'sip', `${name}.pcap`), dtmfPcap(digits));
 }
 
 export class Sipp {
   output = '';
   readonly exited: Promise<number | null>;
   private constructor(readonly name: string, private readonly child: ChildProcess) {
-    this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+    // 'close': the output is all read (on 'exit' some of it may still be on its way).
+    this.exited = new Promise((resolve) => child.once('close', (code) => resolve(code)));
     const keep = (d: Buffer) => {
       this.output = (this.output + d.toString()).slice(-8000);
     };

@@ -6,15 +6,18 @@
 // must stop, so the suite's own sandbox is never touched.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { chromium, type Browser } from 'playwright-core';
-import { eventually } from '../harness/asterisk.js';
+import { DEMO_APP } from '../../lib/demo/play.js';
+import { phonesConnection, SimulatedPhones } from '../../lib/demo/phones.js';
+import { eventually, konamiBridges } from '../harness/asterisk.js';
+import { side } from '../harness/bridges.js';
 import { OUTPUT_DIR } from '../harness/konami.js';
 import { apiToken, freePort } from '../harness/process.js';
-import { sandboxRunning, secondSandbox } from '../harness/sandbox.js';
-import { Sipp } from '../harness/sipp.js';
+import { sandboxEnv, sandboxRunning, secondSandbox } from '../harness/sandbox.js';
+import { Sipp, writeDtmf } from '../harness/sipp.js';
 
 const SECOND = { KONAMI_SANDBOX_INSTANCE: '2' };
 
@@ -29,7 +32,8 @@ class Command {
     this.child = spawn('npm', args, { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stdout!.on('data', (d: Buffer) => (this.stdout += d.toString()));
     this.child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
-    this.exited = new Promise((resolve) => this.child.once('exit', (code) => resolve(code)));
+    // 'close': everything it printed has been read. A process ended by a signal has the status a shell gives it (128 + n).
+    this.exited = new Promise((resolve) => this.child.once('close', (code, signal) => resolve(code ?? (signal ? 128 + osConstants.signals[signal] : null))));
   }
 
   /** Ctrl-C: SIGINT to the whole group. */
@@ -64,10 +68,11 @@ describe('First run: npm start on the sandbox, npm run demo, Ctrl-C', function (
     if (sandboxRunning(secondSandbox)) secondSandbox('stop');
     const port = await freePort();
     web = `http://127.0.0.1:${port}`;
+    // Nothing of konami's configuration: only where the sandbox is kept, as the tests' own sandbox.
+    const kept = Object.fromEntries(['KONAMI_SANDBOX_CACHE', 'XDG_CACHE_HOME'].flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : [])));
     env = {
-      PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...SECOND, HTTP_PORT: String(port),
+      PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...kept, ...SECOND, HTTP_PORT: String(port),
       DATA_DIR: mkdtempSync(join(tmpdir(), 'konami-first-run-')),
-      ...(process.env.KONAMI_SANDBOX_CACHE ? { KONAMI_SANDBOX_CACHE: process.env.KONAMI_SANDBOX_CACHE } : {}),
     };
     start = new Command(['start'], env);
     await start.until(() => /API key\s+kmi_/.test(start.stderr) || start.child.exitCode !== null, 'npm start to print the API key', 150_000);
@@ -92,7 +97,7 @@ describe('First run: npm start on the sandbox, npm run demo, Ctrl-C', function (
     expect(start.stderr).to.contain(`Web app    ${web}/`);
     expect(welcome.apiKey, 'the printed API key').to.match(/^kmi_[A-Za-z0-9_-]{40,}$/);
     expect(start.stderr).to.match(/1\. Call 1002 from 1001/).and.to.match(/2\. On 1001 press \*21 2600/).and.to.match(/3\. Hang up 1001/);
-    expect(welcome.sip, 'the second sandbox\'s SIP address').to.equal('127.0.0.1:5160');
+    expect(welcome.sip, 'the second sandbox\'s SIP address').to.equal(`127.0.0.1:${secondSandbox('sip-port').trim()}`);
     expect(welcome.phones.map((p) => `${p.number} ${p.name}`)).to.deep.equal(['1001 Alice', '1002 Bob', '2600 Mary']);
     // The key is kept for the demo, readable by konami's user only.
     expect(statSync(join(env.DATA_DIR!, 'demo-account')).mode & 0o077, 'demo-account readable by its owner only').to.equal(0);
@@ -108,12 +113,51 @@ describe('First run: npm start on the sandbox, npm run demo, Ctrl-C', function (
   it('a softphone registers as 1001 with the printed password, and not with another', async function () {
     const port = Number(welcome.sip.split(':')[1]);
     const alice = welcome.phones.find((p) => p.number === '1001')!;
-    const register = (password: string, local: number) => Sipp.start('register', {
-      scenario: 'register.xml', remote: welcome.sip, port: local, service: '1001', pauseMs: 0, auth: { username: '1001', password }, env: { ...process.env, ...SECOND },
-    }).result();
-    expect(await register(`${alice.password}x`, port + 21), 'a wrong password refused').to.not.equal(0);
-    expect(await register(alice.password, port + 22), 'the printed password accepted').to.equal(0);
+    const register = async (password: string, local: number) => {
+      const sipp = Sipp.start('register', {
+        scenario: 'register.xml', remote: welcome.sip, port: local, service: '1001', pauseMs: 0, auth: { username: '1001', password }, env: { ...process.env, ...SECOND },
+      });
+      return { code: await sipp.result(), output: sipp.output };
+    };
+    const wrong = await register(`${alice.password}x`, port + 21);
+    expect(wrong.code, 'a wrong password refused').to.not.equal(0);
+    expect(wrong.output, 'refused by a second challenge or a 403').to.match(/while expecting '200'.*received 'SIP\/2\.0 (401|403)/);
+    expect(await register(alice.password, port + 22), 'the printed password accepted').to.deep.include({ code: 0 });
     expect(secondSandbox('cli', 'pjsip show contacts'), 'Asterisk lists the registration').to.contain(`1001/sip:1001@127.0.0.1:${port + 22}`);
+  });
+
+  it('the softphone 1001 calls 1002 and presses *21 2600: the call is the demo account\'s; Alice hangs up and Bob and Mary talk', async function () {
+    const alice = welcome.phones.find((p) => p.number === '1001')!;
+    const port = Number(welcome.sip.split(':')[1]);
+    // Nobody registered 1002 or 2600: they reach the demo's phones, played here.
+    const phones = new SimulatedPhones(await phonesConnection(sandboxEnv(secondSandbox), DEMO_APP), DEMO_APP);
+    try {
+      writeDtmf('softphone-dtmf', '*212600#', SECOND.KONAMI_SANDBOX_INSTANCE);
+      const call = Sipp.start('softphone', {
+        scenario: 'softphone-transfers.xml', remote: welcome.sip, port: port + 31, service: '1002', pauseMs: 6000,
+        auth: { username: '1001', password: alice.password }, env: { ...process.env, ...SECOND },
+      });
+      const bob = await phones.incoming('1002', 15_000);
+      await bob.answer();
+      const token = await apiToken(web, welcome.apiKey);
+      const listed = await eventually(async () => {
+        const res = await fetch(`${web}/v1/accounts/${welcome.account}/channels`, { headers: { 'x-auth-token': token } });
+        return JSON.stringify(((await res.json()) as { data: unknown[] }).data);
+      }, (text) => text.includes('"Alice"'), "the demo account's channels to list Alice's call", 5000);
+      expect(listed, 'the call, on the demo account').to.contain('1002');
+      const mary = await phones.incoming('2600', 15_000);
+      await mary.ring();
+      await mary.answer();
+      expect(await call.result(), `the softphone's call; sipp said:\n${call.output}`).to.equal(0);
+      const ari = phones.ari;
+      await eventually(async () => (await konamiBridges(ari)).map((b) => [...b.channels].sort().join(',')),
+        (bridges) => bridges.includes([side(bob), side(mary)].sort().join(',')), 'Bob and Mary in one bridge', 5000);
+      await mary.hangup();
+      await bob.waitHangup();
+    } finally {
+      await phones.close();
+      await phones.stop();
+    }
   });
 
   it('npm run demo tells the scenario in order and ends with 0, while the Calls page shows the calls and their transfers live', async function () {
@@ -171,6 +215,22 @@ describe('First run: npm start on the sandbox, npm run demo, Ctrl-C', function (
     }
   });
 
+  it('Ctrl-C in npm run demo: it says so, ends with 130, and every call it made is gone from Asterisk', async function () {
+    const demo = new Command(['run', '--silent', 'demo', '--', '--pause', '1'], env);
+    await demo.until(() => demo.stdout.includes('Asterisk: Alice and Bob talk'), 'the demo\'s first call to be up', 60_000);
+    demo.interrupt();
+    expect(await demo.exited, `the demo's exit status; it said:\n${demo.stdout}\n${demo.stderr}`).to.equal(130);
+    expect(demo.stderr).to.contain('demo: stopping: every phone of the demo hangs up');
+    expect(demo.stdout, 'nothing told after Ctrl-C').not.to.contain('Alice presses');
+    const ari = new SimulatedPhones(await phonesConnection(sandboxEnv(secondSandbox), DEMO_APP), DEMO_APP);
+    try {
+      await eventually(async () => ({ channels: (await ari.ari.listChannels()).map((c) => c.name), bridges: (await konamiBridges(ari.ari)).map((b) => b.name) }),
+        (left) => left.channels.length === 0 && left.bridges.length === 0, 'no channel and no bridge of the demo left', 5000);
+    } finally {
+      await ari.stop();
+    }
+  });
+
   it('Ctrl-C says what it stops, stops konami and the sandbox it started, and leaves nothing running', async function () {
     start.interrupt();
     const code = await Promise.race([start.exited, new Promise<'late'>((r) => setTimeout(() => r('late'), 30_000))]);
@@ -180,6 +240,17 @@ describe('First run: npm start on the sandbox, npm run demo, Ctrl-C', function (
       .and.to.contain('nothing of this run is left running');
     expect(start.stdout, "konami's own log of its stop").to.match(/"msg":"stopped"/);
     await eventually(async () => start.groupAlive, (alive) => !alive, 'every process npm start ran to have ended', 5000);
+    expect(sandboxRunning(secondSandbox), 'the sandbox npm start started').to.equal(false);
+  });
+
+  it('a bad setting: npm start names it, ends with konami\'s status 2, and stops the sandbox it started', async function () {
+    const bad = new Command(['start'], { ...env, RING_TIMEOUT: 'soon' });
+    const code = await Promise.race([bad.exited, new Promise<'late'>((r) => setTimeout(() => r('late'), 120_000))]);
+    expect(code, `npm start's exit; stderr:\n${bad.stderr}`).to.equal(2);
+    expect(bad.stderr).to.contain('RING_TIMEOUT').and.to.contain('npm start: konami stopped (exit status 2)')
+      .and.to.contain('npm start: stopping the sandbox Asterisk this started');
+    expect(bad.stderr, 'no demo account for a konami that never ran').not.to.contain('API key');
+    await eventually(async () => bad.groupAlive, (alive) => !alive, 'every process npm start ran to have ended', 5000);
     expect(sandboxRunning(secondSandbox), 'the sandbox npm start started').to.equal(false);
   });
 });

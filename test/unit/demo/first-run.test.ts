@@ -26,7 +26,10 @@ describe('the demo account of the first run', function () {
     const first = await ensureDemoAccount(store, dir, modules);
     expect(first.made).to.equal(true);
     const account = await store.get(first.account);
-    expect(account?.metaflows?.patterns['21(\\d+)']?.module).to.equal('transfer');
+    expect(account?.metaflows?.patterns['21(\\d+)']).to.deep.equal({ module: 'transfer', data: { dial_route: 'sandbox' } });
+    // Only the demo account reaches the softphones and the demo's phones.
+    expect(account?.dial_routes).to.deep.equal(['default', 'sandbox']);
+    expect(store.dialRoutes()).to.deep.equal({ sandbox: 'Local/{target}@sandbox-dial/n' });
     expect(account?.metaflows?.numbers['22']?.module).to.equal('resume');
     expect((await store.findByApiKey(first.apiKey))?.account.id).to.equal(first.account);
     expect(statSync(demoAccountFile(dir)).mode & 0o777).to.equal(0o600);
@@ -64,17 +67,24 @@ describe('the demo account of the first run', function () {
   });
 
   it('the welcome names the codes as a person presses them, the key, the phones and the steps', function () {
-    const metaflows = validateMetaflows(DEMO_METAFLOWS, modules);
+    const metaflows = validateMetaflows(DEMO_METAFLOWS, modules, { dialRoutes: ['default', 'sandbox'] });
     expect(codesOf(metaflows)).to.deep.equal(['*21 + number transfer', '*22 resume']);
     expect(codesOf(validateMetaflows({ patterns: { '^7[0-9]+$': { module: 'transfer' } } }, modules))).to.deep.equal(['*/^7[0-9]+$/ transfer']);
     expect(codesOf(null)).to.deep.equal([]);
     const text = welcomeText({
-      web: 'http://127.0.0.1:8000/', account: 'abc', apiKey: 'kmi_x', keptIn: 'data/demo-account', metaflows,
+      web: 'http://127.0.0.1:8000/', account: 'abc', apiKey: 'kmi_x', keptIn: 'data/demo-account', passwords: true, metaflows,
       sip: { address: '127.0.0.1:5060', phones: [{ number: '1001', name: 'Alice', password: 'pw1' }, { number: '1002', name: 'Bob', password: 'pw2' }] },
     });
     expect(text).to.contain('Web app    http://127.0.0.1:8000/').and.to.contain('API key    kmi_x')
       .and.to.contain('*21 + number transfer, *22 resume').and.to.contain('at 127.0.0.1:5060 (UDP)')
       .and.to.contain('    1001  Alice  password pw1').and.to.contain('    1002  Bob    password pw2')
       .and.to.contain('1. Call 1002 from 1001 (Alice); answer on 1002 (Bob).');
+    // Where no one asked to see them (a log, not a terminal), the secrets are not printed: where they are is.
+    const quiet = welcomeText({
+      web: 'http://127.0.0.1:8000/', account: 'abc', apiKey: undefined, keptIn: 'data/demo-account', passwords: false, metaflows,
+      sip: { address: '127.0.0.1:5060', phones: [{ number: '1001', name: 'Alice', password: 'pw1' }] },
+    });
+    expect(quiet).to.contain('API key    in data/demo-account').and.to.contain('1001  Alice  password: npm run sandbox -- phones');
+    expect(quiet).not.to.contain('pw1');
   });
 });
