@@ -223,13 +223,21 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number
   let konami: Konami | undefined;
   let resolveExit: (code: number) => void = () => undefined;
   const exited = new Promise<number>((resolve) => (resolveExit = resolve));
+  let stopping = false;
   const shutdown = (signal: string) => {
+    // One stop, however many signals ask for it (a terminal's Ctrl-C and a supervisor's SIGTERM both arrive): a
+    // second one must not kill konami in the middle of handing its calls over. SIGKILL still ends it at once.
+    if (stopping) {
+      log.warn({ signal }, 'already stopping: the calls are being handed over or ended');
+      return;
+    }
+    stopping = true;
     log.info({ signal }, 'shutting down');
     if (!konami) resolveExit(0); // still waiting for ARI: no call to look after
     else void konami.stop().then(() => resolveExit(0));
   };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
   try {
     konami = await Promise.race([startKonami(config, log), exited.then(() => undefined)]);
   } catch (err) {

@@ -142,7 +142,7 @@ password() { cat "$state/ari-password"; }
 softphones='1001:Alice 1002:Bob 2600:Mary'
 phone_password() { awk -v n="$1" '$1 == n { print $2 }' "$state/phone-passwords"; }
 # The demo account konami's first run made (hex digits only), for the softphones context.
-demo_account() { tr -cd '0-9a-f' <"$state/demo-account" 2>/dev/null || true; }
+demo_account() { [ -r "$state/demo-account" ] && tr -cd '0-9a-f' <"$state/demo-account" || true; }
 make_phone_passwords() {
   local p number
   for p in $softphones; do
@@ -269,7 +269,7 @@ case "${1:-}" in
     for p in $softphones; do printf 'PHONE=%s %s %s\n' "${p%%:*}" "${p#*:}" "$(phone_password "${p%%:*}")"; done ;;
   demo-account)
     [[ "${2:-}" =~ ^[0-9a-f]{1,64}$ ]] || die "demo-account takes an account id (hex digits)"
-    mkdir -p "$state"; (umask 077; printf '%s\n' "$2" >"$state/demo-account")
+    (umask 077; mkdir -p "$state"; printf '%s\n' "$2" >"$state/demo-account")
     if alive; then cli "dialplan set global KONAMI_DEMO_ACCOUNT $2" >/dev/null; fi ;;
   cli) shift; need_root; cli "$@" ;;
   logfile) echo "$run/log/full" ;;

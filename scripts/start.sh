@@ -20,14 +20,14 @@ stop_sandbox() {
   fi
 }
 # Until konami runs: an interruption stops what was started so far.
-trap 'say "interrupted before konami started"; stop_sandbox; exit 130' INT TERM
+trap 'say "interrupted before konami started"; trap "" INT TERM; stop_sandbox || true; exit 130' INT TERM
 
 npm run --silent build
 
 if [ -z "${ARI_URL:-}" ]; then
-  on_sandbox=yes
   # Stopped on exit only when started here.
   bash sandbox/asterisk.sh status 2>/dev/null || started_sandbox=yes
+  on_sandbox=yes
   bash sandbox/asterisk.sh start
   while IFS='=' read -r key value; do export "$key=$value"; done < <(bash sandbox/asterisk.sh env)
   # Every account reaches the sandbox's fixed behaviours: 600 echo, 601 busy,
@@ -38,28 +38,35 @@ if [ -z "${ARI_URL:-}" ]; then
   export DIAL_TEMPLATE="${DIAL_TEMPLATE:-$sandbox_template}"
 fi
 
+pid=''
+welcome=''
+# konami has its terminal's Ctrl-C too; it is asked once, and the welcome ends with it.
+stopping=''
+stop_konami() {
+  [ -z "$stopping" ] || return 0
+  stopping=yes
+  say "stopping konami${pid:+ (pid $pid)}"
+  [ -z "$welcome" ] || kill -TERM "$welcome" 2>/dev/null || true
+  [ -z "$pid" ] || kill -TERM "$pid" 2>/dev/null || true
+}
+trap stop_konami TERM INT
 # Node's flags: one per line; # starts a comment; blank lines and CRs ignored.
 mapfile -t node_flags < <(sed -e 's/\r$//' -e 's/#.*//' -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//' scripts/node-flags | grep -v '^$')
 node "${node_flags[@]}" dist/lib/main.js &
 pid=$!
-welcome=''
+# Asked to stop before konami had a pid: ask it now.
+[ -z "$stopping" ] || kill -TERM "$pid" 2>/dev/null || true
 # On the sandbox: once konami answers, the demo account and how to try it (it ends when konami does).
 if [ -n "$on_sandbox" ]; then node dist/lib/demo/first-run.js "$pid" & welcome=$!; fi
-stop_konami() {
-  say "stopping konami (pid $pid)"
-  [ -z "$welcome" ] || kill -TERM "$welcome" 2>/dev/null || true
-  kill -TERM "$pid" 2>/dev/null || true
-}
-trap stop_konami TERM INT
 # wait returns early (128 + signal) when a trapped signal arrives: wait again
-# until konami itself has ended. Its status is kept even when it ended before
-# the first wait (a bad setting, a refused ARI password).
+# until konami itself has ended; then once more for its own status, which bash
+# keeps for a child that has ended (a bad setting, a refused ARI password).
+while kill -0 "$pid" 2>/dev/null; do wait "$pid" || true; done
 status=0
-while :; do
-  wait "$pid" && status=0 || status=$?
-  kill -0 "$pid" 2>/dev/null || break
-done
+wait "$pid" || status=$?
 [ -z "$welcome" ] || wait "$welcome" 2>/dev/null || true
 say "konami stopped (exit status $status)"
-stop_sandbox
+# Stopping the sandbox takes a few seconds: another Ctrl-C must not cut it short.
+trap 'say "still stopping the sandbox Asterisk: a moment"' INT TERM
+stop_sandbox || true
 exit "$status"

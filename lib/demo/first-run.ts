@@ -9,7 +9,7 @@
 // supervisor's journal) where to read them.
 import { pathToFileURL } from 'node:url';
 import { openStore } from '../cli.js';
-import { loadConfig } from '../config.js';
+import { ConfigError, loadConfig } from '../config.js';
 import { builtInModules } from '../stasis/modules/index.js';
 import { alive } from '../store/files.js';
 import { demoAccountFile, ensureDemoAccount } from './account.js';
@@ -29,7 +29,14 @@ async function until(ok: () => Promise<boolean>, pid: number, deadline = Infinit
 }
 
 export async function firstRun(pid: number, env: NodeJS.ProcessEnv = process.env, shown = process.stderr.isTTY === true): Promise<string | undefined> {
-  const config = loadConfig(env);
+  let config;
+  try {
+    config = loadConfig(env);
+  } catch (err) {
+    // konami itself names a bad setting, and stops.
+    if (err instanceof ConfigError) return undefined;
+    throw err;
+  }
   if (config.databaseUrl) return 'DATABASE_URL is set: no demo account is made in that database (run without it for the demo)';
   if (config.http.port === 0) return 'HTTP_PORT is 0: konami has no fixed address to print; set a port for the demo';
   const web = webAddress(config.http.host, config.http.port);

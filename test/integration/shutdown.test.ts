@@ -103,6 +103,27 @@ describe('Stopping konami with SIGTERM', function () {
     await bob.waitHangup();
   });
 
+  it('Ctrl-C, SIGTERM, Ctrl-C again (a terminal and npm start both ask): one stop, the call handed over, never killed midway', async function () {
+    konami = await KonamiProcess.start(settings({ SHUTDOWN_GRACE: '1' }), 'shutdown');
+    const { alice, bob, mary, callId } = await consultation(false);
+    konami.child.kill('SIGINT');
+    konami.child.kill('SIGTERM');
+    await konami.untilLogged('stopping: no new calls or API requests', 5000);
+    konami.child.kill('SIGINT');
+    expect(await konami.exited, 'konami\'s own exit, not death by a signal').to.equal(0);
+    expect(konami.logged('shutting down'), 'one stop').to.have.length(1);
+    expect(konami.logged('already stopping'), 'the later signals, said').to.have.length(2);
+    expect(konami.logged('stopped')).to.have.length(1);
+    // The transfer was handed over whole: the next konami completes it.
+    konami = await KonamiProcess.start(settings(), 'shutdown');
+    await mary.answer();
+    await expectBridges(callId, { main: [side(bob)], consult: [callId, side(mary)] }, 'Alice and Mary talk');
+    await alice.hangup();
+    await expectBridges(callId, { main: [side(bob), side(mary)] }, 'Bob and Mary connected');
+    await mary.hangup();
+    await bob.waitHangup();
+  });
+
   it('with SHUTDOWN_CALLS=hangup: after the grace every call is hung up and nothing is left in Asterisk, an open event stream notwithstanding', async function () {
     konami = await KonamiProcess.start(settings({ SHUTDOWN_GRACE: '1', SHUTDOWN_CALLS: 'hangup' }), 'shutdown');
     // A browser tab following the account's calls: its stream must not hold konami up.
