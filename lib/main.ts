@@ -219,6 +219,8 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number
     }
     throw err;
   }
+  // A closed terminal or log pipe loses the log lines; it must not end konami, least of all halfway through a stop.
+  process.stdout.on('error', () => undefined);
   const log = createLogger(config.logLevel, process.stdout, config.logFormat);
   let konami: Konami | undefined;
   let resolveExit: (code: number) => void = () => undefined;
@@ -238,6 +240,8 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<number
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  // The terminal konami ran in was closed: the same stop, not a death halfway through a handover.
+  process.on('SIGHUP', () => shutdown('SIGHUP'));
   try {
     konami = await Promise.race([startKonami(config, log), exited.then(() => undefined)]);
   } catch (err) {

@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-say() { printf 'npm start: %s\n' "$*" >&2; }
+# Never fails: after the terminal is closed (SIGHUP) there is nowhere to write, and the stopping must go on.
+say() { printf 'npm start: %s\n' "$*" >&2 2>/dev/null || true; }
 
 started_sandbox=''
 on_sandbox=''
@@ -20,7 +21,7 @@ stop_sandbox() {
   fi
 }
 # Until konami runs: an interruption stops what was started so far.
-trap 'say "interrupted before konami started"; trap "" INT TERM; stop_sandbox || true; exit 130' INT TERM
+trap 'say "interrupted before konami started"; trap "" INT TERM HUP; stop_sandbox || true; exit 130' INT TERM HUP
 
 npm run --silent build
 
@@ -40,7 +41,7 @@ fi
 
 pid=''
 welcome=''
-# konami has its terminal's Ctrl-C too; it is asked once, and the welcome ends with it.
+# konami has its terminal's Ctrl-C (or hang-up) too; it is asked once, and the welcome ends with it.
 stopping=''
 stop_konami() {
   [ -z "$stopping" ] || return 0
@@ -49,7 +50,7 @@ stop_konami() {
   [ -z "$welcome" ] || kill -TERM "$welcome" 2>/dev/null || true
   [ -z "$pid" ] || kill -TERM "$pid" 2>/dev/null || true
 }
-trap stop_konami TERM INT
+trap stop_konami TERM INT HUP
 # Node's flags: one per line; # starts a comment; blank lines and CRs ignored.
 mapfile -t node_flags < <(sed -e 's/\r$//' -e 's/#.*//' -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//' scripts/node-flags | grep -v '^$')
 node "${node_flags[@]}" dist/lib/main.js &
@@ -67,6 +68,6 @@ wait "$pid" || status=$?
 [ -z "$welcome" ] || wait "$welcome" 2>/dev/null || true
 say "konami stopped (exit status $status)"
 # Stopping the sandbox takes a few seconds: another Ctrl-C must not cut it short.
-trap 'say "still stopping the sandbox Asterisk: a moment"' INT TERM
+trap 'say "still stopping the sandbox Asterisk: a moment"' INT TERM HUP
 stop_sandbox || true
 exit "$status"

@@ -244,6 +244,19 @@ describe('First run: npm start on the sandbox, npm run demo, Ctrl-C', function (
     expect(sandboxRunning(secondSandbox), 'the sandbox npm start started').to.equal(false);
   });
 
+  it('the terminal closed (SIGHUP): konami stops as for Ctrl-C, and so does the sandbox npm start started', async function () {
+    const run = new Command(['start'], env);
+    await run.until(() => /konami is running on the sandbox/.test(run.stderr), 'npm start to print its welcome again', 120_000);
+    expect(run.stderr, 'the key, known from the first start, not printed again into a pipe').to.contain('API key    in ').and.not.to.contain(welcome.apiKey);
+    process.kill(-run.child.pid!, 'SIGHUP');
+    const code = await Promise.race([run.exited, new Promise<'late'>((r) => setTimeout(() => r('late'), 30_000))]);
+    expect(code, `npm start's exit; stderr:\n${run.stderr}`).to.not.equal('late');
+    expect(run.stdout, "konami's own stop, not death by the signal").to.match(/"signal":"SIGHUP".*"msg":"shutting down"/).and.to.match(/"msg":"stopped"/);
+    expect(run.stderr).to.contain('npm start: stopping the sandbox Asterisk this started');
+    await eventually(async () => run.groupAlive, (alive) => !alive, 'every process npm start ran to have ended', 5000);
+    expect(sandboxRunning(secondSandbox), 'the sandbox npm start started').to.equal(false);
+  });
+
   it('a bad setting: npm start names it, ends with konami\'s status 2, and stops the sandbox it started', async function () {
     const bad = new Command(['start'], { ...env, RING_TIMEOUT: 'soon' });
     const code = await Promise.race([bad.exited, new Promise<'late'>((r) => setTimeout(() => r('late'), 120_000))]);
