@@ -53,8 +53,17 @@ export async function readDemoAccount(dataDir: string): Promise<{ account: strin
  * when it was removed (or never made). Codes an administrator changed since
  * are left as they are.
  */
-export async function ensureDemoAccount(store: AccountStore, dataDir: string, modules: Pick<ModuleRegistry<unknown>, 'get' | 'names'>): Promise<DemoAccount> {
-  if (store.dialRoutes()[DEMO_ROUTE.name] !== DEMO_ROUTE.template) await store.setDialRoute(DEMO_ROUTE.name, DEMO_ROUTE.template);
+export async function ensureDemoAccount(
+  store: AccountStore, dataDir: string, modules: Pick<ModuleRegistry<unknown>, 'get' | 'names'>,
+  /** The routes of konami's environment (DIAL_TEMPLATE, DIAL_ROUTES), which win over the store's. */
+  environment: Readonly<Record<string, string>> = {},
+): Promise<DemoAccount> {
+  const route = environment[DEMO_ROUTE.name] ?? store.dialRoutes()[DEMO_ROUTE.name];
+  if (route !== undefined && route !== DEMO_ROUTE.template) {
+    // An operator's own route of that name is never overwritten.
+    throw new Error(`a dial route named "${DEMO_ROUTE.name}" exists already (${route}): the demo needs that name for ${DEMO_ROUTE.template}`);
+  }
+  if (store.dialRoutes()[DEMO_ROUTE.name] === undefined) await store.setDialRoute(DEMO_ROUTE.name, DEMO_ROUTE.template);
   const kept = await readDemoAccount(dataDir);
   if (kept) {
     const found = await store.findByApiKey(kept.apiKey);

@@ -47,7 +47,7 @@ export async function firstRun(pid: number, env: NodeJS.ProcessEnv = process.env
   let demo;
   let metaflows;
   try {
-    demo = await ensureDemoAccount(opened.store, config.dataDir, builtInModules());
+    demo = await ensureDemoAccount(opened.store, config.dataDir, builtInModules(), config.dialRoutes);
     metaflows = (await opened.store.get(demo.account))?.metaflows;
   } finally {
     await opened.close();

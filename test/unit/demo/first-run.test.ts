@@ -59,6 +59,17 @@ describe('the demo account of the first run', function () {
     expect((await store.findByApiKey(remade.apiKey))?.account.id).to.equal(remade.account);
   });
 
+  it('never overwrites an operator\'s own dial route of its name: it says so and makes nothing', async function () {
+    const fromEnvironment = await ensureDemoAccount(store, dir, modules, { sandbox: 'PJSIP/{target}@trunk' }).then(() => undefined, (err: Error) => err.message);
+    expect(fromEnvironment, 'DIAL_ROUTES defines it').to.contain('a dial route named "sandbox" exists already (PJSIP/{target}@trunk)');
+    await store.setDialRoute('sandbox', 'PJSIP/{target}@lab');
+    let refused: Error | undefined;
+    await ensureDemoAccount(store, dir, modules).catch((err: Error) => (refused = err));
+    expect(refused?.message).to.contain('a dial route named "sandbox" exists already (PJSIP/{target}@lab)');
+    expect(store.dialRoutes()).to.deep.equal({ sandbox: 'PJSIP/{target}@lab' });
+    expect(await store.list()).to.have.length(0);
+  });
+
   it('a kept file that is not one is replaced by a new account', async function () {
     writeFileSync(demoAccountFile(dir), 'not json');
     const made = await ensureDemoAccount(store, dir, modules);
