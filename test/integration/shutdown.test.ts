@@ -86,6 +86,17 @@ describe('Stopping konami with SIGTERM', function () {
     expect(await mary.waitHangup(), 'the next konami ends the call it took back').to.equal(Cause.NORMAL_CLEARING);
   });
 
+  /** A konami started after the stop takes the handed-over transfer back: Mary answers, Alice leaves, Bob and Mary talk, the call ends. */
+  async function nextKonamiCompletes({ alice, bob, mary, callId }: { alice: Phone; bob: Phone; mary: Phone; callId: string }): Promise<void> {
+    konami = await KonamiProcess.start(settings(), 'shutdown');
+    await mary.answer();
+    await expectBridges(callId, { main: [side(bob)], consult: [callId, side(mary)] }, 'Alice and Mary talk');
+    await alice.hangup();
+    await expectBridges(callId, { main: [side(bob), side(mary)] }, 'Bob and Mary connected');
+    await mary.hangup();
+    await bob.waitHangup();
+  }
+
   it('a transfer not finished within the grace is handed over too, and the next konami completes it', async function () {
     konami = await KonamiProcess.start(settings({ SHUTDOWN_GRACE: '1' }), 'shutdown');
     const { alice, bob, mary, callId } = await consultation(false);
@@ -94,13 +105,7 @@ describe('Stopping konami with SIGTERM', function () {
     expect(Date.now() - started, 'bounded by the grace').to.be.below(5000);
     expect(konami.logged('transfers still in progress after the grace period')).to.have.length(1);
 
-    konami = await KonamiProcess.start(settings(), 'shutdown');
-    await mary.answer();
-    await expectBridges(callId, { main: [side(bob)], consult: [callId, side(mary)] }, 'Alice and Mary talk');
-    await alice.hangup();
-    await expectBridges(callId, { main: [side(bob), side(mary)] }, 'Bob and Mary connected');
-    await mary.hangup();
-    await bob.waitHangup();
+    await nextKonamiCompletes({ alice, bob, mary, callId });
   });
 
   it('Ctrl-C, SIGTERM, Ctrl-C again (a terminal and npm start both ask): one stop, the call handed over, never killed midway', async function () {
@@ -114,14 +119,8 @@ describe('Stopping konami with SIGTERM', function () {
     expect(konami.logged('shutting down'), 'one stop').to.have.length(1);
     expect(konami.logged('already stopping'), 'the later signals, said').to.have.length(2);
     expect(konami.logged('stopped')).to.have.length(1);
-    // The transfer was handed over whole: the next konami completes it.
-    konami = await KonamiProcess.start(settings(), 'shutdown');
-    await mary.answer();
-    await expectBridges(callId, { main: [side(bob)], consult: [callId, side(mary)] }, 'Alice and Mary talk');
-    await alice.hangup();
-    await expectBridges(callId, { main: [side(bob), side(mary)] }, 'Bob and Mary connected');
-    await mary.hangup();
-    await bob.waitHangup();
+    // The transfer was handed over whole.
+    await nextKonamiCompletes({ alice, bob, mary, callId });
   });
 
   it('with SHUTDOWN_CALLS=hangup: after the grace every call is hung up and nothing is left in Asterisk, an open event stream notwithstanding', async function () {
