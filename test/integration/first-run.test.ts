@@ -174,7 +174,7 @@ describe('First run: npm start on the sandbox, npm run demo, Ctrl-C', function (
       await page.waitForFunction('document.getElementById("page-sign-in").hidden === false');
       await page.getByLabel('Account API key').fill(welcome.apiKey);
       await page.keyboard.press('Enter');
-      await page.getByRole('heading', { name: 'Calls' }).waitFor();
+      await page.getByRole('heading', { name: 'Calls', exact: true }).waitFor();
 
       const demo = new Command(['run', '--silent', 'demo', '--', '--pause', '1'], env);
       // The page follows the demo's first transfer as it happens.

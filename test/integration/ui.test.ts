@@ -72,14 +72,17 @@ describe('The web app in headless Chromium, on the real Asterisk', function () {
 
   const url = () => `http://127.0.0.1:${konami.http.port}/`;
 
-  /** Signs in as the account's administrator; with the right key, once the Calls page shows. */
+  /**
+   * Signs in as the account's administrator; with the right key, once the Calls page shows. Headings are matched
+   * exactly: the sign-in page's own "Your calls" would match "Calls" before the sign-in is through.
+   */
   async function signIn(key = apiKey): Promise<void> {
     await page.goto(url());
     // The app's modules are loaded before anything is typed, as a person's eyes would wait for the page.
     await page.waitForFunction('document.getElementById("page-sign-in").hidden === false');
     await page.getByLabel('Account API key').fill(key);
     await page.keyboard.press('Enter');
-    if (key === apiKey) await page.getByRole('heading', { name: 'Calls' }).waitFor();
+    if (key === apiKey) await page.getByRole('heading', { name: 'Calls', exact: true }).waitFor();
   }
 
   async function shoot(name: string): Promise<void> {
@@ -97,7 +100,7 @@ describe('The web app in headless Chromium, on the real Asterisk', function () {
     await signIn('kmi_wrong');
     await page.getByText('That API key is not valid.').waitFor();
     await signIn();
-    await page.getByRole('heading', { name: 'Calls' }).waitFor();
+    await page.getByRole('heading', { name: 'Calls', exact: true }).waitFor();
     const stored = await page.evaluate<string>('JSON.stringify({ ...sessionStorage, ...localStorage })');
     expect(stored).not.to.contain(apiKey);
     expect(stored).to.contain('konami.token');
@@ -105,7 +108,7 @@ describe('The web app in headless Chromium, on the real Asterisk', function () {
 
   it('Sign out revokes the token at the server: a copy of it no longer works', async function () {
     await signIn();
-    await page.getByRole('heading', { name: 'Calls' }).waitFor();
+    await page.getByRole('heading', { name: 'Calls', exact: true }).waitFor();
     const token = await page.evaluate<string>("sessionStorage.getItem('konami.token')");
     const account = await page.evaluate<string>("sessionStorage.getItem('konami.account')");
     expect(token, 'the token the app keeps after signing in').to.be.a('string');
@@ -116,7 +119,7 @@ describe('The web app in headless Chromium, on the real Asterisk', function () {
     };
     expect(await channels()).to.equal(200);
     await page.getByRole('button', { name: 'Sign out' }).click();
-    await page.getByRole('heading', { name: 'Sign in' }).waitFor();
+    await page.getByRole('heading', { name: 'Sign in', exact: true }).waitFor();
     expect(await channels()).to.match(/^401 .*signed out/);
   });
 
@@ -124,7 +127,7 @@ describe('The web app in headless Chromium, on the real Asterisk', function () {
     await konami.store.setMetaflows(account, null);
     await signIn();
     await page.getByRole('link', { name: 'Features' }).click();
-    await page.getByRole('heading', { name: 'Features' }).waitFor();
+    await page.getByRole('heading', { name: 'Features', exact: true }).waitFor();
     await page.getByLabel('Transfer', { exact: true }).check();
     await page.getByLabel('Resume (cancel a transfer)').check();
     await page.getByLabel('Digit timeout (ms)').fill('100');
@@ -140,7 +143,7 @@ describe('The web app in headless Chromium, on the real Asterisk', function () {
     expect(saved?.numbers).to.deep.equal({ 22: { module: 'resume', data: {} } });
     expect(saved?.patterns['21(\\d+)']).to.deep.equal({ module: 'transfer', data: { ring_timeout: 15, moh: 'default' } });
     await page.reload();
-    await page.getByRole('heading', { name: 'Features' }).waitFor();
+    await page.getByRole('heading', { name: 'Features', exact: true }).waitFor();
     expect(await page.getByLabel('Ring timeout (s)').inputValue()).to.equal('15');
     await shoot('features');
   });
@@ -158,7 +161,7 @@ describe('The web app in headless Chromium, on the real Asterisk', function () {
     await konami.store.setMetaflows(account, validateMetaflows(rich, konami.modules, { mohClasses: konami.config.mohClasses }));
     await signIn();
     await page.getByRole('link', { name: 'Features' }).click();
-    await page.getByRole('heading', { name: 'Features' }).waitFor();
+    await page.getByRole('heading', { name: 'Features', exact: true }).waitFor();
     await eventually(() => page.getByLabel('Transfer code (followed by the number)').inputValue(), (v) => v === '7', 'the form to show the first transfer code');
     await page.getByLabel('Ring timeout (s)').fill('25');
     await page.getByLabel('Transfer code (followed by the number)').fill('8');
@@ -201,7 +204,7 @@ describe('The web app in headless Chromium, on the real Asterisk', function () {
     await konami.store.setMetaflows(account, null);
     await signIn();
     await page.getByRole('link', { name: 'Features' }).click();
-    await page.getByRole('heading', { name: 'Features' }).waitFor();
+    await page.getByRole('heading', { name: 'Features', exact: true }).waitFor();
     await page.getByText('All codes as JSON').click();
     const spec = '{"metaflows": {"numbers": {"22": {"module": "resume", "data": {}}}, "patterns": {"21(\\\\d+)": {"module": "transfer", "data": {}}}, "binding_key": "*"}}';
     await page.getByLabel('Metaflows (JSON)').fill(spec);
@@ -218,7 +221,7 @@ describe('The web app in headless Chromium, on the real Asterisk', function () {
 
   it('user: one card per call naming both parties; "Transfer 5901" rings Mary, the state changes, Cancel brings Alice back to Bob', async function () {
     await signIn();
-    await page.getByRole('heading', { name: 'Calls' }).waitFor();
+    await page.getByRole('heading', { name: 'Calls', exact: true }).waitFor();
     const alice = await phones.call('5901', { account, from: { number: '1001', name: 'Alice' } });
     const bob = await phones.incoming('5901');
     await bob.answer();
@@ -247,7 +250,7 @@ describe('The web app in headless Chromium, on the real Asterisk', function () {
   it('admin: adds a user on the Users page; a number already taken is refused next to its field', async function () {
     await signIn();
     await page.getByRole('link', { name: 'Users' }).click();
-    await page.getByRole('heading', { name: 'Users' }).waitFor();
+    await page.getByRole('heading', { name: 'Users', exact: true }).waitFor();
     const form = page.locator('#user-form');
     await form.getByLabel('Username').fill('alice');
     await form.getByLabel('Name', { exact: true }).fill('Alice');
@@ -277,7 +280,7 @@ describe('The web app in headless Chromium, on the real Asterisk', function () {
     await signIn.getByLabel('Username').fill('alice');
     await signIn.getByLabel('Password').fill(USER_PASSWORD);
     await signIn.getByRole('button', { name: 'Sign in to your calls' }).click();
-    await page.getByRole('heading', { name: 'My calls' }).waitFor();
+    await page.getByRole('heading', { name: 'My calls', exact: true }).waitFor();
     expect(await page.getByRole('link', { name: 'Features' }).isVisible(), "a user sees none of the administrator's pages").to.equal(false);
     const stranger = await phones.call('5903', { account, from: { number: '1002', name: 'Carol' } });
     const dave = await phones.incoming('5903');
@@ -318,7 +321,7 @@ describe('The web app in headless Chromium, on the real Asterisk', function () {
     expect(await focused()).to.equal('api-key');
     await page.keyboard.type(apiKey);
     await page.keyboard.press('Enter');
-    await page.getByRole('heading', { name: 'Calls' }).waitFor();
+    await page.getByRole('heading', { name: 'Calls', exact: true }).waitFor();
     expect(problems, problems.join('\n')).to.deep.equal([]);
   });
 });
