@@ -37,7 +37,7 @@ function overLimit(events: CallEvents, account: string, user: string | undefined
 export function eventRoutes(events: CallEvents, accounts: Pick<AccountStore, 'cached'>, heartbeatMs = 15_000, peers?: Peers): Router {
   const router = new Router();
   for (const path of ['/events', '/users/:userId/events']) {
-    router.get(path, (ctx: Context) => {
+    router.get(path, async (ctx: Context) => {
       const state = ctx.state as ApiState;
       if (!scopeOf(ctx, accounts)) throw notFound();
       const account = state.accountId!;
@@ -55,7 +55,7 @@ export function eventRoutes(events: CallEvents, accounts: Pick<AccountStore, 'ca
           ended = true;
           clearInterval(beat);
           unsubscribe();
-          stopRelays();
+          relays.stop();
           stream.end();
         }
         if (drop) ctx.req.socket.destroy();
@@ -73,13 +73,15 @@ export function eventRoutes(events: CallEvents, accounts: Pick<AccountStore, 'ca
         close: () => end(true),
       });
       // Distributed mode: the calls the other instances drive, heard through the same stream opened on each.
-      const stopRelays = mayForward(ctx, peers)
+      const relays = mayForward(ctx, peers)
         ? relayPeerStreams(ctx, peers, (name, data) => write(`id: ${++n}\nevent: ${name}\n${data.map((line) => `data: ${line}\n`).join('')}\n`))
-        : () => undefined;
+        : { ready: Promise.resolve(), stop: () => undefined };
       const beat = setInterval(() => (live() && scopeOf(ctx, accounts) ? write(': keep-alive\n\n') : end()), heartbeatMs);
       beat.unref();
       ctx.req.on('close', () => end());
       stream.on('close', () => end());
+      // Told it is listening only once the other instances' streams are open too (events meanwhile wait in `stream`).
+      await relays.ready;
 
       ctx.status = 200;
       ctx.type = 'text/event-stream';

@@ -118,6 +118,15 @@ const RELAY_MAX_EVENT_BYTES = 64 * 1024;
 /** A peer whose stream failed is tried again after this, doubling up to RELAY_RETRY_MAX_MS. */
 const RELAY_RETRY_MS = 1000;
 const RELAY_RETRY_MAX_MS = 30_000;
+/** How long a new stream waits for the other instances' streams to be open before it answers. */
+export const RELAY_READY_MS = 2000;
+
+export interface Relays {
+  /** Every instance known now answered (or failed, or RELAY_READY_MS passed): from here on no event of theirs is missed. */
+  ready: Promise<void>;
+  /** Stops every relay (the client left). */
+  stop(): void;
+}
 
 /**
  * Distributed mode's event streams: the same stream (path, query, token) is
@@ -126,9 +135,11 @@ const RELAY_RETRY_MAX_MS = 30_000;
  * every Asterisk whichever instance it reached. Instances that appear later
  * (a takeover) are joined within RELAY_CHECK_MS; a relay that ends is
  * opened again, sooner after a stream that worked than after a refusal.
- * Answers how to stop every relay (the client left).
+ * A client told its stream is open reads the calls' list next (the stream
+ * has no history), so the stream answers once `ready`: an event sent between
+ * the two would otherwise reach nobody.
  */
-export function relayPeerStreams(ctx: Context, peers: Peers, onEvent: (name: string, data: string[]) => void): () => void {
+export function relayPeerStreams(ctx: Context, peers: Peers, onEvent: (name: string, data: string[]) => void): Relays {
   const state = ctx.state as ApiState;
   const headers: Record<string, string> = { [FORWARDED_HEADER]: '1', 'x-request-id': state.requestId, accept: 'text/event-stream' };
   const token = ctx.get('x-auth-token');
@@ -136,9 +147,12 @@ export function relayPeerStreams(ctx: Context, peers: Peers, onEvent: (name: str
   const open = new Map<string, AbortController>();
   const failures = new Map<string, { count: number; retryAt: number }>();
   let stopped = false;
-  const join = (address: string) => {
+  /** Resolves once the peer's stream is open, or failed. */
+  const join = (address: string): Promise<void> => {
     const controller = new AbortController();
     open.set(address, controller);
+    let answered: () => void = () => undefined;
+    const opened = new Promise<void>((resolve) => (answered = resolve));
     let idle: NodeJS.Timeout | undefined;
     const awake = () => {
       clearTimeout(idle);
@@ -152,6 +166,7 @@ export function relayPeerStreams(ctx: Context, peers: Peers, onEvent: (name: str
         const res = await fetch(peerUrl(address, ctx), { headers, redirect: 'error', signal: controller.signal });
         if (!res.ok || !res.body) throw new Error(`answered ${res.status}`);
         heard = true;
+        answered();
         failures.delete(address);
         const decoder = new TextDecoder();
         let buffer = '';
@@ -171,6 +186,7 @@ export function relayPeerStreams(ctx: Context, peers: Peers, onEvent: (name: str
       } catch (err) {
         if (!stopped) state.log.warn({ peer: address, err: (err as Error).name }, "another instance's event stream ended");
       } finally {
+        answered();
         clearTimeout(idle);
         if (open.get(address) === controller) open.delete(address);
         if (!heard) {
@@ -179,20 +195,34 @@ export function relayPeerStreams(ctx: Context, peers: Peers, onEvent: (name: str
         }
       }
     })();
+    return opened;
   };
   const check = async () => {
     const addresses = await peers.addresses().catch(() => [] as string[]);
     if (stopped) return;
     const now = Date.now();
-    for (const address of addresses) if (!open.has(address) && (failures.get(address)?.retryAt ?? 0) <= now) join(address);
+    const joined: Array<Promise<void>> = [];
+    for (const address of addresses) if (!open.has(address) && (failures.get(address)?.retryAt ?? 0) <= now) joined.push(join(address));
+    await Promise.all(joined);
   };
-  void check();
+  const first = check();
   const timer = setInterval(() => void check(), RELAY_CHECK_MS);
   timer.unref();
-  return () => {
-    stopped = true;
-    clearInterval(timer);
-    for (const c of open.values()) c.abort();
-    open.clear();
+  const ready = new Promise<void>((resolve) => {
+    const late = setTimeout(resolve, RELAY_READY_MS);
+    late.unref();
+    void first.then(() => {
+      clearTimeout(late);
+      resolve();
+    });
+  });
+  return {
+    ready,
+    stop: () => {
+      stopped = true;
+      clearInterval(timer);
+      for (const c of open.values()) c.abort();
+      open.clear();
+    },
   };
 }

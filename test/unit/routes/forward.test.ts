@@ -91,14 +91,42 @@ describe("another instance's event stream, relayed", function () {
     await once(server, 'listening');
     const address = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
     const got: Array<[string, string[]]> = [];
-    const stop = relayPeerStreams(request([]), { addresses: async () => [address] }, (name, data) => got.push([name, data]));
+    const relays = relayPeerStreams(request([]), { addresses: async () => [address] }, (name, data) => got.push([name, data]));
     try {
       for (let i = 0; i < 50 && got.length < 2; i++) await new Promise((r) => setTimeout(r, 20));
       expect(got).to.deep.equal([['CHANNEL_CREATE', ['{"a":1}']], ['CHANNEL_ANSWER', ['line one', 'line two']]]);
     } finally {
-      stop();
+      relays.stop();
     }
     await gone;
     server.close();
+  });
+
+  it('is ready only once every other instance\'s stream is open or refused, so a client told it listens misses none of their events', async function () {
+    let answer: () => void = () => undefined;
+    const server = createServer((req, res) => {
+      // The peer opens its stream late, and sends an event at once.
+      answer = () => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write('event: CHANNEL_ANSWER\ndata: {"b":2}\n\n');
+      };
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const address = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    const refused = 'http://127.0.0.1:9';
+    const relays = relayPeerStreams(request([]), { addresses: async () => [refused, address] }, () => undefined);
+    try {
+      let ready = false;
+      void relays.ready.then(() => (ready = true));
+      await new Promise((r) => setTimeout(r, 300));
+      expect(ready, 'not ready while a peer has not opened its stream').to.equal(false);
+      answer();
+      await relays.ready;
+    } finally {
+      relays.stop();
+      server.closeAllConnections();
+      server.close();
+    }
   });
 });
